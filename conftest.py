@@ -1,0 +1,32 @@
+"""Repository-wide pytest setup (a root conftest, so its ignores apply to ``notebooks/`` too).
+
+* ``notebooks/scaled/`` holds papermill notebooks for GPUs: never validated by nbval here.
+* ``build/`` (executed copies, student copies) and ``.venv/`` are outputs, not tests.
+* nbval's kernels inherit this process's environment. ``scripts/_env.sh`` exports
+  ``MPLBACKEND=Agg`` for headless scripts, but a kernel with Agg draws nothing and every
+  committed figure would go missing; so, when nbval runs, this process keeps Agg for itself
+  and hands the kernels the inline backend (as Jupyter and ``marlin_lite.course`` do), and
+  ``PYTHONHASHSEED=0`` when unset.
+
+Shared fixtures live in ``tests/conftest.py``.
+"""
+
+import os
+
+collect_ignore_glob = [
+    "notebooks/scaled",
+    "notebooks/scaled/*",
+    "build/*",
+    ".venv/*",
+]
+
+INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
+
+
+def pytest_configure(config):
+    if getattr(config.option, "nbval", False) or getattr(config.option, "nbval_lax", False):
+        import matplotlib
+
+        matplotlib.use("Agg")  # this process (and its tests) stays headless
+        os.environ["MPLBACKEND"] = INLINE_BACKEND  # ... the notebook kernels draw inline
+        os.environ.setdefault("PYTHONHASHSEED", "0")

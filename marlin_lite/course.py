@@ -1,0 +1,592 @@
+"""Notebook tooling for the course: run the lessons, regenerate their outputs, make student copies.
+
+The lessons are ``notebooks/NN_topic.ipynb`` (``notebooks/scaled/`` holds the papermill notebooks
+for GPUs and is never a lesson). Everything here is importable and also a command line::
+
+    python -m marlin_lite.course list                      # the lessons and their exercises
+    python -m marlin_lite.course run [LESSON ...]          # execute into build/course, save figures
+    python -m marlin_lite.course execute [LESSON ...]      # re-execute IN PLACE (commit the outputs)
+    python -m marlin_lite.course student [LESSON ...]      # student copies into build/student
+
+A LESSON is a path to a notebook, a stem (``00_welcome_and_data``) or its number (``00``).
+
+Classroom scheme
+----------------
+An exercise is a code cell tagged ``solution`` (cell metadata tags) followed, before the next
+solution cell, by a code cell tagged ``self-check`` that raises ``AssertionError`` when the work
+is wrong. Inside a solution cell the lines between ``# BEGIN SOLUTION`` and ``# END SOLUTION``
+are the solution; the student copy replaces each such region (markers included) with one
+``raise NotImplementedError(...)`` line indented like the ``# BEGIN SOLUTION`` marker, so a
+function keeps its signature and docstring and raises when it is called; its tag becomes
+``exercise``. The committed lesson keeps the markers: they are comments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import copy
+import functools
+import os
+import re
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import nbformat
+from nbformat import NotebookNode
+
+__all__ = [
+    "REPO_ROOT",
+    "STUDENT_PLACEHOLDER",
+    "NotebookExecutionError",
+    "lesson_notebooks",
+    "execute_notebook",
+    "error_cells",
+    "extract_figures",
+    "exercises",
+    "make_student_notebook",
+    "main",
+]
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+"""The repository root (the folder that holds ``notebooks/`` and ``marlin_lite/``)."""
+
+STUDENT_PLACEHOLDER = 'raise NotImplementedError("Exercise: replace this line with your solution")'
+"""The line that replaces each solution region in a student copy."""
+
+SOLUTION_TAG = "solution"
+SELF_CHECK_TAG = "self-check"
+EXERCISE_TAG = "exercise"  # what a solution cell is tagged in a student copy
+KERNEL_NAME = "python3"
+INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
+
+_BEGIN = re.compile(r"^(?P<indent>[ \t]*)#\s*BEGIN SOLUTION\s*$")
+_END = re.compile(r"^[ \t]*#\s*END SOLUTION\s*$")
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+# --------------------------------------------------------------------------------------------
+# Finding lessons
+# --------------------------------------------------------------------------------------------
+def lesson_notebooks(root: str | Path | None = None) -> list[Path]:
+    """The lesson notebooks ``<root>/notebooks/[0-9][0-9]*.ipynb``, sorted by name.
+
+    ``root`` defaults to the repository this module lives in. ``notebooks/scaled/`` (papermill
+    notebooks for GPUs) and checkpoints are not lessons and never listed. A missing
+    ``notebooks/`` folder gives an empty list.
+    """
+    base = Path(root) if root is not None else REPO_ROOT
+    folder = base / "notebooks"
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.glob("[0-9][0-9]*.ipynb") if p.is_file())
+
+
+def _resolve_lessons(names: Sequence[str], root: Path | None = None) -> list[Path]:
+    """Turn CLI names (paths, stems or numbers) into notebook paths; no names -> every lesson."""
+    lessons = lesson_notebooks(root)
+    if not names:
+        return lessons
+    resolved: list[Path] = []
+    for name in names:
+        path = Path(name)
+        if path.suffix == ".ipynb" and path.is_file():
+            resolved.append(path)
+            continue
+        matches = [p for p in lessons if p.stem == name or p.stem.split("_", 1)[0] == name]
+        if len(matches) != 1:
+            known = ", ".join(p.stem for p in lessons) or "none"
+            what = "matches several lessons" if matches else "is neither a notebook file nor a lesson"
+            raise ValueError(f"lesson {name!r} {what} (lessons: {known})")
+        resolved.append(matches[0])
+    return resolved
+
+
+def _read(nb_or_path: NotebookNode | str | Path) -> tuple[NotebookNode, str]:
+    if isinstance(nb_or_path, (str, Path)):
+        path = Path(nb_or_path)
+        if not path.is_file():
+            raise FileNotFoundError(f"notebook {str(path)!r} does not exist")
+        return nbformat.read(path, as_version=4), str(path)
+    return nb_or_path, "<notebook>"
+
+
+def _source(cell: NotebookNode) -> str:
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else source
+
+
+def _tags(cell: NotebookNode) -> list[str]:
+    return list(cell.get("metadata", {}).get("tags", []))
+
+
+def _clear_cell(cell: NotebookNode) -> None:
+    """Drop outputs, execution count and timing metadata of a code cell (in place)."""
+    if cell.cell_type == "code":
+        cell.outputs = []
+        cell.execution_count = None
+    cell.get("metadata", {}).pop("execution", None)
+
+
+# --------------------------------------------------------------------------------------------
+# Executing
+# --------------------------------------------------------------------------------------------
+class NotebookExecutionError(RuntimeError):
+    """A cell of a notebook raised (or timed out, or the kernel died).
+
+    Attributes: ``nb`` (the notebook as far as it ran), ``seconds``, ``cell_index`` (or None),
+    ``summary`` (one line: ``cell N: Ename: evalue``).
+    """
+
+    def __init__(self, message: str, *, nb: NotebookNode, seconds: float,
+                 cell_index: int | None, summary: str) -> None:
+        super().__init__(message)
+        self.nb = nb
+        self.seconds = seconds
+        self.cell_index = cell_index
+        self.summary = summary
+
+
+@functools.lru_cache(maxsize=None)
+def _client_classes():
+    """NotebookClient / KernelManager subclasses, built lazily (nbclient imports are slow)."""
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.manager import AsyncKernelManager
+    from nbclient import NotebookClient
+    from traitlets import default
+
+    class CurrentEnvKernelSpecManager(KernelSpecManager):
+        """``python3`` is always ipykernel on *this* interpreter (``sys.executable``).
+
+        An installed ``python3`` kernelspec (e.g. in ~/.local/share/jupyter) could point at
+        another Python; the course must run in the environment it was installed into.
+        """
+
+        def get_kernel_spec(self, kernel_name):
+            if kernel_name == KERNEL_NAME:
+                from ipykernel.kernelspec import RESOURCES, get_kernel_dict
+
+                return self.kernel_spec_class(resource_dir=RESOURCES, **get_kernel_dict())
+            return super().get_kernel_spec(kernel_name)
+
+    class CurrentEnvKernelManager(AsyncKernelManager):
+        @default("kernel_spec_manager")
+        def _kernel_spec_manager_default(self):
+            return CurrentEnvKernelSpecManager(data_dir=self.data_dir)
+
+        @default("transport_encryption")
+        def _transport_encryption_default(self):
+            # Encrypt the local kernel connection when libzmq can (and keep ipykernel from
+            # warning about plain TCP on every start); older jupyter_client lacks the trait.
+            import zmq
+
+            return "auto" if zmq.has("curve") else "disabled"
+
+    class FilteringClient(NotebookClient):
+        """Runs only the cells that ``keep(index, cell)`` accepts; the others are left empty."""
+
+        keep: Callable[[int, NotebookNode], bool] | None = None
+
+        async def async_execute_cell(self, cell, cell_index, execution_count=None,
+                                     store_history=True):
+            if self.keep is not None and not self.keep(cell_index, cell):
+                _clear_cell(cell)
+                return cell
+            return await super().async_execute_cell(
+                cell, cell_index, execution_count=execution_count, store_history=store_history)
+
+    return CurrentEnvKernelManager, FilteringClient
+
+
+def kernel_env() -> dict[str, str]:
+    """The environment of a lesson kernel: ours, plus the inline matplotlib backend and
+    ``PYTHONHASHSEED=0`` (``scripts/_env.sh`` sets ``MPLBACKEND=Agg`` for headless scripts, which
+    would make a kernel draw nothing)."""
+    env = dict(os.environ)
+    env["MPLBACKEND"] = INLINE_BACKEND
+    env["PYTHONHASHSEED"] = "0"
+    return env
+
+
+def error_cells(nb: NotebookNode) -> list[int]:
+    """Indices of the code cells that have an ``error`` output."""
+    return [i for i, cell in enumerate(nb.cells)
+            if cell.cell_type == "code"
+            and any(out.get("output_type") == "error" for out in cell.get("outputs", []))]
+
+
+def _error_summary(nb: NotebookNode, cell_index: int | None = None) -> tuple[int | None, str, str]:
+    """(cell index, one-line summary, short de-coloured traceback) of the first error output."""
+    indices = error_cells(nb) if cell_index is None else [cell_index]
+    for index in indices:
+        for out in nb.cells[index].get("outputs", []):
+            if out.get("output_type") == "error":
+                line = f"cell {index}: {out.get('ename', 'Error')}: {out.get('evalue', '')}"
+                tb = _ANSI.sub("", "\n".join(out.get("traceback", [])))
+                return index, line, "\n".join(tb.strip().splitlines()[-12:])
+    return cell_index, "no error output recorded", ""
+
+
+def execute_notebook(
+    path: str | Path | NotebookNode,
+    out_path: str | Path | None = None,
+    *,
+    timeout: int = 900,
+    cwd: str | Path | None = None,
+    allow_errors: bool = False,
+    cell_filter: Callable[[int, NotebookNode], bool] | None = None,
+) -> tuple[NotebookNode, float]:
+    """Execute a notebook top to bottom in a fresh ``python3`` kernel on this interpreter.
+
+    Args:
+        path: a ``.ipynb`` file, or a notebook already in memory (it is not modified).
+        out_path: where to write the executed notebook (also written when a cell fails, so the
+            error can be read there).
+        timeout: seconds allowed per cell.
+        cwd: the kernel's working directory; default the notebook's folder (for an in-memory
+            notebook: the current directory).
+        allow_errors: if False, stop at the first cell that raises (cells tagged
+            ``raises-exception`` may raise) and raise :class:`NotebookExecutionError`; if True,
+            run every cell and leave the ``error`` outputs in the result.
+        cell_filter: ``keep(index, cell) -> bool``; cells it rejects are not run and are left
+            without outputs (indices stay those of the input notebook).
+
+    Returns:
+        ``(executed notebook, wall-clock seconds)``. Code cells that ran are numbered 1..n in
+        order, no timing metadata is stored, the kernelspec is ``python3``.
+    """
+    from nbclient.exceptions import CellControlSignal, DeadKernelError
+
+    if isinstance(path, (str, Path)):
+        source_nb, _ = _read(path)
+        workdir = Path(cwd) if cwd is not None else Path(path).resolve().parent
+    elif isinstance(path, NotebookNode):
+        source_nb = path
+        workdir = Path(cwd) if cwd is not None else Path.cwd()
+    else:
+        raise ValueError(f"path must be a notebook file or a NotebookNode, got {type(path).__name__}")
+    if not workdir.is_dir():
+        raise FileNotFoundError(f"cwd {str(workdir)!r} is not a directory")
+
+    nb = copy.deepcopy(source_nb)
+    for cell in nb.cells:
+        _clear_cell(cell)
+    nb.metadata["kernelspec"] = nbformat.from_dict(
+        {"name": KERNEL_NAME, "display_name": "Python 3 (ipykernel)", "language": "python"})
+
+    manager_class, client_class = _client_classes()
+    client = client_class(
+        nb,
+        timeout=timeout,
+        kernel_name=KERNEL_NAME,
+        kernel_manager_class=manager_class,
+        allow_errors=allow_errors,
+        record_timing=False,
+        resources={"metadata": {"path": str(workdir)}},
+    )
+    client.keep = cell_filter
+    start = time.perf_counter()
+    failure: BaseException | None = None
+    try:
+        client.execute(cwd=str(workdir), env=kernel_env())
+    except (CellControlSignal, DeadKernelError) as exc:  # CellExecutionError, CellTimeoutError
+        failure = exc
+    seconds = time.perf_counter() - start
+    for cell in nb.cells:
+        cell.get("metadata", {}).pop("execution", None)
+
+    if out_path is not None:
+        out = Path(out_path)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, out)
+    if failure is not None:
+        index, line, tb = _error_summary(nb)
+        if index is None:  # a timeout or a dead kernel leaves no error output
+            last = (str(failure).strip().splitlines() or [""])[-1]
+            line = f"{type(failure).__name__}: {last}"
+        raise NotebookExecutionError(f"{line}\n{tb}".rstrip(), nb=nb, seconds=seconds,
+                                     cell_index=index, summary=line) from failure
+    return nb, seconds
+
+
+def extract_figures(nb: NotebookNode, folder: str | Path) -> list[Path]:
+    """Write every ``image/png`` output to ``folder/cell<NN>_<k>.png``.
+
+    ``NN`` is the cell index (0-based, as in error messages and nbval's ``Cell N``), ``k`` the
+    index of the PNG among that cell's outputs (0-based). The folder is emptied of old PNGs first.
+    """
+    folder = Path(folder)
+    if folder.is_dir():
+        for old in folder.glob("*.png"):
+            old.unlink()
+    written: list[Path] = []
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        k = 0
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            if "image/png" not in data:
+                continue
+            png = data["image/png"]
+            png = "".join(png) if isinstance(png, list) else png
+            folder.mkdir(parents=True, exist_ok=True)
+            target = folder / f"cell{index:02d}_{k}.png"
+            target.write_bytes(base64.b64decode(png))
+            written.append(target)
+            k += 1
+    return written
+
+
+# --------------------------------------------------------------------------------------------
+# Classroom: exercises and student copies
+# --------------------------------------------------------------------------------------------
+def _solution_regions(source: str, where: str) -> list[tuple[int, int, str]]:
+    """``(begin line, end line, indent)`` of each ``# BEGIN/END SOLUTION`` region of a cell."""
+    regions: list[tuple[int, int, str]] = []
+    begin: tuple[int, str] | None = None
+    for number, line in enumerate(source.splitlines()):
+        match = _BEGIN.match(line)
+        if match:
+            if begin is not None:
+                raise ValueError(f"{where}: '# BEGIN SOLUTION' on line {number + 1} before the "
+                                 f"'# END SOLUTION' of the one on line {begin[0] + 1}")
+            begin = (number, match.group("indent"))
+        elif _END.match(line):
+            if begin is None:
+                raise ValueError(f"{where}: '# END SOLUTION' on line {number + 1} has no "
+                                 "'# BEGIN SOLUTION' before it")
+            regions.append((begin[0], number, begin[1]))
+            begin = None
+    if begin is not None:
+        raise ValueError(f"{where}: '# BEGIN SOLUTION' on line {begin[0] + 1} is never closed; "
+                         "add a '# END SOLUTION' line")
+    return regions
+
+
+def exercises(nb: NotebookNode | str | Path, name: str | None = None) -> list[tuple[int, int]]:
+    """The exercises of a notebook as ``(solution cell index, self-check cell index)`` pairs.
+
+    Raises ``ValueError`` naming the notebook and cell when a solution cell has no (or
+    unbalanced) ``# BEGIN SOLUTION``/``# END SOLUTION`` markers, when markers sit in a cell not
+    tagged ``solution`` (the solution would leak into the student copy), when a non-code cell
+    is tagged, or when a solution cell is not followed by a ``self-check`` cell before the next
+    solution cell.
+    """
+    nb, default_name = _read(nb)
+    label = name or default_name
+    pairs: list[tuple[int, int]] = []
+    pending: int | None = None
+    for index, cell in enumerate(nb.cells):
+        tags = _tags(cell)
+        where = f"notebook {label}, cell {index}"
+        is_solution = SOLUTION_TAG in tags
+        if (is_solution or SELF_CHECK_TAG in tags) and cell.cell_type != "code":
+            raise ValueError(f"{where}: a {cell.cell_type} cell is tagged "
+                             f"{SOLUTION_TAG if is_solution else SELF_CHECK_TAG!r}; only code cells can be")
+        if cell.cell_type != "code":
+            continue
+        regions = _solution_regions(_source(cell), where)
+        if is_solution:
+            if not regions:
+                raise ValueError(f"{where}: tagged {SOLUTION_TAG!r} but has no "
+                                 "'# BEGIN SOLUTION' ... '# END SOLUTION' region")
+            if pending is not None:
+                raise ValueError(f"notebook {label}, cell {pending}: solution cell has no "
+                                 f"{SELF_CHECK_TAG!r} cell before the next solution (cell {index})")
+            pending = index
+        elif regions:
+            raise ValueError(f"{where}: has solution markers but is not tagged {SOLUTION_TAG!r}")
+        if SELF_CHECK_TAG in tags and pending is not None:
+            pairs.append((pending, index))
+            pending = None
+    if pending is not None:
+        raise ValueError(f"notebook {label}, cell {pending}: solution cell has no "
+                         f"{SELF_CHECK_TAG!r} cell after it")
+    return pairs
+
+
+def _strip_regions(source: str, regions: list[tuple[int, int, str]]) -> str:
+    lines = source.splitlines()
+    out: list[str] = []
+    cursor = 0
+    for begin, end, indent in regions:
+        out.extend(lines[cursor:begin])
+        out.append(indent + STUDENT_PLACEHOLDER)
+        cursor = end + 1
+    out.extend(lines[cursor:])
+    return "\n".join(out)
+
+
+def make_student_notebook(nb: NotebookNode | str | Path, name: str | None = None) -> NotebookNode:
+    """A student copy: every solution region replaced by :data:`STUDENT_PLACEHOLDER`.
+
+    The placeholder is indented like the region's ``# BEGIN SOLUTION`` line; the rest of the
+    code and every markdown cell are kept as they are; all outputs, execution counts and
+    timing metadata are cleared; the ``solution`` tag becomes ``exercise`` (so the copy holds no
+    solution cell, and :func:`exercises` of it is empty). The input is not modified. The notebook is validated with
+    :func:`exercises` first (same ``ValueError`` s).
+    """
+    nb, default_name = _read(nb)
+    label = name or default_name
+    exercises(nb, name=label)
+    student = copy.deepcopy(nb)
+    student.metadata.pop("widgets", None)
+    for index, cell in enumerate(student.cells):
+        _clear_cell(cell)
+        tags = _tags(cell)
+        if cell.cell_type == "code" and SOLUTION_TAG in tags:
+            source = _source(cell)
+            cell.source = _strip_regions(source, _solution_regions(source, f"{label}, cell {index}"))
+            cell.metadata["tags"] = [EXERCISE_TAG if tag == SOLUTION_TAG else tag for tag in tags]
+    return student
+
+
+# --------------------------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------------------------
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    lessons = _resolve_lessons(args.lessons)
+    if not lessons:
+        print("no lesson notebooks (notebooks/NN_topic.ipynb)")
+        return 0
+    for path in lessons:
+        try:
+            count = f"{len(exercises(path))} exercise(s)"
+        except ValueError as exc:
+            count = f"INVALID: {exc}"
+        print(f"{_display(path)}  {count}")
+    return 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    lessons = _resolve_lessons(args.lessons)
+    out = Path(args.out)
+    if not lessons:
+        print("no lesson notebooks to run")
+        return 0
+    out.mkdir(parents=True, exist_ok=True)
+    rows: list[tuple[str, str, float, int]] = []
+    failures: list[tuple[str, str]] = []
+    width = len(str(len(lessons)))
+    for number, path in enumerate(lessons, start=1):
+        print(f"[{number:>{width}}/{len(lessons)}] {path.stem} ...", end=" ", flush=True)
+        try:
+            nb, seconds = execute_notebook(path, out / path.name, timeout=args.timeout)
+            status = "ok"
+        except NotebookExecutionError as exc:
+            nb, seconds, status = exc.nb, exc.seconds, "FAILED"
+            failures.append((path.stem, str(exc)))
+        except Exception as exc:  # e.g. the kernel did not start: report it, run the rest
+            nb, seconds, status = None, 0.0, "FAILED"
+            failures.append((path.stem, f"{type(exc).__name__}: {exc}"))
+        figures = extract_figures(nb, out / "figures" / path.stem) if nb is not None else []
+        print(f"{status} ({seconds:.1f} s, {len(figures)} figure(s))", flush=True)
+        rows.append((path.stem, status, seconds, len(figures)))
+
+    name_width = max(len("notebook"), *(len(r[0]) for r in rows))
+    print()
+    print(f"{'notebook':<{name_width}}  {'status':<6}  {'seconds':>8}  {'figures':>7}")
+    for stem, status, seconds, figures in rows:
+        print(f"{stem:<{name_width}}  {status:<6}  {seconds:>8.1f}  {figures:>7d}")
+    total_seconds = sum(r[2] for r in rows)
+    total_figures = sum(r[3] for r in rows)
+    print(f"total: {len(rows)} notebook(s), {len(rows) - len(failures)} ok, {len(failures)} failed, "
+          f"{total_seconds:.1f} s, {total_figures} figure(s) -> {_display(out)}")
+    for stem, message in failures:
+        print(f"\n{stem} failed:\n{message}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def _cmd_execute(args: argparse.Namespace) -> int:
+    lessons = _resolve_lessons(args.lessons)
+    if not lessons:
+        print("no lesson notebooks to execute")
+        return 0
+    failed = 0
+    for path in lessons:
+        print(f"executing {_display(path)} ...", end=" ", flush=True)
+        try:
+            nb, seconds = execute_notebook(path, timeout=args.timeout)
+        except NotebookExecutionError as exc:
+            failed += 1
+            print(f"FAILED after {exc.seconds:.1f} s (left unchanged)", flush=True)
+            print(str(exc), file=sys.stderr)
+            continue
+        nbformat.validate(nb)
+        nbformat.write(nb, path)
+        print(f"ok ({seconds:.1f} s)", flush=True)
+    return 1 if failed else 0
+
+
+def _cmd_student(args: argparse.Namespace) -> int:
+    lessons = _resolve_lessons(args.lessons)
+    out = Path(args.out)
+    if not lessons:
+        print("no lesson notebooks")
+        return 0
+    out.mkdir(parents=True, exist_ok=True)
+    status = 0
+    for path in lessons:
+        try:
+            student = make_student_notebook(path)
+            count = len(exercises(path))
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            status = 1
+            continue
+        target = out / path.name
+        nbformat.write(student, target)
+        print(f"wrote {_display(target)} ({count} exercise(s))")
+    return status
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m marlin_lite.course",
+        description="Run, re-execute and make student copies of the MARLIN-lite lessons.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    lessons_help = "lesson notebooks: paths, stems or numbers (default: every lesson)"
+
+    p = sub.add_parser("list", help="list the lessons and their exercises")
+    p.add_argument("lessons", nargs="*", help=lessons_help)
+    p.set_defaults(func=_cmd_list)
+
+    p = sub.add_parser("run", help="execute lessons into --out and extract their PNG figures")
+    p.add_argument("lessons", nargs="*", help=lessons_help)
+    p.add_argument("--out", default="build/course", help="output folder (default: build/course)")
+    p.add_argument("--timeout", type=int, default=900, help="seconds per cell (default: 900)")
+    p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("execute", help="re-execute lessons in place, to commit their outputs")
+    p.add_argument("lessons", nargs="*", help=lessons_help)
+    p.add_argument("--timeout", type=int, default=900, help="seconds per cell (default: 900)")
+    p.set_defaults(func=_cmd_execute)
+
+    p = sub.add_parser("student", help="write student copies (solutions replaced) to --out")
+    p.add_argument("lessons", nargs="*", help=lessons_help)
+    p.add_argument("--out", default="build/student", help="output folder (default: build/student)")
+    p.set_defaults(func=_cmd_student)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,156 @@
+"""Figures and animations for the lessons (matplotlib + Pillow, PNG/GIF only).
+
+Everything returns a matplotlib ``Figure`` or raw bytes, so a lesson can show it, save it,
+or test it. Animations are animated GIFs: small, deterministic, and shown by JupyterLab
+without a running kernel.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+
+from marlin_lite.labels import LABEL_COLOURS, LABEL_NAMES
+
+_PALETTE = np.array(LABEL_COLOURS, dtype=np.uint8)
+
+
+def _as_uint8_frames(frames: np.ndarray, name: str = "frames") -> np.ndarray:
+    """Accept ``uint8 (T, H, W, 3)`` or ``float (T, H, W, 3)`` in [0, 1]; also a torch tensor."""
+    if hasattr(frames, "detach"):
+        frames = frames.detach().cpu().numpy()
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3:
+        raise ValueError(f"{name} must have shape (T, H, W, 3), got {frames.shape}")
+    if frames.dtype != np.uint8:
+        frames = (np.clip(frames, 0, 1) * 255 + 0.5).astype(np.uint8)
+    return frames
+
+
+def parsing_to_rgb(parsing: np.ndarray) -> np.ndarray:
+    """Colour a parsing map: ``uint8 (..., H, W)`` label ids -> ``uint8 (..., H, W, 3)``."""
+    parsing = np.asarray(parsing)
+    if parsing.size and (parsing.min() < 0 or parsing.max() >= len(_PALETTE)):
+        raise ValueError(f"parsing ids must be in 0..{len(_PALETTE) - 1}, got {parsing.min()}..{parsing.max()}")
+    return _PALETTE[parsing.astype(np.int64)]
+
+
+def overlay_parsing(frames: np.ndarray, parsing: np.ndarray, alpha: float = 0.5) -> np.ndarray:
+    """Blend coloured parsing maps over frames (background left untouched) -> ``uint8``."""
+    frames = _as_uint8_frames(frames)
+    parsing = np.asarray(parsing)
+    if parsing.shape != frames.shape[:3]:
+        raise ValueError(f"parsing shape {parsing.shape} does not match frames {frames.shape[:3]}")
+    colour = parsing_to_rgb(parsing).astype(np.float32)
+    a = np.where(parsing[..., None] > 0, alpha, 0.0)
+    return (frames * (1 - a) + colour * a + 0.5).astype(np.uint8)
+
+
+def label_legend(ax, labels: Sequence[int] | None = None, **kwargs) -> None:
+    """Add a legend of parsing-label colours to a matplotlib axis."""
+    ids = range(len(LABEL_NAMES)) if labels is None else labels
+    handles = [Patch(color=np.array(LABEL_COLOURS[i]) / 255, label=f"{i} {LABEL_NAMES[i]}") for i in ids]
+    kwargs.setdefault("fontsize", 7)
+    kwargs.setdefault("loc", "center left")
+    kwargs.setdefault("bbox_to_anchor", (1.02, 0.5))
+    ax.legend(handles=handles, **kwargs)
+
+
+def show_frames(
+    rows: Sequence[np.ndarray] | np.ndarray,
+    *,
+    frame_ids: Sequence[int] | None = None,
+    row_titles: Sequence[str] | None = None,
+    size: float = 1.4,
+) -> Figure:
+    """A grid of frames: one row per clip (each ``(T, H, W, 3)``), columns = ``frame_ids``."""
+    if isinstance(rows, np.ndarray) and rows.ndim == 4:
+        rows = [rows]
+    rows = [_as_uint8_frames(r, f"rows[{i}]") for i, r in enumerate(rows)]
+    T = min(r.shape[0] for r in rows)
+    frame_ids = list(frame_ids) if frame_ids is not None else list(np.linspace(0, T - 1, min(T, 8)).round().astype(int))
+    fig, axes = plt.subplots(len(rows), len(frame_ids), figsize=(size * len(frame_ids), size * len(rows)), squeeze=False)
+    for r, clip in enumerate(rows):
+        for c, t in enumerate(frame_ids):
+            ax = axes[r, c]
+            ax.imshow(clip[t], interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(f"t={t}", fontsize=8)
+        if row_titles is not None:
+            axes[r, 0].set_ylabel(row_titles[r], fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def clip_gif(clips: Sequence[np.ndarray] | np.ndarray, *, fps: float = 12.5, scale: int = 2, gap: int = 2) -> bytes:
+    """An animated GIF of one or more clips side by side (``(T, H, W, 3)`` each, same T, H).
+
+    ``scale`` enlarges pixels (nearest neighbour) so a 64x64 clip is visible; the result is
+    deterministic bytes, e.g. for ``IPython.display.Image(data=..., format="gif")``.
+    """
+    from PIL import Image
+
+    if isinstance(clips, np.ndarray) and clips.ndim == 4:
+        clips = [clips]
+    clips = [_as_uint8_frames(c, f"clips[{i}]") for i, c in enumerate(clips)]
+    T = min(c.shape[0] for c in clips)
+    H = clips[0].shape[1]
+    if any(c.shape[1] != H for c in clips):
+        raise ValueError("all clips must have the same height to be shown side by side")
+    sep = np.full((T, H, gap, 3), 255, np.uint8)
+    parts = []
+    for i, c in enumerate(clips):
+        parts += [c[:T]] + ([sep] if i < len(clips) - 1 else [])
+    strip = np.concatenate(parts, axis=2)
+    if scale > 1:
+        strip = strip.repeat(scale, axis=1).repeat(scale, axis=2)
+    images = [Image.fromarray(f) for f in strip]
+    buf = io.BytesIO()
+    images[0].save(buf, format="GIF", save_all=True, append_images=images[1:], duration=int(round(1000 / fps)), loop=0)
+    return buf.getvalue()
+
+
+def show_gif(clips, **kwargs):
+    """Display :func:`clip_gif` in a notebook (returns an ``IPython.display.Image``)."""
+    from IPython.display import Image
+
+    return Image(data=clip_gif(clips, **kwargs), format="gif")
+
+
+def plot_audio_and_mouth(
+    audio: np.ndarray,
+    sample_rate: int,
+    mouth_open: np.ndarray,
+    fps: float,
+    *,
+    envelope: np.ndarray | None = None,
+    ax=None,
+) -> Figure:
+    """The waveform against time, with the per-frame mouth opening on a second axis."""
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(9, 2.8))
+    else:
+        fig = ax.figure
+    t = np.arange(len(audio)) / sample_rate
+    ax.plot(t, audio, lw=0.4, color="0.55", label="audio waveform")
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("amplitude")
+    ax2 = ax.twinx()
+    tf = (np.arange(len(mouth_open)) + 0.5) / fps
+    ax2.plot(tf, mouth_open, "o-", ms=3, color="crimson", label="mouth opening (per frame)")
+    if envelope is not None:
+        ax2.plot(tf, envelope, "--", color="navy", lw=1, label="speech envelope (per frame)")
+    ax2.set_ylabel("mouth opening")
+    ax2.set_ylim(bottom=0)
+    lines = ax.get_legend_handles_labels()
+    lines2 = ax2.get_legend_handles_labels()
+    ax2.legend(lines[0] + lines2[0], lines[1] + lines2[1], fontsize=7, loc="upper right")
+    fig.tight_layout()
+    return fig

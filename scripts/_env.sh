@@ -1,0 +1,99 @@
+# shellcheck shell=bash
+# Sourced by scripts/test.sh and scripts/course.sh (not run on its own): prepares the course's
+# Python environment and enters the repository root.
+#
+#   * creates .venv in the repository with Python >= 3.11 if it is missing
+#     ($PYTHON if set, else python3.11, else python3);
+#   * installs requirements.txt and the package (`pip install -e . --no-deps`) when
+#     requirements.txt, pyproject.toml or the package version changed since the last install
+#     (a SHA-256 stamp in .venv records it, so later runs skip straight to the work);
+#   * puts .venv/bin first on PATH, so `python` is the venv's;
+#   * exports MPLBACKEND=Agg (headless plotting; notebook kernels still get the inline
+#     backend, see conftest.py and marlin_lite/course.py) and PYTHONHASHSEED=0.
+#
+# Portable bash (Linux and macOS's bash 3.2): no GNU-only flags. Every step checks its own
+# status and `return`s non-zero on failure, so callers should `source ... || exit 1`.
+
+_marlin_die() {
+    echo "scripts/_env.sh: error: $*" >&2
+    return 1
+}
+
+# Is "$1" a Python >= 3.11? (exit status)
+_marlin_python_ok() {
+    "$1" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' >/dev/null 2>&1
+}
+
+_marlin_sha256() {
+    if command -v sha256sum >/dev/null 2>&1; then
+        sha256sum | cut -d ' ' -f 1
+    elif command -v shasum >/dev/null 2>&1; then
+        shasum -a 256 | cut -d ' ' -f 1
+    else
+        _marlin_die "neither sha256sum nor shasum is available to fingerprint requirements.txt"
+    fi
+}
+
+_marlin_setup() {
+    local root venv python_for_venv candidate stamp fingerprint
+    root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)" || return 1
+    cd "$root" || _marlin_die "cannot enter the repository root $root" || return 1
+    venv="$root/.venv"
+
+    if [ ! -x "$venv/bin/python" ]; then
+        python_for_venv=""
+        if [ -n "${PYTHON:-}" ]; then
+            # An explicit choice is honoured or refused, never silently replaced.
+            command -v "$PYTHON" >/dev/null 2>&1 \
+                || _marlin_die "PYTHON=$PYTHON is not an executable on PATH" || return 1
+            _marlin_python_ok "$PYTHON" \
+                || _marlin_die "PYTHON=$PYTHON is $("$PYTHON" -V 2>&1); the course needs Python >= 3.11" \
+                || return 1
+            python_for_venv="$PYTHON"
+        else
+            for candidate in python3.11 python3; do
+                if command -v "$candidate" >/dev/null 2>&1 && _marlin_python_ok "$candidate"; then
+                    python_for_venv="$candidate"
+                    break
+                fi
+            done
+        fi
+        if [ -z "$python_for_venv" ]; then
+            _marlin_die "no Python >= 3.11 found (tried python3.11 and python3: $(python3 -V 2>&1 || echo 'python3 missing')). Install Python 3.11 or set PYTHON=/path/to/python3.11."
+            return 1
+        fi
+        echo "scripts/_env.sh: creating .venv with $python_for_venv ($("$python_for_venv" -V 2>&1))" >&2
+        "$python_for_venv" -m venv "$venv" \
+            || _marlin_die "'$python_for_venv -m venv .venv' failed (on Debian/Ubuntu: apt install python3.11-venv); remove .venv and retry" \
+            || return 1
+    fi
+    _marlin_python_ok "$venv/bin/python" \
+        || _marlin_die ".venv has $("$venv/bin/python" -V 2>&1); the course needs Python >= 3.11. Remove .venv and rerun." \
+        || return 1
+
+    # What the install depends on: the pins, the package metadata and the package version.
+    fingerprint="$(cat requirements.txt pyproject.toml && { grep '^__version__' marlin_lite/__init__.py || true; })" \
+        || _marlin_die "cannot read requirements.txt and pyproject.toml" || return 1
+    fingerprint="$(printf '%s\n' "$fingerprint" | _marlin_sha256)" || return 1
+    stamp="$venv/.marlin-lite-install.sha256"
+    if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$fingerprint" ]; then
+        echo "scripts/_env.sh: installing requirements.txt and the package into .venv" >&2
+        rm -f "$stamp"
+        "$venv/bin/python" -m pip install --upgrade pip || _marlin_die "upgrading pip failed" || return 1
+        "$venv/bin/python" -m pip install -r requirements.txt \
+            || _marlin_die "'pip install -r requirements.txt' failed" || return 1
+        "$venv/bin/python" -m pip install -e . --no-deps \
+            || _marlin_die "'pip install -e . --no-deps' failed" || return 1
+        printf '%s\n' "$fingerprint" >"$stamp"
+    fi
+
+    export VIRTUAL_ENV="$venv"
+    export PATH="$venv/bin:$PATH"
+    unset PYTHONHOME
+    hash -r 2>/dev/null
+    export MPLBACKEND=Agg
+    export PYTHONHASHSEED=0
+    return 0
+}
+
+_marlin_setup
