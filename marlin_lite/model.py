@@ -1,0 +1,605 @@
+"""The MARLIN autoencoder: a ViT encoder on visible tubelets, a decoder, a per-patch critic.
+
+Shapes (``B`` clips, ``N`` tokens, ``n`` visible, ``D``/``d`` encoder/decoder widths,
+``P = 3 * tubelet * patch * patch`` values per patch):
+
+* clip ``x``: ``float32 (B, 3, T, H, W)`` in [0, 1];
+* :meth:`MarlinEncoder.forward`: ``(B, n, D)`` tokens of the visible positions, in ascending
+  token order (or all ``N`` when ``visible`` is None), after the final LayerNorm;
+* :meth:`MarlinDecoder.forward`: ``(B, N - n, P)`` predictions of the *masked* patches in
+  ascending token order, flattened ``(c, pt, ph, pw)`` like :func:`patchify`;
+* :class:`Discriminator`: ``(..., P) -> (..., 1)`` a realness score per patch.
+
+The layer layout follows the official MARLIN model (pre-LayerNorm blocks, a qkv projection
+without bias plus learned q and v biases, fixed sine-cosine positions, no CLS token), so its
+weights load with :func:`from_official`; attention runs through
+``torch.nn.functional.scaled_dot_product_attention`` (flash / memory-efficient kernels on GPU).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import re
+import urllib.request
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import nn
+
+# --------------------------------------------------------------------------------------
+# Configuration
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MarlinConfig:
+    """Sizes of a MARLIN autoencoder. ``PRESETS`` holds the named ones."""
+
+    img_size: int = 224
+    patch_size: int = 16
+    num_frames: int = 16
+    tubelet_size: int = 2
+    in_chans: int = 3
+    enc_dim: int = 768
+    enc_depth: int = 12
+    enc_heads: int = 12
+    dec_dim: int = 384
+    dec_depth: int = 4
+    dec_heads: int = 6
+    mlp_ratio: float = 4.0
+    qkv_bias: bool = True
+    norm_eps: float = 1e-5
+    name: str = field(default="custom", compare=False)
+
+    def __post_init__(self) -> None:
+        if self.img_size % self.patch_size:
+            raise ValueError(f"img_size {self.img_size} must be a multiple of patch_size {self.patch_size}")
+        if self.num_frames % self.tubelet_size:
+            raise ValueError(f"num_frames {self.num_frames} must be a multiple of tubelet_size {self.tubelet_size}")
+        if self.enc_dim % self.enc_heads or self.dec_dim % self.dec_heads:
+            raise ValueError("enc_dim / dec_dim must be divisible by enc_heads / dec_heads")
+
+    @property
+    def grid(self) -> tuple[int, int, int]:
+        """Token grid ``(T', H', W')``."""
+        side = self.img_size // self.patch_size
+        return (self.num_frames // self.tubelet_size, side, side)
+
+    @property
+    def num_tokens(self) -> int:
+        t, h, w = self.grid
+        return t * h * w
+
+    @property
+    def patch_dim(self) -> int:
+        """Values per patch target: ``in_chans * tubelet * patch * patch`` (1536 for MARLIN)."""
+        return self.in_chans * self.tubelet_size * self.patch_size**2
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+PRESETS: dict[str, MarlinConfig] = {
+    # Lessons on a laptop CPU: 8 frames of 64x64, patches of 8 -> 4 x 8 x 8 = 256 tokens.
+    "tiny": MarlinConfig(64, 8, 8, 2, 3, 128, 4, 4, 64, 2, 2, name="tiny"),
+    # MARLIN's ViT-S/B/L at 16 x 224 x 224 (1568 tokens).
+    "small": MarlinConfig(224, 16, 16, 2, 3, 384, 12, 6, 192, 4, 3, name="small"),
+    "base": MarlinConfig(224, 16, 16, 2, 3, 768, 12, 12, 384, 4, 6, name="base"),
+    "large": MarlinConfig(224, 16, 16, 2, 3, 1024, 24, 16, 512, 12, 8, name="large"),
+}
+
+
+def get_config(name_or_config: str | MarlinConfig | dict, **overrides: Any) -> MarlinConfig:
+    """A preset by name (``tiny``, ``small``, ``base``, ``large``), a dict, or a config, with overrides."""
+    if isinstance(name_or_config, MarlinConfig):
+        cfg = name_or_config
+    elif isinstance(name_or_config, dict):
+        cfg = MarlinConfig(**name_or_config)
+    elif name_or_config in PRESETS:
+        cfg = PRESETS[name_or_config]
+    else:
+        raise ValueError(f"unknown preset {name_or_config!r}; choose one of {sorted(PRESETS)} or pass a MarlinConfig")
+    return replace(cfg, **overrides) if overrides else cfg
+
+
+# --------------------------------------------------------------------------------------
+# Patches and positions
+# --------------------------------------------------------------------------------------
+
+
+def patchify(video: torch.Tensor, patch_size: int, tubelet_size: int) -> torch.Tensor:
+    """``(B, C, T, H, W) -> (B, N, C * pt * ph * pw)`` tokens ordered ``(t, h, w)``.
+
+    Each patch is flattened channel-first ``(c, pt, ph, pw)``, the official MARLIN order.
+    """
+    return rearrange(
+        video, "b c (t pt) (h ph) (w pw) -> b (t h w) (c pt ph pw)", pt=tubelet_size, ph=patch_size, pw=patch_size
+    )
+
+
+def unpatchify(tokens: torch.Tensor, grid: tuple[int, int, int], patch_size: int, tubelet_size: int) -> torch.Tensor:
+    """Inverse of :func:`patchify`: ``(B, N, C * pt * ph * pw) -> (B, C, T, H, W)``."""
+    t, h, w = grid
+    return rearrange(
+        tokens,
+        "b (t h w) (c pt ph pw) -> b c (t pt) (h ph) (w pw)",
+        t=t,
+        h=h,
+        w=w,
+        pt=tubelet_size,
+        ph=patch_size,
+        pw=patch_size,
+    )
+
+
+def sincos_table(num_positions: int, dim: int) -> torch.Tensor:
+    """The fixed 1-D sine-cosine position table ``(1, num_positions, dim)`` (Transformer style).
+
+    Column ``2i`` holds ``sin(pos / 10000^(2i/dim))`` and ``2i+1`` the cosine, computed in
+    float64 then stored as float32.
+    """
+    pos = torch.arange(num_positions, dtype=torch.float64)[:, None]
+    i = torch.arange(dim, dtype=torch.float64)[None, :]
+    angle = pos / torch.pow(10000.0, 2 * torch.div(i, 2, rounding_mode="floor") / dim)
+    table = torch.where(i.long() % 2 == 0, torch.sin(angle), torch.cos(angle))
+    return table[None].float()
+
+
+# --------------------------------------------------------------------------------------
+# Layers
+# --------------------------------------------------------------------------------------
+
+
+class PatchEmbed(nn.Module):
+    """Tubelet embedding: Conv3d with kernel = stride = (tubelet, patch, patch)."""
+
+    def __init__(self, cfg: MarlinConfig, dim: int) -> None:
+        super().__init__()
+        k = (cfg.tubelet_size, cfg.patch_size, cfg.patch_size)
+        self.proj = nn.Conv3d(cfg.in_chans, dim, kernel_size=k, stride=k)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, C, T, H, W) -> (B, N, dim)``, tokens ordered ``(t, h, w)``."""
+        return self.proj(x).flatten(2).transpose(1, 2)
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention; qkv without bias, plus learned q and v biases (k bias = 0)."""
+
+    def __init__(self, dim: int, heads: int, qkv_bias: bool = True) -> None:
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(dim, dim * 3, bias=False)
+        if qkv_bias:
+            self.q_bias = nn.Parameter(torch.zeros(dim))
+            self.v_bias = nn.Parameter(torch.zeros(dim))
+        else:
+            self.register_parameter("q_bias", None)
+            self.register_parameter("v_bias", None)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        bias = None
+        if self.q_bias is not None:
+            bias = torch.cat([self.q_bias, torch.zeros_like(self.q_bias), self.v_bias])
+        qkv = F.linear(x, self.qkv.weight, bias)
+        q, k, v = rearrange(qkv, "b n (three h d) -> three b h n d", three=3, h=self.heads)
+        out = F.scaled_dot_product_attention(q, k, v)  # scale = head_dim ** -0.5
+        return self.proj(rearrange(out, "b h n d -> b n (h d)"))
+
+
+class MLP(nn.Module):
+    def __init__(self, dim: int, hidden: int) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden)
+        self.fc2 = nn.Linear(hidden, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(F.gelu(self.fc1(x)))
+
+
+class Block(nn.Module):
+    """Pre-LayerNorm transformer block: ``x + attn(ln(x))``, then ``x + mlp(ln(x))``."""
+
+    def __init__(self, dim: int, heads: int, mlp_ratio: float = 4.0, qkv_bias: bool = True, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim, eps=eps)
+        self.attn = Attention(dim, heads, qkv_bias)
+        self.norm2 = nn.LayerNorm(dim, eps=eps)
+        self.mlp = MLP(dim, int(dim * mlp_ratio))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.norm1(x))
+        return x + self.mlp(self.norm2(x))
+
+
+def _select(tokens: torch.Tensor, which: torch.Tensor) -> torch.Tensor:
+    """Rows of ``tokens (B, N, D)`` where ``which (B, N)`` is True, keeping ascending order.
+
+    Every row of ``which`` must have the same number of True entries.
+    """
+    B, N, D = tokens.shape
+    counts = which.sum(1)
+    if not bool((counts == counts[0]).all()):
+        raise ValueError(f"every clip needs the same number of visible tokens, got {counts.tolist()}")
+    idx = torch.nonzero(which, as_tuple=False)[:, 1].reshape(B, -1)  # row-major: ascending per row
+    return tokens.gather(1, idx[..., None].expand(-1, -1, D))
+
+
+class MarlinEncoder(nn.Module):
+    def __init__(self, cfg: MarlinConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.patch_embed = PatchEmbed(cfg, cfg.enc_dim)
+        self.register_buffer("pos_embed", sincos_table(cfg.num_tokens, cfg.enc_dim))
+        self.blocks = nn.ModuleList(
+            Block(cfg.enc_dim, cfg.enc_heads, cfg.mlp_ratio, cfg.qkv_bias, cfg.norm_eps) for _ in range(cfg.enc_depth)
+        )
+        self.norm = nn.LayerNorm(cfg.enc_dim, eps=cfg.norm_eps)
+
+    def _check_input(self, x: torch.Tensor) -> None:
+        c = self.cfg
+        want = (c.in_chans, c.num_frames, c.img_size, c.img_size)
+        if x.dim() != 5 or tuple(x.shape[1:]) != want:
+            raise ValueError(f"expected clips of shape (B, {', '.join(map(str, want))}), got {tuple(x.shape)}")
+
+    def tokens(self, x: torch.Tensor, visible: torch.Tensor | None = None) -> torch.Tensor:
+        """Transformer output before the final LayerNorm: ``(B, n or N, D)``."""
+        self._check_input(x)
+        z = self.patch_embed(x) + self.pos_embed.to(x.dtype)
+        if visible is not None:
+            if visible.shape != z.shape[:2] or visible.dtype != torch.bool:
+                raise ValueError(f"visible must be bool (B, N) = {tuple(z.shape[:2])}, got {visible.dtype} {tuple(visible.shape)}")
+            z = _select(z, visible)
+        for blk in self.blocks:
+            z = blk(z)
+        return z
+
+    def forward(self, x: torch.Tensor, visible: torch.Tensor | None = None) -> torch.Tensor:
+        """Encode ``x (B, 3, T, H, W)``; with ``visible (B, N)`` only the visible tokens."""
+        return self.norm(self.tokens(x, visible))
+
+    def extract_features(self, x: torch.Tensor, keep_seq: bool = False) -> torch.Tensor:
+        """Features over all tokens: ``(B, N, D)`` if ``keep_seq`` else the mean over tokens
+        followed by the final LayerNorm, ``(B, D)`` (the official order)."""
+        z = self.tokens(x)
+        return self.norm(z) if keep_seq else self.norm(z.mean(1))
+
+
+class MarlinDecoder(nn.Module):
+    def __init__(self, cfg: MarlinConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, cfg.dec_dim))
+        self.register_buffer("pos_embed", sincos_table(cfg.num_tokens, cfg.dec_dim))
+        self.blocks = nn.ModuleList(
+            Block(cfg.dec_dim, cfg.dec_heads, cfg.mlp_ratio, cfg.qkv_bias, cfg.norm_eps) for _ in range(cfg.dec_depth)
+        )
+        self.norm = nn.LayerNorm(cfg.dec_dim, eps=cfg.norm_eps)
+        self.head = nn.Linear(cfg.dec_dim, cfg.patch_dim)
+
+    def forward(self, z: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
+        """``z (B, n, d)`` decoder-width visible tokens -> ``(B, N - n, P)`` masked predictions."""
+        B = z.shape[0]
+        pos = self.pos_embed.to(z.dtype).expand(B, -1, -1)
+        vis = z + _select(pos, visible)
+        masked_pos = _select(pos, ~visible)
+        x = torch.cat([vis, self.mask_token.to(z.dtype) + masked_pos], dim=1)
+        for blk in self.blocks:
+            x = blk(x)
+        n_masked = masked_pos.shape[1]
+        return self.head(self.norm(x[:, -n_masked:]))
+
+
+class Discriminator(nn.Module):
+    """Per-patch critic: ``Linear(P, 4d) -> LeakyReLU -> Linear(4d, 1)``."""
+
+    def __init__(self, cfg: MarlinConfig, negative_slope: float = 0.01) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(cfg.patch_dim, cfg.dec_dim * 4)
+        self.fc2 = nn.Linear(cfg.dec_dim * 4, 1)
+        self.negative_slope = negative_slope
+
+    def forward(self, patches: torch.Tensor) -> torch.Tensor:
+        return self.fc2(F.leaky_relu(self.fc1(patches), self.negative_slope))
+
+
+class MarlinAutoencoder(nn.Module):
+    """Encoder + ``enc_dec_proj`` + decoder (+ the discriminator used in pretraining)."""
+
+    def __init__(self, cfg: MarlinConfig | str = "tiny", *, discriminator: bool = True) -> None:
+        super().__init__()
+        cfg = get_config(cfg)
+        self.cfg = cfg
+        self.encoder = MarlinEncoder(cfg)
+        self.enc_dec_proj = nn.Linear(cfg.enc_dim, cfg.dec_dim, bias=False)
+        self.decoder = MarlinDecoder(cfg)
+        self.discriminator = Discriminator(cfg) if discriminator else None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Official init: xavier-uniform Linear weights, zero biases, LayerNorm (1, 0), Conv3d
+        default, mask token truncated normal (std 0.02)."""
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.xavier_uniform_(m.weight)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.LayerNorm):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+        nn.init.trunc_normal_(self.decoder.mask_token, std=0.02)
+
+    def forward(self, x: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
+        """``x (B, 3, T, H, W)``, ``visible (B, N)`` -> masked-patch predictions ``(B, N - n, P)``."""
+        return self.decoder(self.enc_dec_proj(self.encoder(x, visible)), visible)
+
+    def targets(self, x: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
+        """The pixels the decoder must predict: masked patches ``(B, N - n, P)``, ascending order."""
+        return _select(patchify(x, self.cfg.patch_size, self.cfg.tubelet_size), ~visible)
+
+    def reconstruct(self, x: torch.Tensor, visible: torch.Tensor, predictions: torch.Tensor) -> torch.Tensor:
+        """Visible patches from ``x``, masked ones from ``predictions`` -> ``(B, 3, T, H, W)``."""
+        c = self.cfg
+        patches = patchify(x, c.patch_size, c.tubelet_size).clone()
+        B, N, P = patches.shape
+        idx = torch.nonzero(~visible, as_tuple=False)[:, 1].reshape(B, -1)
+        patches.scatter_(1, idx[..., None].expand(-1, -1, P), predictions.to(patches.dtype))
+        return unpatchify(patches, c.grid, c.patch_size, c.tubelet_size)
+
+
+def count_parameters(module: nn.Module) -> int:
+    """Trainable parameters (buffers such as the fixed position tables excluded)."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+# --------------------------------------------------------------------------------------
+# Official weights
+# --------------------------------------------------------------------------------------
+
+# Official key pattern -> MARLIN-lite key pattern (applied in order, on keys without prefix).
+_OFFICIAL_TO_LITE = [
+    (r"^encoder\.patch_embedding\.projection\.", "encoder.patch_embed.proj."),
+    (r"^(encoder|decoder)\.pos_embedding\.emb$", r"\1.pos_embed"),
+    (r"^(encoder|decoder)\.blocks\.(\d+)\.mlp\.layers\.0\.linear\.", r"\1.blocks.\2.mlp.fc1."),
+    (r"^(encoder|decoder)\.blocks\.(\d+)\.mlp\.layers\.1\.linear\.", r"\1.blocks.\2.mlp.fc2."),
+    (r"^discriminator\.layers\.0\.linear\.", "discriminator.fc1."),
+    (r"^discriminator\.layers\.1\.linear\.", "discriminator.fc2."),
+]
+_LITE_TO_OFFICIAL = [
+    (r"^encoder\.patch_embed\.proj\.", "encoder.patch_embedding.projection."),
+    (r"^(encoder|decoder)\.pos_embed$", r"\1.pos_embedding.emb"),
+    (r"^(encoder|decoder)\.blocks\.(\d+)\.mlp\.fc1\.", r"\1.blocks.\2.mlp.layers.0.linear."),
+    (r"^(encoder|decoder)\.blocks\.(\d+)\.mlp\.fc2\.", r"\1.blocks.\2.mlp.layers.1.linear."),
+    (r"^discriminator\.fc1\.", "discriminator.layers.0.linear."),
+    (r"^discriminator\.fc2\.", "discriminator.layers.1.linear."),
+]
+
+_ANCHOR = "encoder.patch_embedding.projection.weight"
+_ENC_ONLY_ANCHOR = "patch_embedding.projection.weight"
+
+
+def _rename(key: str, rules: list[tuple[str, str]]) -> str:
+    for pattern, repl in rules:
+        new = re.sub(pattern, repl, key)
+        if new != key:
+            return new
+    return key
+
+
+def _strip_prefix(state_dict: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], bool]:
+    """Remove a wrapper prefix (``model.``, ``module.`` ...); say whether it is encoder-only."""
+    for key in state_dict:
+        if key.endswith(_ANCHOR):
+            prefix = key[: -len(_ANCHOR)]
+            return {k[len(prefix) :]: v for k, v in state_dict.items() if k.startswith(prefix)}, False
+    for key in state_dict:
+        if key.endswith(_ENC_ONLY_ANCHOR):
+            prefix = key[: -len(_ENC_ONLY_ANCHOR)]
+            return {"encoder." + k[len(prefix) :]: v for k, v in state_dict.items() if k.startswith(prefix)}, True
+    raise ValueError(
+        f"not an official MARLIN state dict: no key ending in {_ANCHOR!r} (full model) or "
+        f"{_ENC_ONLY_ANCHOR!r} (encoder only); first keys: {list(state_dict)[:5]}"
+    )
+
+
+def config_from_official(
+    state_dict: dict[str, torch.Tensor], *, num_frames: int | None = None, enc_heads: int | None = None, dec_heads: int | None = None
+) -> MarlinConfig:
+    """Infer a :class:`MarlinConfig` from an official state dict's shapes.
+
+    Head counts are not visible in the weights: they default to ``width / 64`` (MARLIN's
+    ViT-S/B/L all use 64-dimensional heads); pass them for other models. ``num_frames``
+    defaults to 16 (MARLIN's clip length) and sets the image size from the position table.
+    """
+    sd, encoder_only = _strip_prefix(state_dict)
+    w = sd[_ANCHOR]
+    enc_dim, in_chans, tubelet, patch, _ = w.shape
+    n_tokens = sd["encoder.pos_embedding.emb"].shape[1] if "encoder.pos_embedding.emb" in sd else None
+    frames = num_frames or 16
+    if n_tokens is None:
+        raise ValueError("the state dict has no encoder.pos_embedding.emb; pass a config explicitly")
+    side2 = n_tokens // (frames // tubelet)
+    side = int(round(math.sqrt(side2)))
+    if side * side * (frames // tubelet) != n_tokens:
+        raise ValueError(f"{n_tokens} tokens do not fit num_frames={frames} with tubelet {tubelet}; pass num_frames")
+    depth = lambda part: len({k.split(".")[2] for k in sd if k.startswith(f"{part}.blocks.")})  # noqa: E731
+    dec_dim = sd["decoder.mask_token"].shape[-1] if not encoder_only else 64
+    qkv_bias = "encoder.blocks.0.attn.q_bias" in sd
+    heads = lambda dim, given: given or max(1, dim // 64)  # noqa: E731
+    mlp_hidden = sd["encoder.blocks.0.mlp.layers.0.linear.weight"].shape[0]
+    return MarlinConfig(
+        img_size=side * patch,
+        patch_size=patch,
+        num_frames=frames,
+        tubelet_size=tubelet,
+        in_chans=in_chans,
+        enc_dim=enc_dim,
+        enc_depth=depth("encoder"),
+        enc_heads=heads(enc_dim, enc_heads),
+        dec_dim=dec_dim,
+        dec_depth=depth("decoder") if not encoder_only else 1,
+        dec_heads=heads(dec_dim, dec_heads),
+        mlp_ratio=mlp_hidden / enc_dim,
+        qkv_bias=qkv_bias,
+        name="official",
+    )
+
+
+@dataclass
+class LoadReport:
+    """What :func:`from_official` / :func:`load_pretrained` did with each key."""
+
+    loaded: list[str]
+    missing: list[str]  # MARLIN-lite keys with no official counterpart in the file
+    unexpected: list[str]  # official keys MARLIN-lite has no place for
+    encoder_only: bool
+
+    def __str__(self) -> str:
+        s = f"loaded {len(self.loaded)} tensors ({'encoder only' if self.encoder_only else 'full model'})"
+        if self.missing:
+            s += f"; missing {len(self.missing)}: {self.missing[:4]}"
+        if self.unexpected:
+            s += f"; unexpected {len(self.unexpected)}: {self.unexpected[:4]}"
+        return s
+
+
+def from_official(
+    state_dict: dict[str, torch.Tensor],
+    config: MarlinConfig | str | None = None,
+    *,
+    strict: bool = True,
+    **infer_kwargs: Any,
+) -> tuple[MarlinAutoencoder, LoadReport]:
+    """Build a :class:`MarlinAutoencoder` from an official MARLIN state dict.
+
+    Accepts a full model (encoder, ``enc_dec_proj``, decoder, discriminator) or an
+    encoder-only dict, with or without a wrapper prefix (a Lightning ``.ckpt``'s
+    ``state_dict`` often has one). Every key is accounted for: with ``strict`` any unexpected
+    key, or a missing one outside the parts an encoder-only file does not have, raises; a shape
+    mismatch always raises with both shapes. Returns the model and a :class:`LoadReport`.
+    """
+    sd, encoder_only = _strip_prefix(state_dict)
+    cfg = get_config(config) if config is not None else config_from_official(state_dict, **infer_kwargs)
+    has_disc = any(k.startswith("discriminator.") for k in sd)
+    model = MarlinAutoencoder(cfg, discriminator=has_disc or not encoder_only)
+    own = model.state_dict()
+    loaded, unexpected, converted = [], [], {}
+    for key, value in sd.items():
+        lite = _rename(key, _OFFICIAL_TO_LITE)
+        if lite not in own:
+            unexpected.append(key)
+            continue
+        if tuple(own[lite].shape) != tuple(value.shape):
+            raise ValueError(
+                f"shape mismatch for {key!r} -> {lite!r}: file has {tuple(value.shape)}, the "
+                f"{cfg.name} config expects {tuple(own[lite].shape)}; pass the matching config"
+            )
+        converted[lite] = value
+        loaded.append(lite)
+    missing = [k for k in own if k not in converted]
+    allowed_missing = [k for k in missing if encoder_only and not k.startswith("encoder.")]
+    hard_missing = [k for k in missing if k not in allowed_missing]
+    if strict and (unexpected or hard_missing):
+        raise ValueError(f"official state dict does not fit: unexpected keys {unexpected[:8]}, missing keys {hard_missing[:8]}")
+    model.load_state_dict(converted, strict=False)
+    return model, LoadReport(loaded, missing, unexpected, encoder_only)
+
+
+def to_official(model: MarlinAutoencoder, *, encoder_only: bool = False) -> dict[str, torch.Tensor]:
+    """The model's weights under official MARLIN key names (encoder-only keys drop ``encoder.``)."""
+    out = {}
+    for key, value in model.state_dict().items():
+        name = _rename(key, _LITE_TO_OFFICIAL)
+        if encoder_only:
+            if not name.startswith("encoder."):
+                continue
+            name = name[len("encoder.") :]
+        out[name] = value.detach().clone()
+    return out
+
+
+#: Official pretrained weights (YouTube Faces). Files are large; they are fetched only on request.
+OFFICIAL_WEIGHTS: dict[str, dict[str, Any]] = {
+    "marlin_vit_small_ytf": {"preset": "small", "file": "marlin_vit_small_ytf.encoder.pt", "sha256": None},
+    "marlin_vit_base_ytf": {"preset": "base", "file": "marlin_vit_base_ytf.encoder.pt", "sha256": None},
+    "marlin_vit_large_ytf": {"preset": "large", "file": "marlin_vit_large_ytf.encoder.pt", "sha256": None},
+}
+#: Where the official release files are published (GitHub release assets of the official repo).
+OFFICIAL_URL = "https://github.com/ControlNet/MARLIN/releases/download/model_v1/{file}"
+
+
+def default_cache_dir() -> Path:
+    """``$MARLIN_LITE_CACHE`` or ``~/.cache/marlin_lite``."""
+    return Path(os.environ.get("MARLIN_LITE_CACHE", Path.home() / ".cache" / "marlin_lite"))
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _download(url: str, dest: Path, sha256: str | None) -> None:
+    """Download ``url`` to ``dest`` atomically with a progress bar; check SHA-256 if known."""
+    from tqdm.auto import tqdm
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(dest.name + ".part")
+    with urllib.request.urlopen(url) as resp, open(tmp, "wb") as out:  # noqa: S310 (a fixed https URL)
+        total = int(resp.headers.get("Content-Length") or 0) or None
+        with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name) as bar:
+            for chunk in iter(lambda: resp.read(1 << 20), b""):
+                out.write(chunk)
+                bar.update(len(chunk))
+    if sha256 is not None and _sha256(tmp) != sha256:
+        tmp.unlink()
+        raise ValueError(f"checksum mismatch for {url}: the download is corrupt; try again")
+    os.replace(tmp, dest)
+
+
+def load_pretrained(
+    name_or_path: str | os.PathLike[str],
+    *,
+    cache_dir: str | os.PathLike[str] | None = None,
+    download: bool = True,
+    config: MarlinConfig | str | None = None,
+) -> tuple[MarlinAutoencoder, LoadReport]:
+    """Load official MARLIN weights by name (:data:`OFFICIAL_WEIGHTS`) or from a local file.
+
+    A path to a ``.pt`` / ``.ckpt`` file is read offline with ``torch.load(weights_only=True)``.
+    A name looks in ``cache_dir`` (default :func:`default_cache_dir`) first and, if absent and
+    ``download`` is True, downloads the release file once (with a progress bar, atomically,
+    SHA-256-checked where a checksum is known). Returns ``(model, report)``.
+    """
+    path = Path(name_or_path)
+    name = str(name_or_path)
+    if name in OFFICIAL_WEIGHTS:
+        info = OFFICIAL_WEIGHTS[name]
+        path = Path(cache_dir or default_cache_dir()) / info["file"]
+        config = config or info["preset"]
+        if not path.exists():
+            if not download:
+                raise FileNotFoundError(f"{path} not found and download=False; place the official file there")
+            _download(OFFICIAL_URL.format(file=info["file"]), path, info["sha256"])
+    elif not path.exists():
+        raise FileNotFoundError(
+            f"{path} is neither a file nor an official weight name ({', '.join(OFFICIAL_WEIGHTS)})"
+        )
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 (any unpickling failure is the same user problem)
+        raise ValueError(f"{path} could not be read as a weights-only PyTorch file: {err}") from err
+    if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
+        obj = obj["state_dict"]
+    if not isinstance(obj, dict):
+        raise ValueError(f"{path} does not hold a state dict (got {type(obj).__name__})")
+    return from_official(obj, config)
