@@ -1,0 +1,230 @@
+"""The MARLIN autoencoder: shapes, patch order, attention, official-weight parity and loading."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from marlin_lite.masking import TokenGrid, make_visible_mask
+from marlin_lite.model import (
+    PRESETS,
+    Attention,
+    MarlinAutoencoder,
+    MarlinConfig,
+    config_from_official,
+    count_parameters,
+    from_official,
+    get_config,
+    load_pretrained,
+    patchify,
+    sincos_table,
+    to_official,
+    unpatchify,
+)
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "reference"
+TINY_REF = SHARED / "marlin_official_tiny.pt"
+KEYS_TSV = SHARED / "marlin_official_keys.tsv"
+needs_shared = pytest.mark.skipif(
+    not TINY_REF.exists(), reason="../shared/reference (the course authors' reference files) is not beside this clone"
+)
+
+SMALL = MarlinConfig(img_size=32, patch_size=8, num_frames=4, tubelet_size=2, enc_dim=48, enc_depth=2, enc_heads=3,
+                     dec_dim=24, dec_depth=1, dec_heads=2, name="test")
+
+
+def _batch(cfg: MarlinConfig, B: int = 2, seed: int = 0):
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.rand(B, 3, cfg.num_frames, cfg.img_size, cfg.img_size, generator=gen)
+    grid = TokenGrid(cfg.num_frames, cfg.img_size, cfg.tubelet_size, cfg.patch_size)
+    visible = make_visible_mask("random", B, grid, 0.75, generator=gen)
+    return x, visible
+
+
+def test_patchify_order_and_inverse():
+    x = torch.arange(2 * 3 * 4 * 8 * 8, dtype=torch.float32).reshape(2, 3, 4, 8, 8)
+    tokens = patchify(x, patch_size=4, tubelet_size=2)
+    assert tokens.shape == (2, 2 * 2 * 2, 3 * 2 * 4 * 4)
+    # token 1 = slot 0, row 0, column 1; its vector is (c, pt, ph, pw) flattened channel first.
+    first = tokens[0, 1].reshape(3, 2, 4, 4)
+    torch.testing.assert_close(first, x[0, :, 0:2, 0:4, 4:8])
+    torch.testing.assert_close(unpatchify(tokens, (2, 2, 2), 4, 2), x)
+
+
+def test_sincos_table():
+    table = sincos_table(10, 6)
+    assert table.shape == (1, 10, 6)
+    torch.testing.assert_close(table[0, :, 0], torch.sin(torch.arange(10.0)))
+    torch.testing.assert_close(table[0, :, 1], torch.cos(torch.arange(10.0)))
+    torch.testing.assert_close(table[0, 3, 4], torch.sin(torch.tensor(3.0) / 10000 ** (4 / 6)))
+
+
+def test_attention_matches_the_textbook_formula():
+    torch.manual_seed(0)
+    attn = Attention(16, heads=4)
+    torch.nn.init.normal_(attn.q_bias)
+    torch.nn.init.normal_(attn.v_bias)
+    x = torch.randn(2, 5, 16)
+    qkv = x @ attn.qkv.weight.T + torch.cat([attn.q_bias, torch.zeros(16), attn.v_bias])
+    q, k, v = qkv.reshape(2, 5, 3, 4, 4).permute(2, 0, 3, 1, 4)
+    weights = torch.softmax(q @ k.transpose(-1, -2) * 4**-0.5, dim=-1)
+    manual = attn.proj((weights @ v).transpose(1, 2).reshape(2, 5, 16))
+    torch.testing.assert_close(attn(x), manual, atol=1e-5, rtol=1e-5)
+
+
+def test_forward_shapes_and_reconstruction():
+    model = MarlinAutoencoder(SMALL)
+    x, visible = _batch(SMALL)
+    n_vis = int(visible[0].sum())
+    pred = model(x, visible)
+    assert pred.shape == (2, SMALL.num_tokens - n_vis, SMALL.patch_dim)
+    assert model.encoder(x, visible).shape == (2, n_vis, SMALL.enc_dim)
+    assert model.encoder.extract_features(x).shape == (2, SMALL.enc_dim)
+    assert model.encoder.extract_features(x, keep_seq=True).shape == (2, SMALL.num_tokens, SMALL.enc_dim)
+    assert model.discriminator(pred).shape == (2, pred.shape[1], 1)
+    # Targets are the masked patches in ascending token order; putting them back rebuilds x.
+    targets = model.targets(x, visible)
+    torch.testing.assert_close(model.reconstruct(x, visible, targets), x)
+    with pytest.raises(ValueError, match="expected clips of shape"):
+        model.encoder(x[:, :, :2])
+
+
+def test_decoder_predicts_masked_tokens_in_ascending_order():
+    """With no decoder blocks, prediction j is a function of its own position only, so it
+    must equal head(norm(mask_token + pos[j-th masked index]))."""
+    from dataclasses import replace
+
+    torch.manual_seed(0)
+    model = MarlinAutoencoder(replace(SMALL, dec_depth=0)).eval()
+    torch.nn.init.normal_(model.decoder.norm.weight)
+    x, visible = _batch(SMALL, B=2)
+    with torch.no_grad():
+        pred = model(x, visible)
+        dec = model.decoder
+        for b in range(2):
+            masked_idx = torch.nonzero(~visible[b]).flatten()  # ascending
+            expected = dec.head(dec.norm(dec.mask_token[0] + dec.pos_embed[0, masked_idx]))
+            torch.testing.assert_close(pred[b], expected)
+
+
+@needs_shared
+def test_official_parity_on_the_reference_file():
+    ref = torch.load(TINY_REF, weights_only=True)
+    c = ref["config"]
+    cfg = MarlinConfig(img_size=c["img"], patch_size=c["patch"], num_frames=c["frames"], tubelet_size=c["tubelet"],
+                       enc_dim=c["enc"][0], enc_depth=c["enc"][1], enc_heads=c["enc"][2], dec_dim=c["dec"][0],
+                       dec_depth=c["dec"][1], dec_heads=c["dec"][2], qkv_bias=c["qkv_bias"])
+    model, report = from_official(ref["state_dict"], cfg)
+    assert not report.missing and not report.unexpected and len(report.loaded) == len(ref["state_dict"])
+    model.eval()
+    x, visible = ref["x"], ref["visible"]
+    with torch.no_grad():
+        outputs = {
+            "encoder_visible_tokens": model.encoder(x, visible),
+            "decoder_masked_predictions": model(x, visible),
+            "features_seq": model.encoder.extract_features(x, keep_seq=True),
+            "features_mean": model.encoder.extract_features(x),
+            "discriminator_scores": model.discriminator(ref["decoder_masked_predictions"]),
+        }
+    for key, ours in outputs.items():
+        assert (ours - ref[key]).abs().max().item() <= 1e-5, key
+    # Inferring the config from the weights gives the same model (heads passed: not in weights).
+    inferred = config_from_official(ref["state_dict"], num_frames=c["frames"], enc_heads=c["enc"][2], dec_heads=c["dec"][2])
+    assert inferred == cfg
+    # ... and the file's fixed position tables are the ones we compute.
+    torch.testing.assert_close(sincos_table(cfg.num_tokens, cfg.enc_dim), ref["state_dict"]["encoder.pos_embedding.emb"])
+
+
+@needs_shared
+@pytest.mark.parametrize("variant, preset", [("vit_small", "small"), ("vit_base", "base"), ("vit_large", "large")])
+def test_official_key_layout(variant, preset):
+    rows = [line.rstrip("\n").split("\t") for line in KEYS_TSV.read_text().splitlines()[1:]]
+    expected = {k: tuple(int(n) for n in s.split("x")) for v, k, s in rows if v == variant}
+    with torch.device("meta"):
+        model = MarlinAutoencoder(preset)
+    ours = {k: tuple(v.shape) for k, v in to_official(model).items()}
+    assert ours == expected
+
+
+@pytest.mark.parametrize("preset, official_m", [("small", 22.5), ("base", 87.4), ("large", 305.5)])
+def test_parameter_counts_match_the_paper(preset, official_m):
+    with torch.device("meta"):
+        model = MarlinAutoencoder(preset)
+    assert round(count_parameters(model.encoder, include_buffers=True) / 1e6, 1) == official_m
+
+
+def test_round_trip_through_official_names():
+    torch.manual_seed(0)
+    model = MarlinAutoencoder(SMALL).eval()
+    x, visible = _batch(SMALL)
+    official = to_official(model)
+    assert "encoder.patch_embedding.projection.weight" in official and "discriminator.layers.1.linear.bias" in official
+    for prefix in ("", "model.", "module.model."):
+        back, report = from_official({prefix + k: v for k, v in official.items()}, SMALL)
+        assert not report.missing and not report.unexpected
+        back.eval()
+        with torch.no_grad():
+            torch.testing.assert_close(back(x, visible), model(x, visible), atol=0, rtol=0)
+    assert {k for k in to_official(back)} == set(official)
+
+
+def test_encoder_only_state_dict():
+    torch.manual_seed(0)
+    model = MarlinAutoencoder(SMALL).eval()
+    enc_sd = to_official(model, encoder_only=True)
+    assert all(not k.startswith(("encoder.", "decoder.")) for k in enc_sd)
+    back, report = from_official(enc_sd, SMALL)
+    assert report.encoder_only and not report.unexpected
+    assert all(not k.startswith("encoder.") for k in report.missing)
+    x, _ = _batch(SMALL)
+    with torch.no_grad():
+        torch.testing.assert_close(back.encoder.extract_features(x), model.encoder.extract_features(x))
+
+
+def test_strict_loading_errors():
+    official = to_official(MarlinAutoencoder(SMALL))
+    with pytest.raises(ValueError, match="unexpected keys.*encoder.extra"):
+        from_official({**official, "encoder.extra": torch.zeros(1)}, SMALL)
+    model, report = from_official({**official, "encoder.extra": torch.zeros(1)}, SMALL, strict=False)
+    assert report.unexpected == ["encoder.extra"]
+    bad = dict(official)
+    bad["encoder.norm.weight"] = torch.ones(7)
+    with pytest.raises(ValueError, match=r"shape mismatch for 'encoder.norm.weight'.*\(7,\)"):
+        from_official(bad, SMALL)
+    missing = {k: v for k, v in official.items() if k != "decoder.head.weight"}
+    with pytest.raises(ValueError, match="missing keys.*decoder.head.weight"):
+        from_official(missing, SMALL)
+    with pytest.raises(ValueError, match="not an official MARLIN state dict"):
+        from_official({"weight": torch.zeros(1)}, SMALL)
+
+
+def test_load_pretrained_offline(tmp_path):
+    torch.manual_seed(0)
+    model = MarlinAutoencoder(SMALL).eval()
+    ckpt = tmp_path / "marlin.ckpt"
+    torch.save({"state_dict": {"model." + k: v for k, v in to_official(model).items()}, "epoch": 3}, ckpt)
+    loaded, report = load_pretrained(ckpt, config=SMALL)
+    assert not report.unexpected
+    x, visible = _batch(SMALL)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.eval()(x, visible), model(x, visible))
+    with pytest.raises(FileNotFoundError, match="neither a file nor an official weight name"):
+        load_pretrained(tmp_path / "nope.pt")
+    with pytest.raises(FileNotFoundError, match="download=False"):
+        load_pretrained("marlin_vit_base_ytf", cache_dir=tmp_path, download=False)
+    pickled = tmp_path / "object.pt"
+    torch.save({"state_dict": {"model": object.__new__(MarlinConfig)}}, pickled)
+    with pytest.raises(ValueError, match="weights-only"):
+        load_pretrained(pickled)
+
+
+def test_presets_and_overrides():
+    assert get_config("tiny").num_tokens == 256
+    assert PRESETS["base"].num_tokens == 1568 and PRESETS["base"].patch_dim == 1536
+    assert get_config("tiny", enc_depth=2).enc_depth == 2
+    with pytest.raises(ValueError, match="unknown preset"):
+        get_config("huge")
+    with pytest.raises(ValueError, match="multiple of patch_size"):
+        MarlinConfig(img_size=30, patch_size=8)
