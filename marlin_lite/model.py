@@ -219,10 +219,12 @@ class Block(nn.Module):
         return x + self.mlp(self.norm2(x))
 
 
-def _select(tokens: torch.Tensor, which: torch.Tensor) -> torch.Tensor:
+def select_tokens(tokens: torch.Tensor, which: torch.Tensor) -> torch.Tensor:
     """Rows of ``tokens (B, N, D)`` where ``which (B, N)`` is True, keeping ascending order.
 
-    Every row of ``which`` must have the same number of True entries.
+    Every row of ``which`` must have the same number of True entries ``n``; returns
+    ``(B, n, D)``. The encoder uses it to keep the visible tokens, the decoder and the
+    loss to take the masked ones (``~visible``).
     """
     B, N, D = tokens.shape
     counts = which.sum(1)
@@ -256,7 +258,7 @@ class MarlinEncoder(nn.Module):
         if visible is not None:
             if visible.shape != z.shape[:2] or visible.dtype != torch.bool:
                 raise ValueError(f"visible must be bool (B, N) = {tuple(z.shape[:2])}, got {visible.dtype} {tuple(visible.shape)}")
-            z = _select(z, visible)
+            z = select_tokens(z, visible)
         for blk in self.blocks:
             z = blk(z)
         return z
@@ -288,8 +290,8 @@ class MarlinDecoder(nn.Module):
         """``z (B, n, d)`` decoder-width visible tokens -> ``(B, N - n, P)`` masked predictions."""
         B = z.shape[0]
         pos = self.pos_embed.to(z.dtype).expand(B, -1, -1)
-        vis = z + _select(pos, visible)
-        masked_pos = _select(pos, ~visible)
+        vis = z + select_tokens(pos, visible)
+        masked_pos = select_tokens(pos, ~visible)
         x = torch.cat([vis, self.mask_token.to(z.dtype) + masked_pos], dim=1)
         for blk in self.blocks:
             x = blk(x)
@@ -342,7 +344,7 @@ class MarlinAutoencoder(nn.Module):
 
     def targets(self, x: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
         """The pixels the decoder must predict: masked patches ``(B, N - n, P)``, ascending order."""
-        return _select(patchify(x, self.cfg.patch_size, self.cfg.tubelet_size), ~visible)
+        return select_tokens(patchify(x, self.cfg.patch_size, self.cfg.tubelet_size), ~visible)
 
     def reconstruct(self, x: torch.Tensor, visible: torch.Tensor, predictions: torch.Tensor) -> torch.Tensor:
         """Visible patches from ``x``, masked ones from ``predictions`` -> ``(B, 3, T, H, W)``."""
@@ -352,6 +354,33 @@ class MarlinAutoencoder(nn.Module):
         idx = torch.nonzero(~visible, as_tuple=False)[:, 1].reshape(B, -1)
         patches.scatter_(1, idx[..., None].expand(-1, -1, P), predictions.to(patches.dtype))
         return unpatchify(patches, c.grid, c.patch_size, c.tubelet_size)
+
+
+def estimate_flops(cfg: MarlinConfig | str, num_visible: int, *, discriminator: bool = False) -> dict[str, int]:
+    """Forward FLOPs of one clip through the autoencoder (a multiply-add counts 2).
+
+    Counts the matrix products (patch embedding, attention projections and products, MLPs,
+    ``enc_dec_proj``, decoder head, optionally the critic on the masked predictions); layer
+    norms, GELU and softmax are left out (under 1 %). A transformer block of width ``D`` over
+    ``n`` tokens with MLP ratio ``r`` costs ``2 n D^2 (4 + 2 r) + 4 n^2 D``. A training step
+    (forward + backward) costs about three times the forward.
+    """
+    c = get_config(cfg)
+    N, n, P = c.num_tokens, num_visible, c.patch_dim
+    if not 0 < n < N:
+        raise ValueError(f"num_visible must be in 1..{N - 1}, got {n}")
+    block = lambda tokens, dim: 2 * tokens * dim * dim * (4 + 2 * c.mlp_ratio) + 4 * tokens * tokens * dim  # noqa: E731
+    out = {
+        "patch_embed": 2 * N * P * c.enc_dim,
+        "encoder_blocks": int(c.enc_depth * block(n, c.enc_dim)),
+        "enc_dec_proj": 2 * n * c.enc_dim * c.dec_dim,
+        "decoder_blocks": int(c.dec_depth * block(N, c.dec_dim)),
+        "decoder_head": 2 * (N - n) * c.dec_dim * P,
+    }
+    if discriminator:
+        out["discriminator"] = 2 * (N - n) * (P * 4 * c.dec_dim + 4 * c.dec_dim)
+    out["total"] = sum(out.values())
+    return out
 
 
 def count_parameters(module: nn.Module, *, include_buffers: bool = False) -> int:
