@@ -107,7 +107,8 @@ def _keep_exactly(candidates: torch.Tensor, n: int, generator: torch.Generator |
 
     Rows must hold at least ``n`` candidates (callers guarantee it).
     """
-    scores = torch.rand(candidates.shape, generator=generator, device=candidates.device)
+    # Draw on the CPU (where seeded generators live), then move: same masks on any device.
+    scores = torch.rand(candidates.shape, generator=generator).to(candidates.device)
     scores = scores.masked_fill(~candidates, -1.0)
     keep = scores.topk(n, dim=1).indices
     visible = torch.zeros_like(candidates)
@@ -215,7 +216,7 @@ def _fasking_paper(parsing: torch.Tensor, grid: TokenGrid, n: int, generator: to
     big = float(len(COMPONENTS))
     first_component = torch.where(member, rank_of_component[..., None], torch.full_like(rank_of_component[..., None], big))
     priority = first_component.min(1).values  # (B, N): 0..4 for components, 5 for the rest
-    tie = torch.rand(B, N, generator=generator).to(bits.device)
+    tie = torch.rand(B, N, generator=generator).to(bits.device)  # CPU draw, as everywhere
     keep = (priority + tie).topk(n, dim=1).indices
     visible = torch.zeros(B, N, dtype=torch.bool, device=bits.device)
     visible.scatter_(1, keep, True)
@@ -240,7 +241,9 @@ def make_visible_mask(
         mask_ratio: fraction of tokens hidden, in (0, 1); exactly
             ``num_visible(N, mask_ratio)`` tokens stay visible per clip.
         parsing: ``(B, T, H, W)`` integer label ids, required by the face-guided strategies.
-        generator: a ``torch.Generator`` for reproducible masks (CPU generator).
+        generator: a CPU ``torch.Generator`` for reproducible masks. The result lives on
+            ``parsing``'s device (CPU without parsing); the same seed gives the same mask on
+            any device.
     """
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown masking strategy {strategy!r}; choose one of {STRATEGIES}")
