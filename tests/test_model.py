@@ -228,3 +228,24 @@ def test_presets_and_overrides():
         get_config("huge")
     with pytest.raises(ValueError, match="multiple of patch_size"):
         MarlinConfig(img_size=30, patch_size=8)
+
+
+def test_flop_estimate_matches_pytorch_counter():
+    """FlopCounterMode counts the matrix products; PyTorch 2.13 does not count the fused CPU
+    attention kernel (other versions may), so the estimate must match exactly one way or the other."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from marlin_lite.model import estimate_flops
+
+    torch.manual_seed(0)
+    model = MarlinAutoencoder(SMALL).eval()
+    x, visible = _batch(SMALL, B=1)
+    n, N = int(visible.sum()), SMALL.num_tokens
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        model.discriminator(model(x, visible))
+    attention = SMALL.enc_depth * 4 * n * n * SMALL.enc_dim + SMALL.dec_depth * 4 * N * N * SMALL.dec_dim
+    total = estimate_flops(SMALL, n, discriminator=True)["total"]
+    assert counter.get_total_flops() in (total - attention, total)
+    with pytest.raises(ValueError, match="num_visible"):
+        estimate_flops(SMALL, 0)
