@@ -1,0 +1,576 @@
+"""MARLIN pretraining: masked reconstruction + a WGAN-style critic, one forward per batch.
+
+The official loop runs the encoder and decoder twice per batch (once for the critic step,
+once for the generator step). Here one forward serves both: the critic learns from the
+*detached* predictions, the generator from the same predictions through the (frozen)
+critic. Everything else follows the official recipe: MSE on raw [0, 1] pixels of the masked
+patches (MAE's per-patch normalised targets as an option), adversarial weight 0.01, two AdamW
+optimisers (betas 0.9/0.95, no weight decay), learning rate ``1.5e-4 * batch / 256`` with a
+linear warm-up and a cosine decay to ``1e-5 * batch / 256``, per step.
+
+Run it from Python (:func:`train`), from the command line::
+
+    python -m marlin_lite.pretrain --config configs/tiny.yaml --max-steps 200
+    python -m marlin_lite.pretrain --config configs/tiny.yaml --resume          # continue
+    torchrun --nproc_per_node 2 -m marlin_lite.pretrain --config configs/tiny.yaml
+
+or from a papermill notebook; the same :class:`PretrainConfig` drives all three.
+Checkpoints hold the config, both models' weights, both optimisers, the schedulers, the step
+and every RNG state; they are written atomically, read with ``weights_only=True``, and a
+resumed run ends with exactly the weights of an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import os
+import random
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from marlin_lite.data import SynthFaceDataset
+from marlin_lite.masking import TokenGrid, make_visible_mask, num_visible
+from marlin_lite.model import Discriminator, MarlinAutoencoder, MarlinConfig, estimate_flops, get_config
+from marlin_lite.utils import pick_device
+
+CHECKPOINT = "checkpoint.pt"
+
+# --------------------------------------------------------------------------------------
+# Configuration
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class PretrainConfig:
+    """Everything a pretraining run depends on (YAML files in ``configs/`` fill it in)."""
+
+    # model
+    model: str = "tiny"  # preset name
+    model_overrides: dict[str, Any] = field(default_factory=dict)  # e.g. {enc_depth: 2}
+    # data (SynthFace; real data sets plug in through `dataset=` of train())
+    num_identities: int = 24
+    clips_per_identity: int = 4
+    world_seed: int = 0
+    num_workers: int = 0
+    cache: bool = True
+    # masking
+    mask_strategy: str = "fasking"
+    mask_ratio: float = 0.9
+    # optimisation
+    batch_size: int = 8  # per process
+    max_steps: int = 200
+    lr: float = 1.5e-4  # per 256 clips (scaled by the global batch)
+    min_lr: float = 1e-5  # per 256 clips
+    warmup_steps: int = 20
+    betas: tuple[float, float] = (0.9, 0.95)
+    weight_decay: float = 0.0
+    grad_clip: float | None = None
+    adversarial: bool = True
+    adv_weight: float = 0.01
+    norm_pix: bool = False
+    # hardware
+    device: str = "auto"
+    precision: str = "auto"  # auto (bf16 on CUDA, fp32 elsewhere) | fp32 | bf16
+    compile: bool = False
+    # bookkeeping
+    seed: int = 0
+    out_dir: str = "runs/pretrain"
+    ckpt_every: int = 50
+    log_every: int = 10
+    figure_every: int = 0  # save a reconstruction figure every N steps (0 = never)
+    progress: bool = True
+
+    def model_config(self) -> MarlinConfig:
+        return get_config(self.model, **self.model_overrides)
+
+    def validate(self) -> PretrainConfig:
+        checks = [
+            (self.batch_size >= 1, "batch_size must be >= 1"),
+            (self.max_steps >= 1, "max_steps must be >= 1"),
+            (0 < self.mask_ratio < 1, "mask_ratio must be in (0, 1)"),
+            (self.lr > 0 and self.min_lr >= 0, "lr must be > 0 and min_lr >= 0"),
+            (self.warmup_steps >= 0, "warmup_steps must be >= 0"),
+            (self.precision in ("auto", "fp32", "bf16"), "precision must be auto, fp32 or bf16"),
+            (self.ckpt_every >= 0 and self.log_every >= 1, "ckpt_every must be >= 0 and log_every >= 1"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(f"PretrainConfig: {message}")
+        self.model_config()  # raises on an unknown preset
+        return self
+
+
+def load_config(path: str | os.PathLike[str] | None = None, **overrides: Any) -> PretrainConfig:
+    """A :class:`PretrainConfig` from a YAML file (optional) plus keyword overrides.
+
+    Unknown keys are an error that names the file and the key, so a typo never passes
+    silently.
+    """
+    import yaml
+
+    values: dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        if not p.exists():
+            raise FileNotFoundError(f"config file {p} not found (the presets live in configs/)")
+        loaded = yaml.safe_load(p.read_text()) or {}
+        if not isinstance(loaded, dict):
+            raise ValueError(f"{p} must hold a mapping of config keys, got {type(loaded).__name__}")
+        values.update(loaded)
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    known = {f.name for f in dataclasses.fields(PretrainConfig)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        where = f" in {path}" if path else ""
+        raise ValueError(f"unknown config key(s){where}: {unknown}; known keys: {sorted(known)}")
+    if "betas" in values:
+        values["betas"] = tuple(values["betas"])
+    return PretrainConfig(**values).validate()
+
+
+# --------------------------------------------------------------------------------------
+# Pieces of the loop
+# --------------------------------------------------------------------------------------
+
+
+def lr_factor(step: int, cfg: PretrainConfig) -> float:
+    """Multiplier of the peak learning rate at ``step``: linear warm-up, then cosine to min_lr."""
+    if step < cfg.warmup_steps:
+        return (step + 1) / cfg.warmup_steps
+    span = max(cfg.max_steps - cfg.warmup_steps, 1)
+    progress = min((step - cfg.warmup_steps) / span, 1.0)
+    floor = cfg.min_lr / cfg.lr
+    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def reconstruction_loss(pred: torch.Tensor, target: torch.Tensor, norm_pix: bool = False) -> torch.Tensor:
+    """MSE between predicted and true masked patches ``(B, M, P)``.
+
+    With ``norm_pix`` each target patch is standardised by its own mean and variance first
+    (MAE's option); MARLIN uses raw [0, 1] pixels.
+    """
+    if norm_pix:
+        mean = target.mean(-1, keepdim=True)
+        var = target.var(-1, keepdim=True, unbiased=True)
+        target = (target - mean) / (var + 1e-6).sqrt()
+    return F.mse_loss(pred.float(), target.float())
+
+
+def critic_loss(disc: torch.nn.Module, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """WGAN critic loss ``mean D(fake) - mean D(real)`` (one critic call on both halves)."""
+    scores = disc(torch.cat([fake, real], dim=0)).float()
+    fake_s, real_s = scores.split([fake.shape[0], real.shape[0]])
+    return fake_s.mean() - real_s.mean()
+
+
+class StepBatches(Sampler[list[int]]):
+    """Batches of indices as a pure function of (seed, step): resumable at any step.
+
+    Each epoch is a seeded permutation of the data set; a batch that would cross an epoch
+    boundary is dropped. With ``world_size > 1`` every process takes its own slice of each
+    global batch.
+    """
+
+    def __init__(self, n: int, batch_size: int, seed: int, start_step: int, max_steps: int, rank: int = 0, world_size: int = 1):
+        self.n, self.batch, self.seed = n, batch_size, seed
+        self.start, self.stop, self.rank, self.world = start_step, max_steps, rank, world_size
+        self.global_batch = batch_size * world_size
+        if n < self.global_batch:
+            raise ValueError(f"the data set has {n} clips, fewer than one global batch of {self.global_batch}")
+        self.per_epoch = n // self.global_batch
+
+    def batch_at(self, step: int) -> list[int]:
+        epoch, k = divmod(step, self.per_epoch)
+        perm = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed * 100_003 + epoch))
+        start = k * self.global_batch + self.rank * self.batch
+        return perm[start : start + self.batch].tolist()
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for step in range(self.start, self.stop):
+            yield self.batch_at(step)
+
+    def __len__(self) -> int:
+        return max(self.stop - self.start, 0)
+
+
+def mask_generator(seed: int, step: int, rank: int = 0) -> torch.Generator:
+    """The generator of the masks of one step (a pure function of seed, step and rank)."""
+    return torch.Generator().manual_seed((seed * 1_000_003 + step) * 64 + rank)
+
+
+def atomic_save(obj: Any, path: Path) -> None:
+    """``torch.save`` to a temporary file beside ``path``, then rename: never a half file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a checkpoint written by :func:`train` (``weights_only=True``)."""
+    p = Path(path)
+    if not p.exists():
+        raise FileNotFoundError(f"no checkpoint at {p}; train first, or drop --resume")
+    try:
+        return torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001
+        raise ValueError(f"{p} is not a readable MARLIN-lite checkpoint ({err}); delete it or point elsewhere") from err
+
+
+def model_from_checkpoint(path: str | os.PathLike[str]) -> MarlinAutoencoder:
+    """The trained autoencoder (with its critic) of a checkpoint, in eval mode."""
+    ckpt = load_checkpoint(path)
+    cfg = load_config(**ckpt["config"])
+    model = MarlinAutoencoder(cfg.model_config())
+    model.load_state_dict(ckpt["model"])
+    return model.eval()
+
+
+@dataclass
+class _Dist:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def _init_distributed(device_pref: str) -> _Dist:
+    if "WORLD_SIZE" not in os.environ or int(os.environ["WORLD_SIZE"]) == 1:
+        return _Dist()
+    d = _Dist(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ.get("LOCAL_RANK", 0)))
+    if not dist.is_initialized():
+        use_nccl = torch.cuda.is_available() and device_pref != "cpu"
+        if use_nccl:
+            torch.cuda.set_device(d.local_rank)
+        dist.init_process_group("nccl" if use_nccl else "gloo")
+    return d
+
+
+@dataclass
+class TrainResult:
+    model: MarlinAutoencoder
+    history: list[dict[str, float]]
+    out_dir: Path
+    step: int
+
+
+def _rng_state() -> dict[str, Any]:
+    """Global RNG states (torch, NumPy, Python) as tensors and plain lists (weights_only-safe)."""
+    _, keys, pos, has_gauss, gauss = np.random.get_state()
+    return {
+        "torch": torch.get_rng_state(),
+        "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos), "has_gauss": int(has_gauss), "gauss": float(gauss)},
+        "python": list(random.getstate()[1]),
+    }
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    n = state["numpy"]
+    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
+    random.setstate((3, tuple(state["python"]), None))
+
+
+def train(
+    cfg: PretrainConfig,
+    *,
+    resume: bool = False,
+    dataset: Dataset | None = None,
+    callback: Callable[[int, dict[str, float]], None] | None = None,
+) -> TrainResult:
+    """Pretrain a MARLIN autoencoder; returns the model, the logged history and the run folder.
+
+    Args:
+        cfg: the run's configuration.
+        resume: continue from ``cfg.out_dir/checkpoint.pt`` (its config must match).
+        dataset: clips to train on, items with ``video (3, T, H, W)`` and ``parsing (T, H, W)``;
+            default: the SynthFace training split the config describes.
+        callback: called as ``callback(step, metrics)`` after every step (for notebooks and
+            tests; raising in it stops training, as a crash would).
+    """
+    cfg.validate()
+    ddp = _init_distributed(cfg.device)
+    device = pick_device(cfg.device)
+    if device.type == "cuda" and ddp.world_size > 1:
+        device = torch.device("cuda", ddp.local_rank)
+    mcfg = cfg.model_config()
+    out = Path(cfg.out_dir)
+    ckpt_path = out / CHECKPOINT
+    torch.manual_seed(cfg.seed)
+    model = MarlinAutoencoder(mcfg, discriminator=True)
+    disc: Discriminator = model.discriminator  # type: ignore[assignment]
+    model.discriminator = None  # the generator and the critic are trained (and wrapped) apart
+    model.to(device)
+    disc.to(device)
+    fused = device.type == "cuda"
+    global_batch = cfg.batch_size * ddp.world_size
+    peak = cfg.lr * global_batch / 256
+    opt_g = torch.optim.AdamW(model.parameters(), lr=peak, betas=cfg.betas, eps=1e-8, weight_decay=cfg.weight_decay, fused=fused)
+    opt_d = torch.optim.AdamW(disc.parameters(), lr=peak, betas=cfg.betas, eps=1e-8, weight_decay=cfg.weight_decay, fused=fused)
+    sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, lambda s: lr_factor(s, cfg))
+    sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, lambda s: lr_factor(s, cfg))
+    start_step, history = 0, []
+    if resume:
+        ckpt = load_checkpoint(ckpt_path)
+        saved = load_config(**ckpt["config"])
+        changed = {k for k in asdict(cfg) if k not in ("max_steps", "out_dir", "progress", "log_every", "ckpt_every", "figure_every", "num_workers", "device")
+                   and getattr(saved, k) != getattr(cfg, k)}
+        if changed:
+            raise ValueError(f"cannot resume {ckpt_path}: the config differs in {sorted(changed)}; use the saved config or a new out_dir")
+        state = ckpt["model"]
+        model.load_state_dict({k: v for k, v in state.items() if not k.startswith("discriminator.")})
+        disc.load_state_dict({k[len("discriminator.") :]: v for k, v in state.items() if k.startswith("discriminator.")})
+        opt_g.load_state_dict(ckpt["opt_g"])
+        opt_d.load_state_dict(ckpt["opt_d"])
+        sched_g.load_state_dict(ckpt["sched_g"])
+        sched_d.load_state_dict(ckpt["sched_d"])
+        start_step = int(ckpt["step"])
+        history = [dict(h) for h in ckpt.get("history", [])]
+        _set_rng_state(ckpt["rng"])
+    gen_model: torch.nn.Module = model
+    disc_model: torch.nn.Module = disc
+    if ddp.world_size > 1:
+        ids = [device.index] if device.type == "cuda" else None
+        gen_model = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
+        disc_model = torch.nn.parallel.DistributedDataParallel(disc, device_ids=ids)
+    forward = torch.compile(gen_model) if cfg.compile else gen_model
+
+    if dataset is None:
+        dataset = SynthFaceDataset(
+            "train",
+            num_identities=cfg.num_identities,
+            clips_per_identity=cfg.clips_per_identity,
+            world_seed=cfg.world_seed,
+            size=mcfg.img_size,
+            num_frames=mcfg.num_frames,
+            cache=cfg.cache,
+        )
+    sampler = StepBatches(len(dataset), cfg.batch_size, cfg.seed, start_step, cfg.max_steps, ddp.rank, ddp.world_size)
+    loader = DataLoader(dataset, batch_sampler=sampler, num_workers=cfg.num_workers, pin_memory=device.type == "cuda",
+                        persistent_workers=False)
+    grid = TokenGrid(mcfg.num_frames, mcfg.img_size, mcfg.tubelet_size, mcfg.patch_size)
+    bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and device.type == "cuda")
+    autocast = lambda: torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)  # noqa: E731
+    flops_per_clip = 3 * estimate_flops(mcfg, num_visible(grid.num_tokens, cfg.mask_ratio), discriminator=cfg.adversarial)["total"]
+
+    if ddp.main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.json").write_text(json.dumps(asdict(cfg), indent=1, default=list) + "\n")
+    log_path = out / "metrics.jsonl"
+    bar = None
+    if ddp.main and cfg.progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=cfg.max_steps, initial=start_step, desc="pretrain", unit="step", dynamic_ncols=True)
+
+    def save(step: int) -> None:
+        if not ddp.main:
+            return
+        full = {**model.state_dict(), **{f"discriminator.{k}": v for k, v in disc.state_dict().items()}}
+        atomic_save(
+            {
+                "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(cfg).items()},
+                "model": full,
+                "opt_g": opt_g.state_dict(),
+                "opt_d": opt_d.state_dict(),
+                "sched_g": sched_g.state_dict(),
+                "sched_d": sched_d.state_dict(),
+                "step": step,
+                "rng": _rng_state(),
+                "history": history,
+            },
+            ckpt_path,
+        )
+
+    model.train()
+    disc.train()
+    step = start_step
+    window_t, window_clips = time.perf_counter(), 0
+    for batch in loader:
+        x = batch["video"].to(device, non_blocking=True)
+        gen = mask_generator(cfg.seed, step, ddp.rank)
+        parsing = batch["parsing"] if cfg.mask_strategy.startswith("fasking") else None
+        visible = make_visible_mask(cfg.mask_strategy, x.shape[0], grid, cfg.mask_ratio, parsing=parsing, generator=gen).to(device)
+        with autocast():
+            pred = forward(x, visible)
+        target = model.targets(x, visible)
+        metrics: dict[str, float] = {}
+        if cfg.adversarial:
+            with autocast():
+                d_loss = critic_loss(disc_model, pred.detach(), target)
+            opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            opt_d.step()
+            metrics["critic"] = float(d_loss.detach())
+        with autocast():
+            rec = reconstruction_loss(pred, target, cfg.norm_pix)
+            loss = rec
+            if cfg.adversarial:
+                disc.requires_grad_(False)
+                adv = -disc(pred).float().mean()
+                disc.requires_grad_(True)
+                loss = rec + cfg.adv_weight * adv
+                metrics["adv"] = float(adv.detach())
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"the loss became {float(loss.detach())} at step {step}; stopping. The last good checkpoint "
+                f"({ckpt_path}) is intact: lower lr (now {cfg.lr}), set grad_clip, or check the data"
+            )
+        opt_g.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.grad_clip:
+            metrics["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip))
+        opt_g.step()
+        sched_g.step()
+        sched_d.step()
+        step += 1
+        window_clips += x.shape[0] * ddp.world_size
+        metrics.update(step=step, loss=float(loss.detach()), rec=float(rec.detach()), lr=opt_g.param_groups[0]["lr"])
+        if step % cfg.log_every == 0 or step == cfg.max_steps:
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            elapsed = time.perf_counter() - window_t
+            metrics["clips_per_s"] = window_clips / max(elapsed, 1e-9)
+            metrics["tflops"] = metrics["clips_per_s"] * flops_per_clip / 1e12
+            window_t, window_clips = time.perf_counter(), 0
+            history.append({k: float(f"{v:.6g}") for k, v in metrics.items()})
+            if ddp.main:
+                with open(log_path, "a") as f:
+                    f.write(json.dumps(history[-1]) + "\n")
+        if bar is not None:
+            bar.set_postfix(loss=f"{metrics['loss']:.4f}", refresh=False)
+            bar.update(1)
+        if ddp.main and cfg.figure_every and step % cfg.figure_every == 0:
+            save_reconstruction_figure(model, x[:1], visible[:1], pred[:1], out / f"recon_step{step:06d}.png", step)
+        if cfg.ckpt_every and (step % cfg.ckpt_every == 0 or step == cfg.max_steps):
+            save(step)
+        if callback is not None:
+            callback(step, metrics)
+    if bar is not None:
+        bar.close()
+    if ddp.world_size > 1:
+        _write_rank_digest(model, disc, out, ddp.rank)
+    model.discriminator = disc
+    return TrainResult(model.eval(), history, out, step)
+
+
+def _write_rank_digest(model: torch.nn.Module, disc: torch.nn.Module, out: Path, rank: int) -> None:
+    """Each process records a digest of its final weights (DDP keeps them identical)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for _, t in sorted({**model.state_dict(), **disc.state_dict()}.items()):
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"rank{rank}_weights.sha256").write_text(h.hexdigest() + "\n")
+
+
+def save_reconstruction_figure(
+    model: MarlinAutoencoder, x: torch.Tensor, visible: torch.Tensor, pred: torch.Tensor, path: Path, step: int | None = None
+) -> None:
+    """MAE's four panels over frames: original / masked / reconstruction / reconstruction + visible."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    fig = reconstruction_figure(model, x, visible, pred, step)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def reconstruction_figure(model: MarlinAutoencoder, x: torch.Tensor, visible: torch.Tensor, pred: torch.Tensor, step: int | None = None):
+    """The four-panel figure (rows) over the clip's frames (columns) for ``x[0]``."""
+    import matplotlib.pyplot as plt
+
+    from marlin_lite.video import tensor_to_frames
+
+    with torch.no_grad():
+        pred = pred.detach().float().clamp(0, 1)
+        c = model.cfg
+        # "reconstruction": every patch predicted where masked, the model's output only
+        # (visible patches shown grey); "+ visible": the true visible patches pasted back.
+        recon_only = model.reconstruct(torch.full_like(x, 0.5), visible, pred)
+        masked = model.reconstruct(x, visible, torch.full((x.shape[0], pred.shape[1], c.patch_dim), 0.5, device=x.device))
+        pasted = model.reconstruct(x, visible, pred)
+    rows = [tensor_to_frames(t[0].float().cpu()) for t in (x, masked, recon_only, pasted)]
+    titles = ["original", "masked", "reconstruction", "recon. + visible"]
+    T = rows[0].shape[0]
+    fig, axes = plt.subplots(4, T, figsize=(1.1 * T, 4.6), squeeze=False)
+    for r, (frames, title) in enumerate(zip(rows, titles)):
+        for t in range(T):
+            ax = axes[r, t]
+            ax.imshow(frames[t])
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if t == 0:
+                ax.set_ylabel(title, fontsize=7)
+    if step is not None:
+        fig.suptitle(f"step {step}", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------------------
+
+
+def _parse(argv: list[str] | None) -> tuple[str | None, bool, dict[str, Any]]:
+    p = argparse.ArgumentParser(prog="python -m marlin_lite.pretrain", description="Pretrain a MARLIN autoencoder.")
+    p.add_argument("--config", help="YAML file (configs/tiny.yaml, ...)")
+    p.add_argument("--resume", action="store_true", help="continue from OUT_DIR/checkpoint.pt")
+    for f in dataclasses.fields(PretrainConfig):
+        if f.name in ("model_overrides", "betas"):
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "str")
+        if "bool" in kind:
+            p.add_argument(flag, type=lambda s: s.lower() in ("1", "true", "yes", "on"), metavar="BOOL")
+        elif "int" in kind and "float" not in kind:
+            p.add_argument(flag, type=int)
+        elif "float" in kind:
+            p.add_argument(flag, type=float)
+        else:
+            p.add_argument(flag)
+    args = vars(p.parse_args(argv))
+    config, resume = args.pop("config"), args.pop("resume")
+    return config, resume, {k: v for k, v in args.items() if v is not None}
+
+
+def main(argv: list[str] | None = None) -> int:
+    config, resume, overrides = _parse(argv)
+    try:
+        cfg = load_config(config, **overrides)
+        result = train(cfg, resume=resume)
+    except (ValueError, FileNotFoundError, FloatingPointError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+    if result.history:
+        last = result.history[-1]
+        print(f"done: step {result.step}, loss {last['loss']:.4f}, {last.get('clips_per_s', 0):.1f} clips/s -> {result.out_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

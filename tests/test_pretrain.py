@@ -1,0 +1,177 @@
+"""Pretraining: schedule, losses, exact resume, NaN safety, config errors, CLI, DDP on gloo."""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from marlin_lite.pretrain import (
+    CHECKPOINT,
+    PretrainConfig,
+    StepBatches,
+    critic_loss,
+    load_checkpoint,
+    load_config,
+    lr_factor,
+    main,
+    model_from_checkpoint,
+    reconstruction_loss,
+    train,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+MICRO = dict(
+    model="tiny", model_overrides={"enc_depth": 1, "dec_depth": 1}, num_identities=6, clips_per_identity=2,
+    batch_size=2, max_steps=6, warmup_steps=2, lr=0.05, min_lr=0.001, log_every=1, ckpt_every=3, progress=False,
+)
+
+
+def _cfg(tmp_path, **kw) -> PretrainConfig:
+    return load_config(**{**MICRO, "out_dir": str(tmp_path / "run"), **kw})
+
+
+def test_schedule_warms_up_then_decays_to_the_floor():
+    cfg = PretrainConfig(max_steps=100, warmup_steps=10, lr=1.5e-4, min_lr=1e-5)
+    f = [lr_factor(s, cfg) for s in range(100)]
+    assert f[0] == pytest.approx(0.1) and f[9] == pytest.approx(1.0)
+    assert all(a >= b for a, b in zip(f[9:], f[10:]))  # non-increasing after warm-up
+    assert lr_factor(100, cfg) == pytest.approx(1e-5 / 1.5e-4)
+    assert lr_factor(55, cfg) == pytest.approx((1e-5 / 1.5e-4) + (1 - 1e-5 / 1.5e-4) * 0.5 * (1 + math.cos(math.pi * 0.5)))
+
+
+def test_losses():
+    target = torch.rand(2, 5, 12)
+    assert reconstruction_loss(target, target) == 0
+    assert reconstruction_loss(target + 0.1, target).item() == pytest.approx(0.01, rel=1e-4)
+    normed = reconstruction_loss(torch.zeros_like(target), target, norm_pix=True)
+    assert normed.item() == pytest.approx(11 / 12, rel=1e-3)  # standardised targets: unbiased var 1
+    disc = torch.nn.Linear(12, 1)
+    fake, real = torch.rand(3, 12), torch.rand(4, 12)
+    expected = disc(fake).mean() - disc(real).mean()
+    torch.testing.assert_close(critic_loss(disc, fake, real), expected)
+
+
+def test_batches_are_a_function_of_the_step():
+    s = StepBatches(10, 3, seed=0, start_step=0, max_steps=7)
+    batches = list(s)
+    assert len(batches) == 7 and all(len(b) == 3 for b in batches)
+    assert list(StepBatches(10, 3, seed=0, start_step=4, max_steps=7)) == batches[4:]
+    assert len(set(sum(batches[:3], []))) == 9  # an epoch has no repeats
+    ranks = [StepBatches(10, 2, 0, 0, 3, rank=r, world_size=2).batch_at(1) for r in (0, 1)]
+    assert not set(ranks[0]) & set(ranks[1])
+    with pytest.raises(ValueError, match="fewer than one global batch"):
+        StepBatches(3, 2, 0, 0, 1, world_size=2)
+
+
+def test_training_learns_logs_and_checkpoints(tmp_path):
+    cfg = _cfg(tmp_path, max_steps=12)
+    result = train(cfg)
+    losses = [h["rec"] for h in result.history]
+    assert len(losses) == 12 and losses[-1] < losses[0]
+    assert all({"critic", "adv", "loss", "rec", "lr", "clips_per_s"} <= set(h) for h in result.history)
+    run = tmp_path / "run"
+    assert (run / "metrics.jsonl").read_text().count("\n") == 12 and (run / "config.json").exists()
+    ckpt = load_checkpoint(run / CHECKPOINT)
+    assert ckpt["step"] == 12 and set(ckpt) >= {"config", "model", "opt_g", "opt_d", "sched_g", "sched_d", "rng", "history"}
+    model = model_from_checkpoint(run / CHECKPOINT)
+    for k, v in result.model.state_dict().items():
+        assert torch.equal(v, model.state_dict()[k]), k
+    assert not list(run.glob("*.tmp"))  # atomic writes leave no temporary files
+
+
+def test_resume_after_a_crash_matches_an_uninterrupted_run(tmp_path):
+    full = train(_cfg(tmp_path / "a"))
+
+    def crash(step, metrics):
+        if step == 4:  # after the checkpoint at step 3
+            raise KeyboardInterrupt
+
+    cfg = _cfg(tmp_path / "b")
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, callback=crash)
+    assert load_checkpoint(Path(cfg.out_dir) / CHECKPOINT)["step"] == 3
+    resumed = train(cfg, resume=True)
+    assert resumed.step == 6
+    for k, v in full.model.state_dict().items():
+        assert torch.equal(v, resumed.model.state_dict()[k]), k
+    # The history up to the checkpoint comes from the checkpoint, the rest is recomputed: same losses.
+    assert [h["loss"] for h in resumed.history] == [h["loss"] for h in full.history]
+
+
+def test_resume_refuses_a_changed_config(tmp_path):
+    train(_cfg(tmp_path, max_steps=3))
+    with pytest.raises(ValueError, match=r"config differs in \['mask_ratio'\]"):
+        train(_cfg(tmp_path, max_steps=5, mask_ratio=0.75), resume=True)
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        train(_cfg(tmp_path / "elsewhere"), resume=True)
+
+
+def test_nan_stops_with_the_last_good_checkpoint_intact(tmp_path):
+    from marlin_lite.data import SynthFaceDataset
+
+    class Poisoned(SynthFaceDataset):
+        calls = 0
+
+        def __getitem__(self, i):
+            item = dict(super().__getitem__(i))
+            Poisoned.calls += 1
+            if Poisoned.calls > 2 * 4:  # from step 5 on (2 clips per step)
+                item["video"] = torch.full_like(item["video"], float("nan"))
+            return item
+
+    cfg = _cfg(tmp_path, ckpt_every=2)
+    ds = Poisoned("train", num_identities=6, clips_per_identity=2, size=64, num_frames=8)
+    with pytest.raises(FloatingPointError, match="step 4.*last good checkpoint"):
+        train(cfg, dataset=ds)
+    ckpt = load_checkpoint(Path(cfg.out_dir) / CHECKPOINT)
+    assert ckpt["step"] == 4
+    assert all(torch.isfinite(v).all() for v in ckpt["model"].values() if v.is_floating_point())
+
+
+def test_config_errors(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("modle: tiny\n")
+    with pytest.raises(ValueError, match=r"unknown config key\(s\) in .*bad.yaml: \['modle'\]"):
+        load_config(bad)
+    with pytest.raises(FileNotFoundError, match="configs/"):
+        load_config(tmp_path / "missing.yaml")
+    with pytest.raises(ValueError, match="mask_ratio"):
+        load_config(mask_ratio=1.5)
+    with pytest.raises(ValueError, match="unknown preset"):
+        load_config(model="giant")
+    for name in ("tiny", "small", "base", "large"):
+        assert load_config(REPO / "configs" / f"{name}.yaml").model == name
+
+
+def test_cli(tmp_path, capsys):
+    out = tmp_path / "cli"
+    args = ["--config", str(REPO / "configs" / "tiny.yaml"), "--max-steps", "2", "--batch-size", "2", "--num-identities", "6",
+            "--clips-per-identity", "2", "--out-dir", str(out), "--progress", "false", "--log-every", "1"]
+    assert main(args) == 0
+    assert "done: step 2" in capsys.readouterr().out
+    assert main(args[:-4] + ["--max-steps", "3", "--progress", "false", "--resume"]) == 0
+    assert load_checkpoint(out / CHECKPOINT)["step"] == 3
+    assert main(["--config", str(tmp_path / "nope.yaml")]) == 2
+    assert "not found" in capsys.readouterr().err
+
+
+def test_ddp_two_cpu_processes_end_with_identical_weights(tmp_path):
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "marlin_lite.pretrain", "--model", "tiny", "--max-steps", "3", "--batch-size", "2",
+           "--num-identities", "6", "--clips-per-identity", "2", "--device", "cpu", "--out-dir", str(out),
+           "--progress", "false", "--log-every", "1", "--warmup-steps", "1"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    digests = [(out / f"rank{r}_weights.sha256").read_text() for r in (0, 1)]
+    assert digests[0] == digests[1]
+    assert load_checkpoint(out / CHECKPOINT)["step"] == 3
+    # the global batch is 2 x 2 clips: the learning rate is scaled for 4
+    assert load_checkpoint(out / CHECKPOINT)["opt_g"]["param_groups"][0]["initial_lr"] == pytest.approx(1.5e-4 * 4 / 256)
