@@ -1,0 +1,71 @@
+"""Feature extraction: shapes, pooling, batching, the windowed video protocol, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from marlin_lite.features import extract_features, extract_video, prepare_clips, video_windows
+from marlin_lite.model import MarlinAutoencoder, get_config
+from marlin_lite.samples import DEFAULT_DIR
+from marlin_lite.synthface import generate_clip
+from marlin_lite.video import write_video
+
+CFG = get_config("tiny", enc_depth=1, dec_depth=1)
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return MarlinAutoencoder(CFG).eval()
+
+
+def test_pooling_and_batching(model):
+    x = torch.rand(5, 3, CFG.num_frames, CFG.img_size, CFG.img_size, generator=torch.Generator().manual_seed(0))
+    mean = extract_features(model, x, batch_size=2)
+    assert mean.shape == (5, CFG.enc_dim) and mean.dtype == torch.float32
+    torch.testing.assert_close(mean, extract_features(model.encoder, x, batch_size=5), atol=1e-5, rtol=1e-5)
+    with torch.no_grad():
+        torch.testing.assert_close(mean, model.encoder.extract_features(x), atol=1e-5, rtol=1e-5)
+    seq = extract_features(model, x, pooling="none", batch_size=3)
+    assert seq.shape == (5, CFG.num_tokens, CFG.enc_dim)
+    with pytest.raises(ValueError, match="pooling"):
+        extract_features(model, x, pooling="cls")
+    with pytest.raises(TypeError, match="MarlinEncoder"):
+        extract_features(torch.nn.Linear(2, 2), x)
+
+
+def test_windows_follow_the_protocol():
+    frames = np.arange(50, dtype=np.uint8)[:, None, None, None] * np.ones((1, 2, 2, 3), np.uint8)
+    w = video_windows(frames, clip_len=8, sample_rate=2)
+    assert w.shape == (3, 8, 2, 2, 3)  # starts 0, 16, 32; each spans 15 source frames
+    assert w[1, :, 0, 0, 0].tolist() == list(range(16, 32, 2))
+    with pytest.raises(ValueError, match="short"):
+        video_windows(frames[:10], clip_len=8, sample_rate=2, name="short.mp4")
+
+
+def test_prepare_clips_resizes():
+    windows = np.zeros((2, 8, 112, 112, 3), np.uint8)
+    windows[..., 0] = 255
+    x = prepare_clips(windows, 64)
+    assert x.shape == (2, 3, 8, 64, 64)
+    torch.testing.assert_close(x[:, 0], torch.ones(2, 8, 64, 64))
+
+
+def test_extract_video_from_a_file(model, tmp_path):
+    clip = generate_clip(2, 0, size=64, num_frames=40)
+    path = write_video(tmp_path / "face.mp4", clip.frames, 25.0)
+    per_window = extract_video(path, model)
+    assert per_window.shape == (2, CFG.enc_dim)  # 40 frames: windows at 0 and 16
+    torch.testing.assert_close(extract_video(path, model, reduction="mean"), per_window.mean(0))
+    torch.testing.assert_close(extract_video(path, model, reduction="max"), per_window.max(0).values)
+    same = extract_video(clip.frames, model)  # frames in memory: close to the decoded h264
+    assert (same - per_window).abs().max() < 0.2
+    with pytest.raises(ValueError, match="reduction"):
+        extract_video(path, model, reduction="median")
+
+
+def test_extract_video_on_the_committed_sample(model):
+    feats = extract_video(DEFAULT_DIR / "synth_00_a.mp4", model)
+    assert feats.shape == (3, CFG.enc_dim) and torch.isfinite(feats).all()  # 48 frames at 112x112
