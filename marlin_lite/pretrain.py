@@ -47,6 +47,8 @@ from marlin_lite.model import Discriminator, MarlinAutoencoder, MarlinConfig, es
 from marlin_lite.utils import pick_device
 
 CHECKPOINT = "checkpoint.pt"
+#: Settings that may change between a run and its resumption (they do not change the result).
+_RUNTIME_KEYS = ("max_steps", "out_dir", "progress", "log_every", "ckpt_every", "figure_every", "num_workers", "device")
 
 # --------------------------------------------------------------------------------------
 # Configuration
@@ -329,8 +331,7 @@ def train(
     if resume:
         ckpt = load_checkpoint(ckpt_path)
         saved = load_config(**ckpt["config"])
-        changed = {k for k in asdict(cfg) if k not in ("max_steps", "out_dir", "progress", "log_every", "ckpt_every", "figure_every", "num_workers", "device")
-                   and getattr(saved, k) != getattr(cfg, k)}
+        changed = {k for k in asdict(cfg) if k not in _RUNTIME_KEYS and getattr(saved, k) != getattr(cfg, k)}
         if changed:
             raise ValueError(f"cannot resume {ckpt_path}: the config differs in {sorted(changed)}; use the saved config or a new out_dir")
         state = ckpt["model"]
@@ -468,6 +469,30 @@ def train(
         _write_rank_digest(model, disc, out, ddp.rank)
     model.discriminator = disc
     return TrainResult(model.eval(), history, out, step)
+
+
+def ensure_pretrained(cfg: PretrainConfig) -> TrainResult:
+    """The checkpoint ladder of the lessons: reuse a finished run, resume a partial one, or train.
+
+    If ``cfg.out_dir`` holds a checkpoint of the same configuration at ``cfg.max_steps``, the
+    model and history are loaded from it (seconds); if it stopped earlier, training resumes;
+    otherwise (or if the saved config differs) a fresh run trains. Lesson 04 trains the tiny
+    model this way, and later lessons get the same model whether or not 04 ran before.
+    """
+    path = Path(cfg.out_dir) / CHECKPOINT
+    if path.exists():
+        ckpt = load_checkpoint(path)
+        saved = load_config(**ckpt["config"])
+        same = all(getattr(saved, k) == getattr(cfg, k) for k in asdict(cfg) if k not in _RUNTIME_KEYS)
+        if same and int(ckpt["step"]) == cfg.max_steps:
+            model = MarlinAutoencoder(cfg.model_config())
+            model.load_state_dict(ckpt["model"])
+            return TrainResult(model.eval(), [dict(h) for h in ckpt.get("history", [])], Path(cfg.out_dir), cfg.max_steps)
+        if same and int(ckpt["step"]) < cfg.max_steps:
+            return train(cfg, resume=True)
+        path.unlink()
+        (Path(cfg.out_dir) / "metrics.jsonl").unlink(missing_ok=True)
+    return train(cfg)
 
 
 def _write_rank_digest(model: torch.nn.Module, disc: torch.nn.Module, out: Path, rank: int) -> None:

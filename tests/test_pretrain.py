@@ -175,3 +175,18 @@ def test_ddp_two_cpu_processes_end_with_identical_weights(tmp_path):
     assert load_checkpoint(out / CHECKPOINT)["step"] == 3
     # the global batch is 2 x 2 clips: the learning rate is scaled for 4
     assert load_checkpoint(out / CHECKPOINT)["opt_g"]["param_groups"][0]["initial_lr"] == pytest.approx(1.5e-4 * 4 / 256)
+
+
+def test_checkpoint_ladder(tmp_path):
+    from marlin_lite.pretrain import ensure_pretrained
+
+    cfg = _cfg(tmp_path, max_steps=4)
+    first = ensure_pretrained(cfg)  # trains
+    again = ensure_pretrained(cfg)  # loads: same weights and history, no training
+    for k, v in first.model.state_dict().items():
+        assert torch.equal(v, again.model.state_dict()[k])
+    assert again.history == first.history and again.step == 4
+    longer = ensure_pretrained(_cfg(tmp_path, max_steps=6))  # resumes from step 4
+    assert longer.step == 6 and len(longer.history) == 6
+    other = ensure_pretrained(_cfg(tmp_path, max_steps=3, mask_ratio=0.75))  # different config: retrains
+    assert other.step == 3 and len(other.history) == 3

@@ -1,0 +1,129 @@
+"""Pretraining throughput: MARLIN-lite's one-forward step against the official two-pass loop.
+
+Both loops train the same model on the same synthetic batch and masks:
+
+* ``official_style``: the critic step runs its own encoder/decoder forward (and the critic's
+  backward), then the generator step runs a second full forward and backward, as the official
+  loop does;
+* ``marlin_lite``: one forward; the critic learns from the detached predictions, the generator
+  from the same predictions (``marlin_lite.pretrain``'s step).
+
+Prints one JSON line per loop with clips/s, ms/step, peak memory and model FLOP utilisation
+(FLOPs per clip = 3 x ``estimate_flops`` forward count, critic included), and the speed-up.
+CPU by default; on a GPU add ``--device cuda`` (bf16 autocast, fused AdamW).
+
+    python benchmarks/pretrain_throughput.py --preset tiny --batch 8
+    python benchmarks/pretrain_throughput.py --preset base --batch 64 --device cuda [--compile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+
+import torch
+
+from marlin_lite.masking import TokenGrid, make_visible_mask, num_visible
+from marlin_lite.model import MarlinAutoencoder, estimate_flops, get_config
+from marlin_lite.pretrain import critic_loss, reconstruction_loss
+from marlin_lite.utils import pick_device
+
+PEAK_TFLOPS = {"H200": 790.0, "H100": 790.0}  # measured bf16 matmul ceilings on this workplace's machines
+
+
+def make(preset, device, fused):
+    torch.manual_seed(0)
+    model = MarlinAutoencoder(get_config(preset)).to(device)
+    disc = model.discriminator
+    gen_params = [p for n, p in model.named_parameters() if not n.startswith("discriminator.")]
+    opt_g = torch.optim.AdamW(gen_params, lr=1e-4, betas=(0.9, 0.95), weight_decay=0.0, fused=fused)
+    opt_d = torch.optim.AdamW(disc.parameters(), lr=1e-4, betas=(0.9, 0.95), weight_decay=0.0, fused=fused)
+    return model, disc, opt_g, opt_d
+
+
+def step_official(model, disc, opt_g, opt_d, x, visible, autocast):
+    with autocast():
+        pred = model(x, visible)  # pass 1: for the critic
+        d_loss = critic_loss(disc, pred.detach(), model.targets(x, visible))
+    opt_d.zero_grad(set_to_none=True)
+    d_loss.backward()
+    opt_d.step()
+    with autocast():
+        pred = model(x, visible)  # pass 2: for the generator
+        loss = reconstruction_loss(pred, model.targets(x, visible)) - 0.01 * disc(pred).float().mean()
+    opt_g.zero_grad(set_to_none=True)
+    loss.backward()
+    opt_g.step()
+
+
+def step_lite(model, disc, opt_g, opt_d, x, visible, autocast, forward):
+    with autocast():
+        pred = forward(x, visible)
+        target = model.targets(x, visible)
+        d_loss = critic_loss(disc, pred.detach(), target)
+    opt_d.zero_grad(set_to_none=True)
+    d_loss.backward()
+    opt_d.step()
+    disc.requires_grad_(False)
+    with autocast():
+        loss = reconstruction_loss(pred, target) - 0.01 * disc(pred).float().mean()
+    disc.requires_grad_(True)
+    opt_g.zero_grad(set_to_none=True)
+    loss.backward()
+    opt_g.step()
+
+
+def run(name, preset, batch, steps, device, compile_model):
+    cfg = get_config(preset)
+    fused = device.type == "cuda"
+    model, disc, opt_g, opt_d = make(preset, device, fused)
+    grid = TokenGrid(cfg.num_frames, cfg.img_size, cfg.tubelet_size, cfg.patch_size)
+    x = torch.rand(batch, 3, cfg.num_frames, cfg.img_size, cfg.img_size, device=device)
+    visible = make_visible_mask("tube", batch, grid, 0.9, generator=torch.Generator().manual_seed(0)).to(device)
+    bf16 = device.type == "cuda"
+    autocast = lambda: torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)  # noqa: E731
+    forward = torch.compile(model) if compile_model else model
+    times = []
+    for i in range(steps + 3):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        t = time.perf_counter()
+        if name == "official_style":
+            step_official(model, disc, opt_g, opt_d, x, visible, autocast)
+        else:
+            step_lite(model, disc, opt_g, opt_d, x, visible, autocast, forward)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        if i >= 3:
+            times.append(time.perf_counter() - t)
+    sec = statistics.median(times)
+    flops = 3 * estimate_flops(cfg, num_visible(cfg.num_tokens, 0.9), discriminator=True)["total"]
+    row = {"bench": "pretrain_step", "loop": name, "preset": preset, "batch": batch, "device": str(device),
+           "compiled": compile_model and name == "marlin_lite", "ms_per_step": round(sec * 1000, 1),
+           "clips_per_s": round(batch / sec, 1), "flops_per_clip": flops, "threads": torch.get_num_threads()}
+    if device.type == "cuda":
+        row["peak_mem_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
+        gpu = torch.cuda.get_device_name()
+        peak = next((v for k, v in PEAK_TFLOPS.items() if k in gpu), None)
+        row["gpu"] = gpu
+        if peak:
+            row["mfu"] = round(flops * batch / sec / 1e12 / peak, 3)
+    print(json.dumps(row), flush=True)
+    return row
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--preset", default="tiny")
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--compile", action="store_true")
+    a = p.parse_args()
+    dev = pick_device(a.device)
+    official = run("official_style", a.preset, a.batch, a.steps, dev, False)
+    lite = run("marlin_lite", a.preset, a.batch, a.steps, dev, a.compile)
+    print(json.dumps({"bench": "pretrain_speedup", "preset": a.preset, "device": str(dev),
+                      "speedup": round(lite["clips_per_s"] / official["clips_per_s"], 2)}))
