@@ -296,6 +296,8 @@ def execute_notebook(
     seconds = time.perf_counter() - start
     for cell in nb.cells:
         cell.get("metadata", {}).pop("execution", None)
+        if cell.cell_type == "code":
+            cell.outputs = merge_streams(cell.get("outputs", []))
 
     if out_path is not None:
         out = Path(out_path)
@@ -309,6 +311,28 @@ def execute_notebook(
         raise NotebookExecutionError(f"{line}\n{tb}".rstrip(), nb=nb, seconds=seconds,
                                      cell_index=index, summary=line) from failure
     return nb, seconds
+
+
+def merge_streams(outputs: list) -> list:
+    """Join consecutive outputs of the same stream (stdout / stderr) into one.
+
+    The kernel splits a cell's prints into chunks at arbitrary points, so without this the
+    committed notebook's bytes change from run to run although its text does not (nbval
+    merges them too before comparing).
+    """
+    merged: list = []
+    for out in outputs:
+        prev = merged[-1] if merged else None
+        if (
+            prev is not None
+            and out.get("output_type") == "stream"
+            and prev.get("output_type") == "stream"
+            and prev.get("name") == out.get("name")
+        ):
+            prev["text"] = "".join(prev["text"]) + "".join(out["text"])
+        else:
+            merged.append(out)
+    return merged
 
 
 def extract_figures(nb: NotebookNode, folder: str | Path) -> list[Path]:

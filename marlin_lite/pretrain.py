@@ -509,21 +509,23 @@ def _write_rank_digest(model: torch.nn.Module, disc: torch.nn.Module, out: Path,
 def save_reconstruction_figure(
     model: MarlinAutoencoder, x: torch.Tensor, visible: torch.Tensor, pred: torch.Tensor, path: Path, step: int | None = None
 ) -> None:
-    """MAE's four panels over frames: original / masked / reconstruction / reconstruction + visible."""
-    import matplotlib
+    """MAE's four panels over frames: original / masked / reconstruction / reconstruction + visible.
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    fig = reconstruction_figure(model, x, visible, pred, step)
+    Drawn without pyplot, so saving never touches the backend of a running notebook.
+    """
+    fig = reconstruction_figure(model, x, visible, pred, step, pyplot=False)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=80)
-    plt.close(fig)
 
 
-def reconstruction_figure(model: MarlinAutoencoder, x: torch.Tensor, visible: torch.Tensor, pred: torch.Tensor, step: int | None = None):
-    """The four-panel figure (rows) over the clip's frames (columns) for ``x[0]``."""
-    import matplotlib.pyplot as plt
+def reconstruction_figure(
+    model: MarlinAutoencoder, x: torch.Tensor, visible: torch.Tensor, pred: torch.Tensor, step: int | None = None, *, pyplot: bool = True
+):
+    """The four-panel figure (rows) over the clip's frames (columns) for ``x[0]``.
+
+    With ``pyplot=False`` the figure is a bare ``matplotlib.figure.Figure`` (for saving).
+    """
+    from matplotlib.figure import Figure
 
     from marlin_lite.video import tensor_to_frames
 
@@ -538,7 +540,14 @@ def reconstruction_figure(model: MarlinAutoencoder, x: torch.Tensor, visible: to
     rows = [tensor_to_frames(t[0].float().cpu()) for t in (x, masked, recon_only, pasted)]
     titles = ["original", "masked", "reconstruction", "recon. + visible"]
     T = rows[0].shape[0]
-    fig, axes = plt.subplots(4, T, figsize=(1.1 * T, 4.6), squeeze=False)
+    size = (1.1 * T, 4.6)
+    if pyplot:
+        import matplotlib.pyplot as plt
+
+        fig, axes = plt.subplots(4, T, figsize=size, squeeze=False)
+    else:
+        fig = Figure(figsize=size)
+        axes = fig.subplots(4, T, squeeze=False)
     for r, (frames, title) in enumerate(zip(rows, titles)):
         for t in range(T):
             ax = axes[r, t]

@@ -329,3 +329,17 @@ def sanitize(repo_root: Path, text: str) -> str:
 )
 def test_sanitizers_are_conservative(repo_root: Path, text: str, expected: str | None) -> None:
     assert sanitize(repo_root, text) == (text if expected is None else expected)
+
+
+def test_merge_streams_joins_consecutive_chunks():
+    from marlin_lite.course import merge_streams
+
+    outs = [
+        {"output_type": "stream", "name": "stdout", "text": "a\n"},
+        {"output_type": "stream", "name": "stdout", "text": "b\n"},
+        {"output_type": "stream", "name": "stderr", "text": "warn\n"},
+        {"output_type": "display_data", "data": {}, "metadata": {}},
+        {"output_type": "stream", "name": "stdout", "text": "c\n"},
+    ]
+    merged = merge_streams(outs)
+    assert [o.get("text") for o in merged] == ["a\nb\n", "warn\n", None, "c\n"]

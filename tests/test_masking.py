@@ -157,6 +157,7 @@ def test_region_membership_on_synthface():
         (dict(strategy="fasking", parsing=torch.zeros(2, 8, 32, 32, dtype=torch.uint8)), "do not match"),
         (dict(strategy="fasking", parsing=torch.zeros(3, 8, 64, 64, dtype=torch.uint8)), "batch_size"),
         (dict(strategy="fasking", parsing=torch.zeros(2, 8, 64, 64)), "integer label ids"),
+        (dict(strategy="fasking", parsing=torch.full((2, 8, 64, 64), 11, dtype=torch.uint8)), "label ids 11..11"),
         (dict(batch_size=0), "batch_size"),
     ],
 )

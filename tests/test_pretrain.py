@@ -70,8 +70,9 @@ def test_batches_are_a_function_of_the_step():
 
 
 def test_training_learns_logs_and_checkpoints(tmp_path):
-    cfg = _cfg(tmp_path, max_steps=12)
+    cfg = _cfg(tmp_path, max_steps=12, figure_every=6)
     result = train(cfg)
+    assert sorted(p.name for p in (tmp_path / "run").glob("recon_step*.png")) == ["recon_step000006.png", "recon_step000012.png"]
     losses = [h["rec"] for h in result.history]
     assert len(losses) == 12 and losses[-1] < losses[0]
     assert all({"critic", "adv", "loss", "rec", "lr", "clips_per_s"} <= set(h) for h in result.history)
