@@ -2,9 +2,10 @@
 
 Both loops train the same model on the same synthetic batch and masks:
 
-* ``official_style``: the critic step runs its own encoder/decoder forward (and the critic's
-  backward), then the generator step runs a second full forward and backward, as the official
-  loop does;
+* ``official_style``: the critic step runs its own encoder/decoder forward and a backward
+  through the critic *and* the encoder/decoder (whose gradients are then thrown away), then the
+  generator step runs a second full forward and backward, as the official loop does (facts in
+  ../shared/reference/MARLIN_FACTS.md: "each run their own full forward and backward pass");
 * ``marlin_lite``: one forward; the critic learns from the detached predictions, the generator
   from the same predictions (``marlin_lite.pretrain``'s step).
 
@@ -45,8 +46,8 @@ def make(preset, device, fused):
 
 def step_official(model, disc, opt_g, opt_d, x, visible, autocast):
     with autocast():
-        pred = model(x, visible)  # pass 1: for the critic
-        d_loss = critic_loss(disc, pred.detach(), model.targets(x, visible))
+        pred = model(x, visible)  # pass 1: for the critic (not detached: its backward runs too)
+        d_loss = critic_loss(disc, pred, model.targets(x, visible))
     opt_d.zero_grad(set_to_none=True)
     d_loss.backward()
     opt_d.step()

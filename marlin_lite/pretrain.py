@@ -48,7 +48,8 @@ from marlin_lite.utils import pick_device
 
 CHECKPOINT = "checkpoint.pt"
 #: Settings that may change between a run and its resumption (they do not change the result).
-_RUNTIME_KEYS = ("max_steps", "out_dir", "progress", "log_every", "ckpt_every", "figure_every", "num_workers", "device")
+#: ``max_steps`` is not among them: the cosine schedule spans it.
+_RUNTIME_KEYS = ("out_dir", "progress", "log_every", "ckpt_every", "figure_every", "num_workers", "device")
 
 # --------------------------------------------------------------------------------------
 # Configuration
@@ -272,6 +273,46 @@ class TrainResult:
     step: int
 
 
+class _RunLock:
+    """A lock file in the run folder: two runs writing one folder would interleave their logs
+    and overwrite each other's checkpoints. A lock left by a dead process is taken over."""
+
+    def __init__(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.path = folder / ".lock"
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                try:
+                    pid = int(self.path.read_text().strip() or 0)
+                except (OSError, ValueError):
+                    pid = 0
+                if pid and pid != os.getpid() and _alive(pid):
+                    raise RuntimeError(
+                        f"another training run (process {pid}) is writing to {folder}; wait for it or use another out_dir"
+                    ) from None
+                self.path.unlink(missing_ok=True)  # stale: its process is gone
+                continue
+            with os.fdopen(fd, "w") as f:
+                f.write(str(os.getpid()))
+            return
+        raise RuntimeError(f"could not lock {folder}")
+
+    def release(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _rng_state() -> dict[str, Any]:
     """Global RNG states (torch, NumPy, Python) as tensors and plain lists (weights_only-safe)."""
     _, keys, pos, has_gauss, gauss = np.random.get_state()
@@ -333,7 +374,10 @@ def train(
         saved = load_config(**ckpt["config"])
         changed = {k for k in asdict(cfg) if k not in _RUNTIME_KEYS and getattr(saved, k) != getattr(cfg, k)}
         if changed:
-            raise ValueError(f"cannot resume {ckpt_path}: the config differs in {sorted(changed)}; use the saved config or a new out_dir")
+            hint = " (the learning-rate schedule spans max_steps, so a longer run is a new run)" if "max_steps" in changed else ""
+            raise ValueError(
+                f"cannot resume {ckpt_path}: the config differs in {sorted(changed)}{hint}; use the saved config or a new out_dir"
+            )
         state = ckpt["model"]
         model.load_state_dict({k: v for k, v in state.items() if not k.startswith("discriminator.")})
         disc.load_state_dict({k[len("discriminator.") :]: v for k, v in state.items() if k.startswith("discriminator.")})
@@ -370,8 +414,8 @@ def train(
     autocast = lambda: torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)  # noqa: E731
     flops_per_clip = 3 * estimate_flops(mcfg, num_visible(grid.num_tokens, cfg.mask_ratio), discriminator=cfg.adversarial)["total"]
 
+    lock = _RunLock(out) if ddp.main else None
     if ddp.main:
-        out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(json.dumps(asdict(cfg), indent=1, default=list) + "\n")
     log_path = out / "metrics.jsonl"
     bar = None
@@ -399,72 +443,76 @@ def train(
             ckpt_path,
         )
 
-    model.train()
-    disc.train()
-    step = start_step
-    window_t, window_clips = time.perf_counter(), 0
-    for batch in loader:
-        x = batch["video"].to(device, non_blocking=True)
-        gen = mask_generator(cfg.seed, step, ddp.rank)
-        parsing = batch["parsing"] if cfg.mask_strategy.startswith("fasking") else None
-        visible = make_visible_mask(cfg.mask_strategy, x.shape[0], grid, cfg.mask_ratio, parsing=parsing, generator=gen).to(device)
-        with autocast():
-            pred = forward(x, visible)
-        target = model.targets(x, visible)
-        metrics: dict[str, float] = {}
-        if cfg.adversarial:
+    try:
+        model.train()
+        disc.train()
+        step = start_step
+        window_t, window_clips = time.perf_counter(), 0
+        for batch in loader:
+            x = batch["video"].to(device, non_blocking=True)
+            gen = mask_generator(cfg.seed, step, ddp.rank)
+            parsing = batch["parsing"] if cfg.mask_strategy.startswith("fasking") else None
+            visible = make_visible_mask(cfg.mask_strategy, x.shape[0], grid, cfg.mask_ratio, parsing=parsing, generator=gen).to(device)
             with autocast():
-                d_loss = critic_loss(disc_model, pred.detach(), target)
-            opt_d.zero_grad(set_to_none=True)
-            d_loss.backward()
-            opt_d.step()
-            metrics["critic"] = float(d_loss.detach())
-        with autocast():
-            rec = reconstruction_loss(pred, target, cfg.norm_pix)
-            loss = rec
+                pred = forward(x, visible)
+            target = model.targets(x, visible)
+            metrics: dict[str, float] = {}
             if cfg.adversarial:
-                disc.requires_grad_(False)
-                adv = -disc(pred).float().mean()
-                disc.requires_grad_(True)
-                loss = rec + cfg.adv_weight * adv
-                metrics["adv"] = float(adv.detach())
-        if not torch.isfinite(loss):
-            raise FloatingPointError(
-                f"the loss became {float(loss.detach())} at step {step}; stopping. The last good checkpoint "
-                f"({ckpt_path}) is intact: lower lr (now {cfg.lr}), set grad_clip, or check the data"
-            )
-        opt_g.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.grad_clip:
-            metrics["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip))
-        opt_g.step()
-        sched_g.step()
-        sched_d.step()
-        step += 1
-        window_clips += x.shape[0] * ddp.world_size
-        metrics.update(step=step, loss=float(loss.detach()), rec=float(rec.detach()), lr=opt_g.param_groups[0]["lr"])
-        if step % cfg.log_every == 0 or step == cfg.max_steps:
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-            elapsed = time.perf_counter() - window_t
-            metrics["clips_per_s"] = window_clips / max(elapsed, 1e-9)
-            metrics["tflops"] = metrics["clips_per_s"] * flops_per_clip / 1e12
-            window_t, window_clips = time.perf_counter(), 0
-            history.append({k: float(f"{v:.6g}") for k, v in metrics.items()})
-            if ddp.main:
-                with open(log_path, "a") as f:
-                    f.write(json.dumps(history[-1]) + "\n")
+                with autocast():
+                    d_loss = critic_loss(disc_model, pred.detach(), target)
+                opt_d.zero_grad(set_to_none=True)
+                d_loss.backward()
+                opt_d.step()
+                metrics["critic"] = float(d_loss.detach())
+            with autocast():
+                rec = reconstruction_loss(pred, target, cfg.norm_pix)
+                loss = rec
+                if cfg.adversarial:
+                    disc.requires_grad_(False)
+                    adv = -disc(pred).float().mean()
+                    disc.requires_grad_(True)
+                    loss = rec + cfg.adv_weight * adv
+                    metrics["adv"] = float(adv.detach())
+            if not torch.isfinite(loss):
+                raise FloatingPointError(
+                    f"the loss became {float(loss.detach())} at step {step}; stopping. The last good checkpoint "
+                    f"({ckpt_path}) is intact: lower lr (now {cfg.lr}), set grad_clip, or check the data"
+                )
+            opt_g.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip:
+                metrics["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip))
+            opt_g.step()
+            sched_g.step()
+            sched_d.step()
+            step += 1
+            window_clips += x.shape[0] * ddp.world_size
+            metrics.update(step=step, loss=float(loss.detach()), rec=float(rec.detach()), lr=opt_g.param_groups[0]["lr"])
+            if step % cfg.log_every == 0 or step == cfg.max_steps:
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                elapsed = time.perf_counter() - window_t
+                metrics["clips_per_s"] = window_clips / max(elapsed, 1e-9)
+                metrics["tflops"] = metrics["clips_per_s"] * flops_per_clip / 1e12
+                window_t, window_clips = time.perf_counter(), 0
+                history.append({k: float(f"{v:.6g}") for k, v in metrics.items()})
+                if ddp.main:
+                    with open(log_path, "a") as f:
+                        f.write(json.dumps(history[-1]) + "\n")
+            if bar is not None:
+                bar.set_postfix(loss=f"{metrics['loss']:.4f}", refresh=False)
+                bar.update(1)
+            if ddp.main and cfg.figure_every and step % cfg.figure_every == 0:
+                save_reconstruction_figure(model, x[:1], visible[:1], pred[:1], out / f"recon_step{step:06d}.png", step)
+            if cfg.ckpt_every and (step % cfg.ckpt_every == 0 or step == cfg.max_steps):
+                save(step)
+            if callback is not None:
+                callback(step, metrics)
         if bar is not None:
-            bar.set_postfix(loss=f"{metrics['loss']:.4f}", refresh=False)
-            bar.update(1)
-        if ddp.main and cfg.figure_every and step % cfg.figure_every == 0:
-            save_reconstruction_figure(model, x[:1], visible[:1], pred[:1], out / f"recon_step{step:06d}.png", step)
-        if cfg.ckpt_every and (step % cfg.ckpt_every == 0 or step == cfg.max_steps):
-            save(step)
-        if callback is not None:
-            callback(step, metrics)
-    if bar is not None:
-        bar.close()
+            bar.close()
+    finally:
+        if lock is not None:
+            lock.release()
     if ddp.world_size > 1:
         _write_rank_digest(model, disc, out, ddp.rank)
     model.discriminator = disc
@@ -477,7 +525,8 @@ def ensure_pretrained(cfg: PretrainConfig) -> TrainResult:
     If ``cfg.out_dir`` holds a checkpoint of the same configuration at ``cfg.max_steps``, the
     model and history are loaded from it (seconds); if it stopped earlier, training resumes;
     otherwise (or if the saved config differs) a fresh run trains. Lesson 04 trains the tiny
-    model this way, and later lessons get the same model whether or not 04 ran before.
+    model this way, and later lessons get the same model whether or not 04 ran before. The
+    model comes back on the CPU, in eval mode, whichever path was taken.
     """
     path = Path(cfg.out_dir) / CHECKPOINT
     if path.exists():
@@ -489,10 +538,12 @@ def ensure_pretrained(cfg: PretrainConfig) -> TrainResult:
             model.load_state_dict(ckpt["model"])
             return TrainResult(model.eval(), [dict(h) for h in ckpt.get("history", [])], Path(cfg.out_dir), cfg.max_steps)
         if same and int(ckpt["step"]) < cfg.max_steps:
-            return train(cfg, resume=True)
+            result = train(cfg, resume=True)
+            return dataclasses.replace(result, model=result.model.cpu())
         path.unlink()
         (Path(cfg.out_dir) / "metrics.jsonl").unlink(missing_ok=True)
-    return train(cfg)
+    result = train(cfg)
+    return dataclasses.replace(result, model=result.model.cpu())
 
 
 def _write_rank_digest(model: torch.nn.Module, disc: torch.nn.Module, out: Path, rank: int) -> None:
@@ -519,11 +570,19 @@ def save_reconstruction_figure(
 
 
 def reconstruction_figure(
-    model: MarlinAutoencoder, x: torch.Tensor, visible: torch.Tensor, pred: torch.Tensor, step: int | None = None, *, pyplot: bool = True
+    model: MarlinAutoencoder,
+    x: torch.Tensor,
+    visible: torch.Tensor,
+    pred: torch.Tensor,
+    step: int | None = None,
+    *,
+    frames: range | list[int] | None = None,
+    pyplot: bool = True,
 ):
     """The four-panel figure (rows) over the clip's frames (columns) for ``x[0]``.
 
-    With ``pyplot=False`` the figure is a bare ``matplotlib.figure.Figure`` (for saving).
+    ``frames`` picks the columns (default: every frame). With ``pyplot=False`` the figure is a
+    bare ``matplotlib.figure.Figure`` (for saving, without touching a notebook's backend).
     """
     from matplotlib.figure import Figure
 
@@ -538,6 +597,8 @@ def reconstruction_figure(
         masked = model.reconstruct(x, visible, torch.full((x.shape[0], pred.shape[1], c.patch_dim), 0.5, device=x.device))
         pasted = model.reconstruct(x, visible, pred)
     rows = [tensor_to_frames(t[0].float().cpu()) for t in (x, masked, recon_only, pasted)]
+    if frames is not None:
+        rows = [r[list(frames)] for r in rows]
     titles = ["original", "masked", "reconstruction", "recon. + visible"]
     T = rows[0].shape[0]
     size = (1.1 * T, 4.6)

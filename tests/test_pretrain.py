@@ -108,7 +108,9 @@ def test_resume_after_a_crash_matches_an_uninterrupted_run(tmp_path):
 def test_resume_refuses_a_changed_config(tmp_path):
     train(_cfg(tmp_path, max_steps=3))
     with pytest.raises(ValueError, match=r"config differs in \['mask_ratio'\]"):
-        train(_cfg(tmp_path, max_steps=5, mask_ratio=0.75), resume=True)
+        train(_cfg(tmp_path, max_steps=3, mask_ratio=0.75), resume=True)
+    with pytest.raises(ValueError, match=r"\['max_steps'\] \(the learning-rate schedule spans max_steps"):
+        train(_cfg(tmp_path, max_steps=5), resume=True)
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         train(_cfg(tmp_path / "elsewhere"), resume=True)
 
@@ -156,8 +158,10 @@ def test_cli(tmp_path, capsys):
             "--clips-per-identity", "2", "--out-dir", str(out), "--progress", "false", "--log-every", "1"]
     assert main(args) == 0
     assert "done: step 2" in capsys.readouterr().out
-    assert main(args[:-4] + ["--max-steps", "3", "--progress", "false", "--resume"]) == 0
-    assert load_checkpoint(out / CHECKPOINT)["step"] == 3
+    assert main(args + ["--resume"]) == 0  # already finished: nothing to do
+    assert load_checkpoint(out / CHECKPOINT)["step"] == 2
+    assert main(args[:2] + ["--max-steps", "3"] + args[4:] + ["--resume"]) == 2
+    assert "schedule spans max_steps" in capsys.readouterr().err
     assert main(["--config", str(tmp_path / "nope.yaml")]) == 2
     assert "not found" in capsys.readouterr().err
 
@@ -191,3 +195,22 @@ def test_checkpoint_ladder(tmp_path):
     assert longer.step == 6 and len(longer.history) == 6
     other = ensure_pretrained(_cfg(tmp_path, max_steps=3, mask_ratio=0.75))  # different config: retrains
     assert other.step == 3 and len(other.history) == 3
+
+
+def test_a_run_folder_is_locked_while_training(tmp_path):
+    import multiprocessing
+
+    cfg = _cfg(tmp_path, max_steps=2)
+    lock = Path(cfg.out_dir) / ".lock"
+    lock.parent.mkdir(parents=True)
+    other = multiprocessing.get_context("spawn").Process(target=__import__("time").sleep, args=(30,))
+    other.start()
+    try:
+        lock.write_text(str(other.pid))  # a live process holds the folder
+        with pytest.raises(RuntimeError, match=f"process {other.pid}.*is writing to"):
+            train(cfg)
+    finally:
+        other.terminate()
+        other.join()
+    train(cfg)  # the holder is gone: its stale lock is taken over
+    assert not lock.exists()
