@@ -500,7 +500,7 @@ def train(
                     with open(log_path, "a") as f:
                         f.write(json.dumps(history[-1]) + "\n")
             if bar is not None:
-                bar.set_postfix(loss=f"{metrics['loss']:.4f}", refresh=False)
+                bar.set_postfix(loss=f"{metrics['loss']:.4f}", clips_s=f"{history[-1].get('clips_per_s', 0) if history else 0:.1f}", refresh=False)
                 bar.update(1)
             if ddp.main and cfg.figure_every and step % cfg.figure_every == 0:
                 save_reconstruction_figure(model, x[:1], visible[:1], pred[:1], out / f"recon_step{step:06d}.png", step)
