@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-import re
 import urllib.request
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -399,33 +398,27 @@ def count_parameters(module: nn.Module, *, include_buffers: bool = False) -> int
 # Official weights
 # --------------------------------------------------------------------------------------
 
-# Official key pattern -> MARLIN-lite key pattern (applied in order, on keys without prefix).
-_OFFICIAL_TO_LITE = [
-    (r"^encoder\.patch_embedding\.projection\.", "encoder.patch_embed.proj."),
-    (r"^(encoder|decoder)\.pos_embedding\.emb$", r"\1.pos_embed"),
-    (r"^(encoder|decoder)\.blocks\.(\d+)\.mlp\.layers\.0\.linear\.", r"\1.blocks.\2.mlp.fc1."),
-    (r"^(encoder|decoder)\.blocks\.(\d+)\.mlp\.layers\.1\.linear\.", r"\1.blocks.\2.mlp.fc2."),
-    (r"^discriminator\.layers\.0\.linear\.", "discriminator.fc1."),
-    (r"^discriminator\.layers\.1\.linear\.", "discriminator.fc2."),
+# Where official names and ours differ: (official part, MARLIN-lite part) of a key. Each part
+# is unique to its side, so one table renames both ways by substring replacement.
+_NAME_PAIRS = [
+    ("encoder.patch_embedding.projection.", "encoder.patch_embed.proj."),
+    (".pos_embedding.emb", ".pos_embed"),
+    (".mlp.layers.0.linear.", ".mlp.fc1."),
+    (".mlp.layers.1.linear.", ".mlp.fc2."),
+    ("discriminator.layers.0.linear.", "discriminator.fc1."),
+    ("discriminator.layers.1.linear.", "discriminator.fc2."),
 ]
-_LITE_TO_OFFICIAL = [
-    (r"^encoder\.patch_embed\.proj\.", "encoder.patch_embedding.projection."),
-    (r"^(encoder|decoder)\.pos_embed$", r"\1.pos_embedding.emb"),
-    (r"^(encoder|decoder)\.blocks\.(\d+)\.mlp\.fc1\.", r"\1.blocks.\2.mlp.layers.0.linear."),
-    (r"^(encoder|decoder)\.blocks\.(\d+)\.mlp\.fc2\.", r"\1.blocks.\2.mlp.layers.1.linear."),
-    (r"^discriminator\.fc1\.", "discriminator.layers.0.linear."),
-    (r"^discriminator\.fc2\.", "discriminator.layers.1.linear."),
-]
+_OFFICIAL_TO_LITE = _NAME_PAIRS
+_LITE_TO_OFFICIAL = [(lite, official) for official, lite in _NAME_PAIRS]
 
 _ANCHOR = "encoder.patch_embedding.projection.weight"
 _ENC_ONLY_ANCHOR = "patch_embedding.projection.weight"
 
 
 def _rename(key: str, rules: list[tuple[str, str]]) -> str:
-    for pattern, repl in rules:
-        new = re.sub(pattern, repl, key)
-        if new != key:
-            return new
+    for old, new in rules:
+        if old in key:
+            return key.replace(old, new)
     return key
 
 
