@@ -27,7 +27,8 @@ POOLINGS = ("mean", "none")
 REDUCTIONS = ("none", "mean", "max")
 
 
-def _encoder(model: MarlinEncoder | MarlinAutoencoder) -> MarlinEncoder:
+def as_encoder(model: MarlinEncoder | MarlinAutoencoder) -> MarlinEncoder:
+    """The :class:`MarlinEncoder` of an encoder or a whole autoencoder."""
     if isinstance(model, MarlinAutoencoder):
         return model.encoder
     if isinstance(model, MarlinEncoder):
@@ -62,7 +63,7 @@ def extract_features(
         raise ValueError(f"precision must be auto, fp32 or bf16, got {precision!r}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    enc = _encoder(model)
+    enc = as_encoder(model)
     dev = torch.device(device) if device is not None else next(enc.parameters()).device
     enc = enc.to(dev)
     was_training = enc.training
@@ -131,7 +132,7 @@ def extract_video(
     """
     if reduction not in REDUCTIONS:
         raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
-    enc = _encoder(model)
+    enc = as_encoder(model)
     name = None
     if isinstance(video, np.ndarray):
         frames = video
