@@ -18,7 +18,6 @@ weights load with :func:`from_official`; attention runs through
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 import urllib.request
@@ -30,6 +29,8 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange
 from torch import nn
+
+from marlin_lite.utils import sha256_file
 
 # --------------------------------------------------------------------------------------
 # Configuration
@@ -569,14 +570,6 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("MARLIN_LITE_CACHE", Path.home() / ".cache" / "marlin_lite"))
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _download(url: str, dest: Path, sha256: str | None) -> None:
     """Download ``url`` to ``dest`` atomically with a progress bar; check SHA-256 if known."""
     from tqdm.auto import tqdm
@@ -589,7 +582,7 @@ def _download(url: str, dest: Path, sha256: str | None) -> None:
             for chunk in iter(lambda: resp.read(1 << 20), b""):
                 out.write(chunk)
                 bar.update(len(chunk))
-    if sha256 is not None and _sha256(tmp) != sha256:
+    if sha256 is not None and sha256_file(tmp) != sha256:
         tmp.unlink()
         raise ValueError(f"checksum mismatch for {url}: the download is corrupt; try again")
     os.replace(tmp, dest)

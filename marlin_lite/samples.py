@@ -11,12 +11,8 @@ regenerates the folder exactly (``python -m marlin_lite.samples write``), and
 from __future__ import annotations
 
 import argparse
-import hashlib
-import io
 import json
-import os
 import sys
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +21,7 @@ import numpy as np
 
 from marlin_lite import video as V
 from marlin_lite.data import ClipSpec
+from marlin_lite.utils import atomic_write_bytes, deterministic_npz, json_bytes, sha256_file
 from marlin_lite.synthface import EXPRESSIONS, MANIPULATIONS
 
 #: Where the sample lives in a checkout of the course.
@@ -62,30 +59,6 @@ def sample_specs() -> list[SampleSpec]:
     return specs
 
 
-def _deterministic_npz(arrays: dict[str, np.ndarray]) -> bytes:
-    """A compressed ``.npz`` whose bytes depend only on the arrays (no timestamps)."""
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
-        for key in sorted(arrays):
-            arr = io.BytesIO()
-            np.lib.format.write_array(arr, np.ascontiguousarray(arrays[key]), allow_pickle=False)
-            info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o644 << 16
-            zf.writestr(info, arr.getvalue(), compress_type=zipfile.ZIP_DEFLATED, compresslevel=9)
-    return buf.getvalue()
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
-def _json_bytes(obj: Any) -> bytes:
-    return (json.dumps(obj, indent=1, sort_keys=True) + "\n").encode()
-
-
 def write_data_samples(out_dir: str | Path = DEFAULT_DIR, *, progress: bool = True) -> list[Path]:
     """(Re)generate the sample folder; returns the files written (manifest last)."""
     out = Path(out_dir)
@@ -101,10 +74,10 @@ def write_data_samples(out_dir: str | Path = DEFAULT_DIR, *, progress: bool = Tr
         if clip.fake_mask is not None:
             maps["fake_mask"] = np.round(clip.fake_mask * 255).astype(np.uint8)
         npz = out / f"{s.name}.npz"
-        _atomic_write(npz, _deterministic_npz(maps))
+        atomic_write_bytes(npz, deterministic_npz(maps))
         labels = dict(clip.labels, name=s.name, video=mp4.name, maps=npz.name)
         js = out / f"{s.name}.json"
-        _atomic_write(js, _json_bytes(labels))
+        atomic_write_bytes(js, json_bytes(labels))
         written += [mp4, npz, js]
         index.append(
             {k: labels[k] for k in ("name", "identity", "expression", "manipulation", "fake", "av_offset", "attributes")}
@@ -114,17 +87,13 @@ def write_data_samples(out_dir: str | Path = DEFAULT_DIR, *, progress: bool = Tr
     if progress:
         print(file=sys.stderr)
     idx = out / "index.json"
-    _atomic_write(idx, _json_bytes({"clips": index, "fps": SAMPLE_FPS, "size": SAMPLE_SIZE, "num_frames": SAMPLE_FRAMES}))
+    atomic_write_bytes(idx, json_bytes({"clips": index, "fps": SAMPLE_FPS, "size": SAMPLE_SIZE, "num_frames": SAMPLE_FRAMES}))
     written.append(idx)
     manifest = out / MANIFEST
-    lines = [f"{_sha256(p)}  {p.name}\n" for p in sorted(written)]
-    _atomic_write(manifest, "".join(lines).encode())
+    lines = [f"{sha256_file(p)}  {p.name}\n" for p in sorted(written)]
+    atomic_write_bytes(manifest, "".join(lines).encode())
     written.append(manifest)
     return written
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def verify_manifest(folder: str | Path = DEFAULT_DIR) -> list[str]:
@@ -141,7 +110,7 @@ def verify_manifest(folder: str | Path = DEFAULT_DIR) -> list[str]:
         path = folder / name
         if not path.exists():
             problems.append(f"{name}: missing")
-        elif _sha256(path) != digest:
+        elif sha256_file(path) != digest:
             problems.append(f"{name}: SHA-256 differs from {MANIFEST}")
     extra = sorted(p.name for p in folder.iterdir() if p.is_file() and p.name not in listed | {MANIFEST, "README.md"})
     problems += [f"{name}: not in {MANIFEST}" for name in extra]

@@ -37,3 +37,58 @@ def pick_device(preference: str = "auto") -> torch.device:
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+# --------------------------------------------------------------------------------------
+# Files: deterministic and atomic (shared by samples, preprocess, model downloads)
+# --------------------------------------------------------------------------------------
+
+
+def deterministic_npz(arrays: dict[str, np.ndarray], *, compresslevel: int = 9) -> bytes:
+    """A compressed ``.npz`` whose bytes depend only on the arrays (fixed time stamps, sorted keys)."""
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for key in sorted(arrays):
+            arr = io.BytesIO()
+            np.lib.format.write_array(arr, np.ascontiguousarray(arrays[key]), allow_pickle=False)
+            info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, arr.getvalue(), compress_type=zipfile.ZIP_DEFLATED, compresslevel=compresslevel)
+    return buf.getvalue()
+
+
+def atomic_write_bytes(path: "os.PathLike[str] | str", data: bytes) -> None:
+    """Write to a temporary file beside ``path``, then rename: readers never see half a file."""
+    from pathlib import Path
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def json_bytes(obj: object) -> bytes:
+    """Stable JSON (sorted keys, one-space indent, trailing newline) as bytes."""
+    import json
+
+    return (json.dumps(obj, indent=1, sort_keys=True) + "\n").encode()
+
+
+def sha256_file(path: "os.PathLike[str] | str") -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

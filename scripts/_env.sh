@@ -7,6 +7,8 @@
 #   * installs requirements.txt and the package (`pip install -e . --no-deps`) when
 #     requirements.txt, pyproject.toml or the package version changed since the last install
 #     (a SHA-256 stamp in .venv records it, so later runs skip straight to the work);
+#   * installs the optional 'faces' extra (requirements-faces.txt, MediaPipe) the same way,
+#     stamped separately; a failure there only warns (see _marlin_install_faces);
 #   * puts .venv/bin first on PATH, so `python` is the venv's;
 #   * exports MPLBACKEND=Agg (headless plotting; notebook kernels still get the inline
 #     backend, see conftest.py and marlin_lite/course.py) and PYTHONHASHSEED=0.
@@ -32,6 +34,41 @@ _marlin_sha256() {
     else
         _marlin_die "neither sha256sum nor shasum is available to fingerprint requirements.txt"
     fi
+}
+
+# The optional 'faces' extra (requirements-faces.txt: MediaPipe FaceMesh for real faces).
+# Installed with --no-deps (see that file), stamped like the main install, and NEVER fatal:
+# if it cannot be installed (no wheel for this Python or platform, no network), a warning
+# says so, the failure is remembered (so later runs do not retry until the file changes or
+# the marker is removed), and everything else works; the tests that need it are skipped.
+# Set MARLIN_LITE_FACES=0 to leave it out.
+_marlin_install_faces() {
+    local venv="$1" fingerprint stamp failed
+    [ -f requirements-faces.txt ] || return 0
+    if [ "${MARLIN_LITE_FACES:-1}" = "0" ]; then
+        return 0
+    fi
+    fingerprint="$(cat requirements-faces.txt | _marlin_sha256)" || return 0
+    stamp="$venv/.marlin-lite-faces.sha256"
+    failed="$venv/.marlin-lite-faces.failed"
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$fingerprint" ]; then
+        return 0
+    fi
+    if [ -f "$failed" ] && [ "$(cat "$failed")" = "$fingerprint" ]; then
+        echo "scripts/_env.sh: warning: the optional 'faces' extra (MediaPipe) is not installed: it failed before; real-face features and their tests are skipped (rm $failed to retry)" >&2
+        return 0
+    fi
+    echo "scripts/_env.sh: installing the optional 'faces' extra (requirements-faces.txt) into .venv" >&2
+    rm -f "$stamp"
+    if "$venv/bin/python" -m pip install --no-deps -r requirements-faces.txt \
+        && "$venv/bin/python" -c 'from mediapipe.python.solutions import face_mesh' >/dev/null 2>&1; then
+        rm -f "$failed"
+        printf '%s\n' "$fingerprint" >"$stamp"
+    else
+        printf '%s\n' "$fingerprint" >"$failed"
+        echo "scripts/_env.sh: warning: could not install the optional 'faces' extra (mediapipe==0.10.21 has wheels for Python 3.9-3.12 only). The course works without it; real-face detection (marlin_lite.faces, marlin_lite.preprocess) and its tests are skipped. Retry: rm $failed, then source scripts/_env.sh again." >&2
+    fi
+    return 0
 }
 
 _marlin_setup() {
@@ -86,6 +123,8 @@ _marlin_setup() {
             || _marlin_die "'pip install -e . --no-deps' failed" || return 1
         printf '%s\n' "$fingerprint" >"$stamp"
     fi
+
+    _marlin_install_faces "$venv"
 
     export VIRTUAL_ENV="$venv"
     export PATH="$venv/bin:$PATH"
