@@ -127,7 +127,7 @@ class Sample:
     audio: np.ndarray | None  # float32 (S,)
     sample_rate: int | None
     parsing: np.ndarray  # uint8 (T, H, W)
-    landmarks: np.ndarray  # float32 (T, 22, 2)
+    landmarks: np.ndarray  # float32 (T, K, 2): 22 for SynthFace, 478 for MediaPipe (preprocess)
     per_frame: dict[str, np.ndarray]
     labels: dict[str, Any]
     fake_mask: np.ndarray | None  # float32 (T, H, W) in [0, 1]
