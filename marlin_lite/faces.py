@@ -318,34 +318,34 @@ class MediaPipeLandmarker:
         return f"MediaPipeLandmarker(max_faces={self.max_faces}, min_detection_confidence={self.min_detection_confidence})"
 
 
+def _as_rgb(array: Any, *, video: bool) -> np.ndarray:
+    """A frame ``(H, W[, 3])`` or a video ``(T, H, W[, 3])`` as ``uint8`` RGB; grayscale is repeated."""
+    name, shape = ("frames", "(T, H, W, 3)") if video else ("a frame", "(H, W, 3)")
+    gray = "(T, H, W)" if video else "(H, W)"
+    if not isinstance(array, np.ndarray) or array.dtype != np.uint8:
+        raise TypeError(
+            f"{name} must be a uint8 numpy array {shape} or {gray}; got {type(array).__name__} "
+            f"{getattr(array, 'dtype', '')}"
+        )
+    rank = 4 if video else 3
+    if array.ndim == rank - 1:
+        array = np.repeat(array[..., None], 3, axis=-1)
+    if array.ndim != rank or array.shape[-1] != 3:
+        detail = f"{shape} or {gray}" if video else f"{shape} (RGB) or {gray} (grayscale)"
+        raise ValueError(f"{name} must have shape {detail}; got {array.shape}")
+    if video and array.shape[0] == 0:
+        raise ValueError("frames is empty (T = 0); a video needs at least one frame")
+    return array if video else np.ascontiguousarray(array)
+
+
 def _as_rgb_frame(frame: Any) -> np.ndarray:
     """One frame as contiguous ``uint8 (H, W, 3)``; a grayscale ``(H, W)`` frame is repeated."""
-    if not isinstance(frame, np.ndarray) or frame.dtype != np.uint8:
-        raise TypeError(
-            f"a frame must be a uint8 numpy array (H, W, 3) or (H, W); got {type(frame).__name__} "
-            f"{getattr(frame, 'dtype', '')}"
-        )
-    if frame.ndim == 2:
-        frame = np.repeat(frame[..., None], 3, axis=-1)
-    if frame.ndim != 3 or frame.shape[-1] != 3:
-        raise ValueError(f"a frame must have shape (H, W, 3) (RGB) or (H, W) (grayscale); got {frame.shape}")
-    return np.ascontiguousarray(frame)
+    return _as_rgb(frame, video=False)
 
 
 def _as_rgb_frames(frames: Any) -> np.ndarray:
     """Frames as ``uint8 (T, H, W, 3)``; grayscale ``(T, H, W)`` is repeated to 3 channels."""
-    if not isinstance(frames, np.ndarray) or frames.dtype != np.uint8:
-        raise TypeError(
-            f"frames must be a uint8 numpy array (T, H, W, 3) or (T, H, W); got {type(frames).__name__} "
-            f"{getattr(frames, 'dtype', '')}"
-        )
-    if frames.ndim == 3:
-        frames = np.repeat(frames[..., None], 3, axis=-1)
-    if frames.ndim != 4 or frames.shape[-1] != 3:
-        raise ValueError(f"frames must have shape (T, H, W, 3) or (T, H, W); got {frames.shape}")
-    if frames.shape[0] == 0:
-        raise ValueError("frames is empty (T = 0); a video needs at least one frame")
-    return frames
+    return _as_rgb(frames, video=True)
 
 
 # ----------------------------------------------------------------------------------------
