@@ -1,0 +1,196 @@
+"""Ablations and low-data curves (lesson 10), as one reproducible, resumable script.
+
+Every *variant* is the reference pretraining run (a YAML config, ``configs/tiny.yaml`` by
+default: fasking, mask ratio 0.9, adversarial loss on) with one setting changed; each variant
+is pretrained once per seed and then measured the same way:
+
+* ``rec_tube90``: mean squared error of the masked patches of held-out SynthFace clips
+  (people of world 2, whom neither pretraining nor the probes see) under one **common** mask (tube masking at ratio 0.9, a fixed
+  generator), so that variants trained with different masks are compared on the same task;
+* ``far_auc_micro`` / ``far_auc_macro`` / ``far_accuracy``: facial-attribute linear probe
+  (lesson 06's protocol: people of world 1, 60/10/30 % split by person, full-batch Adam probe
+  at ``probe_lr``) on the frozen encoder;
+* ``train_rec``: the training reconstruction loss at the end (mean of the last logged values;
+  each variant's own mask, so not comparable across mask strategies).
+
+The **low-data** part runs MARLIN's three baselines (random-init probe, supervised from
+scratch, pretrained probe) on FAR at several label fractions with the reference checkpoint of
+each seed.
+
+Runs are the lessons' checkpoint ladder (:func:`~marlin_lite.pretrain.ensure_pretrained`), one
+folder per (variant, seed) under ``--runs-dir``: an interrupted script picks up where it
+stopped. The JSON written to ``--out`` records the exact command, seeds, config, versions and
+timings beside every number, so lesson 10 can show results it did not compute itself::
+
+    python -m marlin_lite.experiments --seeds 0 1 2 --out notebooks/results/ablations.json
+
+On 2 CPU cores the default (8 variants x 3 seeds of the tiny preset, 600 steps each) takes
+about half an hour; on a GPU, minutes. ``--variants``, ``--max-steps`` and ``--fractions``
+shrink it (the tests run 2 variants for a few steps).
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import shlex
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+
+from marlin_lite.data import SynthFaceDataset
+from marlin_lite.masking import TokenGrid, make_visible_mask
+from marlin_lite.model import MarlinAutoencoder
+from marlin_lite.pretrain import ensure_pretrained, load_config
+from marlin_lite.tasks import FeatureCache, ResultsTable, run_far
+from marlin_lite.utils import atomic_write_bytes, json_bytes
+
+#: One setting changed from the reference config per variant (``reference`` changes nothing).
+VARIANTS: dict[str, dict[str, Any]] = {
+    "reference": {},
+    "random": {"mask_strategy": "random"},
+    "frame": {"mask_strategy": "frame"},
+    "tube": {"mask_strategy": "tube"},
+    "fasking_opp": {"mask_strategy": "fasking_opp"},
+    "ratio_0.75": {"mask_ratio": 0.75},
+    "ratio_0.95": {"mask_ratio": 0.95},
+    "no_adversarial": {"adversarial": False},
+}
+
+#: Lesson 06's FAR protocol (people the pretraining never saw).
+FAR_DATA = dict(num_identities=120, clips_per_identity=1, world_seed=1, fractions=(0.6, 0.1, 0.3), fake_fraction=0.0)
+
+
+def _check_variants(names: Sequence[str]) -> list[str]:
+    bad = [n for n in names if n not in VARIANTS]
+    if bad or not names:
+        raise ValueError(f"variants must be a non-empty subset of {list(VARIANTS)}, got {list(names)}")
+    return list(dict.fromkeys(names))
+
+
+@torch.no_grad()
+def held_out_reconstruction(model: MarlinAutoencoder, clips: torch.Tensor, *, mask_ratio: float = 0.9, seed: int = 0) -> float:
+    """MSE of the masked patches of ``clips (B, 3, T, H, W)`` under tube masking at
+    ``mask_ratio`` with a fixed generator (the same mask for every model)."""
+    cfg = model.cfg
+    grid = TokenGrid(cfg.num_frames, cfg.img_size, cfg.tubelet_size, cfg.patch_size)
+    visible = make_visible_mask("tube", clips.shape[0], grid, mask_ratio, generator=torch.Generator().manual_seed(seed))
+    model.eval()
+    pred = model(clips, visible)
+    return float(torch.nn.functional.mse_loss(pred, model.targets(clips, visible)))
+
+
+def run_experiments(
+    config: str = "configs/tiny.yaml",
+    *,
+    variants: Sequence[str] = tuple(VARIANTS),
+    seeds: Sequence[int] = (0, 1, 2),
+    max_steps: int | None = None,
+    runs_dir: str = "runs/experiments",
+    fractions: Sequence[float] = (0.1, 0.3, 1.0),
+    probe_lr: float = 1e-2,
+    probe_epochs: int = 200,
+    finetune_epochs: int = 5,
+    num_eval_clips: int = 32,
+    far_identities: int | None = None,
+    progress: bool = False,
+    log: Any = print,
+) -> dict[str, Any]:
+    """Pretrain every (variant, seed), measure it, and run the low-data baselines.
+
+    Returns a JSON-friendly dict: ``ablations`` (one row per variant and seed), ``low_data``
+    (rows of :func:`~marlin_lite.tasks.run_far` for the reference checkpoints), ``settings``
+    and ``timings_s``. ``fractions=()`` skips the low-data part.
+    """
+    variants = _check_variants(variants)
+    if not seeds:
+        raise ValueError("seeds must name at least one seed, e.g. (0, 1, 2)")
+    base = load_config(config)  # fails early on a bad file
+    mcfg = base.model_config()
+    data_kw = dict(size=mcfg.img_size, num_frames=mcfg.num_frames, cache=True)
+    far_kw = dict(FAR_DATA, **({"num_identities": far_identities} if far_identities else {}))
+    far = {s: SynthFaceDataset(s, **far_kw, **data_kw) for s in ("train", "val", "test")}
+    held = SynthFaceDataset("train", num_identities=max(8, num_eval_clips // 2), clips_per_identity=2, world_seed=2, **data_kw)
+    clips = torch.stack([held[i]["video"] for i in range(min(num_eval_clips, len(held)))])
+    probe = dict(lr=probe_lr, epochs=probe_epochs)
+    cache = FeatureCache()
+    rows, low, timings, reference = [], ResultsTable(), {}, {}
+    for variant in variants:
+        for seed in seeds:
+            t0 = time.perf_counter()
+            cfg = load_config(config, **VARIANTS[variant], seed=seed, progress=progress,
+                              out_dir=str(Path(runs_dir) / f"{variant}_seed{seed}"), **({"max_steps": max_steps} if max_steps else {}))
+            result = ensure_pretrained(cfg)
+            t_train = time.perf_counter() - t0
+            model = result.model.eval()
+            tail = [h["rec"] for h in result.history[-5:]] or [float("nan")]
+            far_row = run_far(model, far["train"], far["test"], val_set=far["val"], seeds=(seed,), methods=("pretrained_probe",),
+                              cache=cache, probe=probe)[0]
+            row = {"variant": variant, "seed": seed, **VARIANTS[variant], "mask_strategy": cfg.mask_strategy,
+                   "mask_ratio": cfg.mask_ratio, "adversarial": cfg.adversarial, "steps": result.step,
+                   "train_rec": sum(tail) / len(tail), "rec_tube90": held_out_reconstruction(model, clips),
+                   "far_auc_micro": far_row["auc_micro"], "far_auc_macro": far_row["auc_macro"], "far_accuracy": far_row["accuracy"]}
+            rows.append(row)
+            timings[f"{variant}_seed{seed}"] = round(time.perf_counter() - t0, 1)
+            log(f"{variant:15s} seed {seed}: rec_tube90 {row['rec_tube90']:.4f} | FAR micro AUC {row['far_auc_micro']:.3f} "
+                f"| {t_train:.0f} s training, {timings[f'{variant}_seed{seed}']:.0f} s in all")
+            if variant == variants[0]:
+                reference[seed] = model
+    if fractions:
+        for seed, model in reference.items():
+            t0 = time.perf_counter()
+            low.extend(run_far(model, far["train"], far["test"], val_set=far["val"], fractions=tuple(fractions), seeds=(seed,),
+                               cache=cache, probe=probe, finetune=dict(epochs=finetune_epochs)))
+            timings[f"low_data_seed{seed}"] = round(time.perf_counter() - t0, 1)
+            log(f"low-data FAR baselines, seed {seed}: {timings[f'low_data_seed{seed}']:.0f} s")
+    return {
+        "ablations": rows,
+        "low_data": low.to_dicts(),
+        "settings": {"config": config, "reference": asdict(base), "low_data_variant": variants[0], "variants": {v: VARIANTS[v] for v in variants},
+                     "seeds": list(seeds), "max_steps": max_steps or base.max_steps, "fractions": list(fractions),
+                     "probe": probe, "finetune_epochs": finetune_epochs, "far_data": {k: list(v) if isinstance(v, tuple) else v for k, v in far_kw.items()},
+                     "held_out": {"clips": int(clips.shape[0]), "world_seed": 2, "mask": "tube", "mask_ratio": 0.9, "mask_seed": 0}},
+        "timings_s": timings,
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    p = argparse.ArgumentParser(prog="python -m marlin_lite.experiments", description=__doc__.splitlines()[0])
+    p.add_argument("--config", default="configs/tiny.yaml", help="the reference pretraining config (YAML)")
+    p.add_argument("--variants", nargs="+", default=list(VARIANTS), help=f"which of {list(VARIANTS)}; the first is the low-data reference")
+    p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    p.add_argument("--max-steps", type=int, default=None, help="override the config's max_steps (every variant)")
+    p.add_argument("--fractions", nargs="*", type=float, default=[0.1, 0.3, 1.0], help="label fractions of the low-data part (none: skip it)")
+    p.add_argument("--finetune-epochs", type=int, default=5)
+    p.add_argument("--far-identities", type=int, default=None, help="people in the FAR data (default 120, lesson 06's)")
+    p.add_argument("--runs-dir", default="runs/experiments", help="one checkpoint folder per (variant, seed): rerun to resume")
+    p.add_argument("--out", default="runs/experiments/results.json", help="where the results JSON goes (written atomically)")
+    p.add_argument("--progress", action="store_true", help="progress bars while pretraining")
+    a = p.parse_args(argv)
+    t0 = time.perf_counter()
+    results = run_experiments(a.config, variants=a.variants, seeds=a.seeds, max_steps=a.max_steps, runs_dir=a.runs_dir,
+                              fractions=a.fractions, finetune_epochs=a.finetune_epochs, far_identities=a.far_identities,
+                              progress=a.progress)
+    args = list(sys.argv[1:] if argv is None else argv)
+    results["provenance"] = {
+        "command": "python -m marlin_lite.experiments " + shlex.join(args),
+        "seeds": list(a.seeds),
+        "date": time.strftime("%Y-%m-%d", time.gmtime()),
+        "elapsed_s": round(time.perf_counter() - t0, 1),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads",
+    }
+    out = Path(a.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(out, json_bytes(results))
+    print(f"wrote {out} ({results['provenance']['elapsed_s']:.0f} s)")
+    return results
+
+
+if __name__ == "__main__":
+    main()
