@@ -12,6 +12,7 @@ Run it from Python (:func:`train`), from the command line::
 
     python -m marlin_lite.pretrain --config configs/tiny.yaml --max-steps 200
     python -m marlin_lite.pretrain --config configs/tiny.yaml --resume          # continue
+    python -m marlin_lite.pretrain --config configs/tiny.yaml --data-path data/synth_tiny  # from a clip store
     torchrun --nproc_per_node 2 -m marlin_lite.pretrain --config configs/tiny.yaml
 
 or from a papermill notebook; the same :class:`PretrainConfig` drives all three.
@@ -41,8 +42,9 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from marlin_lite.clipstore import ClipStore, make_loader, open_for_training, store_fingerprint, to_device_float
 from marlin_lite.data import SynthFaceDataset
-from marlin_lite.masking import TokenGrid, make_visible_mask, num_visible
+from marlin_lite.masking import FACE_GUIDED, TokenGrid, make_visible_mask, num_visible
 from marlin_lite.model import Discriminator, MarlinAutoencoder, MarlinConfig, estimate_flops, get_config
 from marlin_lite.utils import pick_device
 
@@ -63,12 +65,13 @@ class PretrainConfig:
     # model
     model: str = "tiny"  # preset name
     model_overrides: dict[str, Any] = field(default_factory=dict)  # e.g. {enc_depth: 2}
-    # data (SynthFace; real data sets plug in through `dataset=` of train())
+    # data: SynthFace as described here, or a clip store (other data sets: `dataset=` of train())
     num_identities: int = 24
     clips_per_identity: int = 4
     world_seed: int = 0
     num_workers: int = 0
     cache: bool = True
+    data_path: str | None = None  # a clip store folder (marlin_lite.clipstore); None = SynthFace
     # masking
     mask_strategy: str = "fasking"
     mask_ratio: float = 0.9
@@ -108,7 +111,10 @@ class PretrainConfig:
             (self.warmup_steps >= 0, "warmup_steps must be >= 0"),
             (self.precision in ("auto", "fp32", "bf16"), "precision must be auto, fp32 or bf16"),
             (self.ckpt_every >= 0 and self.log_every >= 1, "ckpt_every must be >= 0 and log_every >= 1"),
+            (self.data_path is None or isinstance(self.data_path, str), "data_path must be a clip store folder or null"),
         ]
+        if self.data_path == "":
+            self.data_path = None  # `--data-path ''` selects SynthFace
         for ok, message in checks:
             if not ok:
                 raise ValueError(f"PretrainConfig: {message}")
@@ -348,8 +354,9 @@ def train(
     Args:
         cfg: the run's configuration.
         resume: continue from ``cfg.out_dir/checkpoint.pt`` (its config must match).
-        dataset: clips to train on, items with ``video (3, T, H, W)`` and ``parsing (T, H, W)``;
-            default: the SynthFace training split the config describes.
+        dataset: clips to train on, items with ``video (3, T, H, W)`` and ``parsing (T, H, W)``, or a
+            :class:`~marlin_lite.clipstore.ClipStore`; default: the clip store at ``cfg.data_path``,
+            else the SynthFace training split the config describes.
         callback: called as ``callback(step, metrics)`` after every step (for notebooks and
             tests; raising in it stops training, as a crash would).
     """
@@ -402,7 +409,11 @@ def train(
         disc_model = torch.nn.parallel.DistributedDataParallel(disc, device_ids=ids)
     forward = torch.compile(gen_model) if cfg.compile else gen_model
 
-    if dataset is None:
+    if isinstance(dataset, ClipStore) or (dataset is None and cfg.data_path):
+        # a clip store: checked against the model and the masking, read as whole uint8 batches
+        dataset = open_for_training(cfg.data_path if dataset is None else dataset, num_frames=mcfg.num_frames, img_size=mcfg.img_size,
+                                    parsing=cfg.mask_strategy in FACE_GUIDED, why=f"mask_strategy {cfg.mask_strategy!r}")
+    elif dataset is None:
         dataset = SynthFaceDataset(
             "train",
             num_identities=cfg.num_identities,
@@ -412,9 +423,16 @@ def train(
             num_frames=mcfg.num_frames,
             cache=cfg.cache,
         )
+    data_id = dataset.fingerprint if isinstance(dataset, ClipStore) else None
+    if resume and ckpt.get("data") != data_id:
+        raise ValueError(f"cannot resume {ckpt_path}: the training data changed (clip store fingerprint {ckpt.get('data')} then, "
+                         f"{data_id} now; None is SynthFace); use the same data or a new out_dir")
     sampler = StepBatches(len(dataset), cfg.batch_size, cfg.seed, start_step, cfg.max_steps, ddp.rank, ddp.world_size)
-    loader = DataLoader(dataset, batch_sampler=sampler, num_workers=cfg.num_workers, pin_memory=device.type == "cuda",
-                        persistent_workers=False)
+    if isinstance(dataset, ClipStore):
+        loader = make_loader(dataset, cfg.batch_size, batch_sampler=sampler, workers=cfg.num_workers, pin_memory=device.type == "cuda")
+    else:
+        loader = DataLoader(dataset, batch_sampler=sampler, num_workers=cfg.num_workers, pin_memory=device.type == "cuda",
+                            persistent_workers=False)
     grid = TokenGrid(mcfg.num_frames, mcfg.img_size, mcfg.tubelet_size, mcfg.patch_size)
     bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and device.type == "cuda")
     autocast = lambda: torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)  # noqa: E731
@@ -445,6 +463,7 @@ def train(
                 "step": step,
                 "rng": _rng_state(),
                 "history": history,
+                "data": data_id,
             },
             ckpt_path,
         )
@@ -455,7 +474,7 @@ def train(
         step = start_step
         window_t, window_clips = time.perf_counter(), 0
         for batch in loader:
-            x = batch["video"].to(device, non_blocking=True)
+            x = to_device_float(batch["frames"], device) if "frames" in batch else batch["video"].to(device, non_blocking=True)
             gen = mask_generator(cfg.seed, step, ddp.rank)
             parsing = batch["parsing"] if cfg.mask_strategy.startswith("fasking") else None
             visible = make_visible_mask(cfg.mask_strategy, x.shape[0], grid, cfg.mask_ratio, parsing=parsing, generator=gen).to(device)
@@ -490,7 +509,8 @@ def train(
                 metrics["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip))
             opt_g.step()
             sched_g.step()
-            sched_d.step()
+            if cfg.adversarial:  # the critic's schedule only moves when the critic trains
+                sched_d.step()
             step += 1
             window_clips += x.shape[0] * ddp.world_size
             metrics.update(step=step, loss=float(loss.detach()), rec=float(rec.detach()), lr=opt_g.param_groups[0]["lr"])
@@ -539,6 +559,7 @@ def ensure_pretrained(cfg: PretrainConfig) -> TrainResult:
         ckpt = load_checkpoint(path)
         saved = load_config(**ckpt["config"])
         same = all(getattr(saved, k) == getattr(cfg, k) for k in asdict(cfg) if k not in _RUNTIME_KEYS)
+        same = same and ckpt.get("data") == (store_fingerprint(cfg.data_path) if cfg.data_path else None)
         if same and int(ckpt["step"]) == cfg.max_steps:
             model = MarlinAutoencoder(cfg.model_config())
             model.load_state_dict(ckpt["model"])
