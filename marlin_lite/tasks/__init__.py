@@ -7,6 +7,9 @@
   from scratch, pretrained probe);
 * :mod:`~marlin_lite.tasks.far`, :mod:`~marlin_lite.tasks.fer`, :mod:`~marlin_lite.tasks.dfd`:
   targets, metrics and ``run_far`` / ``run_fer`` / ``run_dfd``;
+* :mod:`~marlin_lite.tasks.lipsync`: lip sync (a SyncNet-style sync expert with offset
+  estimation and LSE-D/LSE-C-style scores from our own expert, a Wav2Lip-style generator with
+  a MARLIN face encoder, a Fréchet distance on the expert's features, ``run_lipsync``);
 * :mod:`~marlin_lite.tasks.results`: :class:`ResultsTable` (Markdown, JSON, mean ± std over seeds).
 
 Example::
@@ -23,6 +26,31 @@ Example::
 from marlin_lite.tasks.dfd import DFD, dfd_breakdown, dfd_metrics, dfd_targets, run_dfd
 from marlin_lite.tasks.far import FAR, far_metrics, far_report, far_targets, run_far
 from marlin_lite.tasks.fer import FER, fer_confusion, fer_metrics, fer_targets, run_fer
+from marlin_lite.tasks.lipsync import (
+    DEFAULT_LS_METHODS,
+    LS_METHODS,
+    GeneratorResult,
+    LipSyncClips,
+    LipSyncGenerator,
+    SyncExpert,
+    SyncExpertConfig,
+    SyncExpertResult,
+    SyncScores,
+    copy_reference,
+    estimate_offset,
+    evaluate_generator,
+    evaluate_sync_expert,
+    frechet_distance,
+    frechet_distance_syncfeat,
+    generate_windows,
+    lipsync_splits,
+    make_lipsync_clips,
+    run_lipsync,
+    sync_scores,
+    sync_test_windows,
+    train_generator,
+    train_sync_expert,
+)
 from marlin_lite.tasks.probe import (
     DEFAULT_METHODS,
     FeatureCache,
@@ -43,6 +71,7 @@ from marlin_lite.tasks.probe import (
 from marlin_lite.tasks.results import ResultsTable
 
 __all__ = [
+    "DEFAULT_LS_METHODS",
     "DEFAULT_METHODS",
     "DFD",
     "FAR",
@@ -50,14 +79,26 @@ __all__ = [
     "FeatureCache",
     "Features",
     "FineTuneResult",
+    "GeneratorResult",
+    "LS_METHODS",
+    "LipSyncClips",
+    "LipSyncGenerator",
     "ProbeResult",
     "ResultsTable",
+    "SyncExpert",
+    "SyncExpertConfig",
+    "SyncExpertResult",
+    "SyncScores",
     "TaskSpec",
     "compute_features",
+    "copy_reference",
     "dfd_breakdown",
     "dfd_metrics",
     "dfd_targets",
     "encoder_digest",
+    "estimate_offset",
+    "evaluate_generator",
+    "evaluate_sync_expert",
     "far_metrics",
     "far_report",
     "far_targets",
@@ -65,13 +106,23 @@ __all__ = [
     "fer_metrics",
     "fer_targets",
     "fine_tune",
+    "frechet_distance",
+    "frechet_distance_syncfeat",
+    "generate_windows",
     "linear_probe",
+    "lipsync_splits",
     "make_head",
+    "make_lipsync_clips",
     "random_encoder",
     "run_baselines",
     "run_dfd",
     "run_far",
     "run_fer",
+    "run_lipsync",
     "subsample",
+    "sync_scores",
+    "sync_test_windows",
     "task_generator",
+    "train_generator",
+    "train_sync_expert",
 ]
