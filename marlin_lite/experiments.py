@@ -13,6 +13,9 @@ is pretrained once per seed and then measured the same way:
 * ``train_rec``: the training reconstruction loss at the end (mean of the last logged values;
   each variant's own mask, so not comparable across mask strategies).
 
+Each row also says whether its checkpoint was trained by this invocation or found finished in
+``--runs-dir`` (``reused_checkpoint``), so the recorded timings can be read for what they are.
+
 The **low-data** part runs MARLIN's three baselines (random-init probe, supervised from
 scratch, pretrained probe) on FAR at several label fractions with the reference checkpoint of
 each seed.
@@ -124,14 +127,17 @@ def run_experiments(
             t0 = time.perf_counter()
             cfg = load_config(config, **VARIANTS[variant], seed=seed, progress=progress,
                               out_dir=str(Path(runs_dir) / f"{variant}_seed{seed}"), **({"max_steps": max_steps} if max_steps else {}))
+            ckpt = Path(cfg.out_dir) / "checkpoint.pt"
+            before = ckpt.stat().st_mtime_ns if ckpt.exists() else None
             result = ensure_pretrained(cfg)
+            reused = before is not None and ckpt.stat().st_mtime_ns == before  # nothing was trained or rewritten
             t_train = time.perf_counter() - t0
             model = result.model.eval()
             tail = [h["rec"] for h in result.history[-5:]] or [float("nan")]
             far_row = run_far(model, far["train"], far["test"], val_set=far["val"], seeds=(seed,), methods=("pretrained_probe",),
                               cache=cache, probe=probe)[0]
             row = {"variant": variant, "seed": seed, **VARIANTS[variant], "mask_strategy": cfg.mask_strategy,
-                   "mask_ratio": cfg.mask_ratio, "adversarial": cfg.adversarial, "steps": result.step,
+                   "mask_ratio": cfg.mask_ratio, "adversarial": cfg.adversarial, "steps": result.step, "reused_checkpoint": reused,
                    "train_rec": sum(tail) / len(tail), "rec_tube90": held_out_reconstruction(model, clips),
                    "far_auc_micro": far_row["auc_micro"], "far_auc_macro": far_row["auc_macro"], "far_accuracy": far_row["accuracy"]}
             rows.append(row)

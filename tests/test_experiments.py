@@ -54,8 +54,10 @@ def test_script_writes_results_with_provenance_and_resumes(tmp_path, repo_root):
     low = next(r for r in saved["low_data"] if r["method"] == "pretrained_probe")
     assert low["auc_micro"] == pytest.approx(ref["far_auc_micro"])
     # A rerun finds every checkpoint (the ladder): same numbers.
+    assert [r["reused_checkpoint"] for r in saved["ablations"]] == [False, False]
     again = experiments.main(argv)
     assert [r["rec_tube90"] for r in again["ablations"]] == [r["rec_tube90"] for r in saved["ablations"]]
+    assert [r["reused_checkpoint"] for r in again["ablations"]] == [True, True]
 
 
 def test_committed_results_match_their_recorded_command(repo_root):
