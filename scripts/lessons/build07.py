@@ -131,7 +131,7 @@ print(f"share of pixels a smile changes by more than 24 levels (person 0, same c
 md(r"""
 The last line measures how *local* an expression is: only a few percent of the pixels change
 when the same clip is rendered happy instead of neutral. Keep that number in mind for
-section 5.
+section 6.
 
 ## 2. A multi-class head: softmax and cross-entropy
 
