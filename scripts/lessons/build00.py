@@ -1,13 +1,11 @@
+import sys
 from pathlib import Path
 
-import nbformat as nbf
-nb = nbf.v4.new_notebook()
-cells = []
-def md(s): cells.append(nbf.v4.new_markdown_cell(s.strip("\n")))
-def code(s, tags=None):
-    c = nbf.v4.new_code_cell(s.strip("\n"))
-    if tags: c.metadata["tags"] = tags
-    cells.append(c)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _lesson import Lesson  # noqa: E402
+
+lesson = Lesson()
+md, code = lesson.md, lesson.code
 
 md(r"""
 # Lesson 00 · Welcome, and the faces we learn from
@@ -326,7 +324,4 @@ md(r"""
 
 **Next:** lesson 01 cuts clips into tubelets and hides them: *tube masking*.
 """)
-nb.cells = cells
-nb.metadata["kernelspec"] = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
-nb.metadata["language_info"] = {"name": "python"}
-nbf.write(nb, Path(__file__).resolve().parents[2] / "notebooks" / "00_welcome_and_data.ipynb")
+lesson.write("00_welcome_and_data.ipynb")

@@ -1,21 +1,12 @@
 """Builds notebooks/05_feature_extraction.ipynb (run from anywhere; writes into the repository's notebooks/)."""
+import sys
 from pathlib import Path
 
-import nbformat as nbf
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _lesson import Lesson  # noqa: E402
 
-nb = nbf.v4.new_notebook()
-cells = []
-
-
-def md(s):
-    cells.append(nbf.v4.new_markdown_cell(s.strip("\n")))
-
-
-def code(s, tags=None):
-    c = nbf.v4.new_code_cell(s.strip("\n"))
-    if tags:
-        c.metadata["tags"] = tags
-    cells.append(c)
+lesson = Lesson()
+md, code = lesson.md, lesson.code
 
 
 md(r"""
@@ -524,8 +515,4 @@ but you can try: `(identity[cosine_knn(features["pretrained"], 5)] == identity[:
 expressions, lip sync, deepfakes) and fine-tune the encoder, the way MARLIN is evaluated.
 """)
 
-nb.cells = cells
-nb.metadata["kernelspec"] = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
-nb.metadata["language_info"] = {"name": "python"}
-nbf.write(nb, Path(__file__).resolve().parents[2] / "notebooks" / "05_feature_extraction.ipynb")
-print("wrote notebooks/05_feature_extraction.ipynb")
+lesson.write("05_feature_extraction.ipynb")

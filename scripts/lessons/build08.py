@@ -1,21 +1,12 @@
 """Builds notebooks/08_deepfake_detection.ipynb (run from anywhere; writes into the repository's notebooks/)."""
+import sys
 from pathlib import Path
 
-import nbformat as nbf
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _lesson import Lesson  # noqa: E402
 
-nb = nbf.v4.new_notebook()
-cells = []
-
-
-def md(s):
-    cells.append(nbf.v4.new_markdown_cell(s.strip("\n")))
-
-
-def code(s, tags=None):
-    c = nbf.v4.new_code_cell(s.strip("\n"))
-    if tags:
-        c.metadata["tags"] = tags
-    cells.append(c)
+lesson = Lesson()
+md, code = lesson.md, lesson.code
 
 
 md(r"""
@@ -469,8 +460,4 @@ fakes per kind make a staircase of big steps).
 whether the mouth moves with the speech.
 """)
 
-nb.cells = cells
-nb.metadata["kernelspec"] = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
-nb.metadata["language_info"] = {"name": "python"}
-nbf.write(nb, Path(__file__).resolve().parents[2] / "notebooks" / "08_deepfake_detection.ipynb")
-print("wrote notebooks/08_deepfake_detection.ipynb")
+lesson.write("08_deepfake_detection.ipynb")
