@@ -9,7 +9,7 @@ Both loops train the same model on the same synthetic batch and masks:
 * ``marlin_lite``: one forward; the critic learns from the detached predictions, the generator
   from the same predictions (``marlin_lite.pretrain``'s step).
 
-Prints one JSON line per loop with clips/s, ms/step, peak memory and model FLOP utilisation
+The loops run in alternating rounds (the machine's drift hits both). Prints one JSON line per loop with clips/s, ms/step, peak memory and model FLOP utilisation
 (FLOPs per clip = 3 x ``estimate_flops`` forward count, critic included), and the speed-up.
 CPU by default; on a GPU add ``--device cuda`` (bf16 autocast, fused AdamW).
 
@@ -78,57 +78,91 @@ def step_lite(model, disc, opt_g, opt_d, x, visible, autocast, forward):
     opt_g.step()
 
 
-def run(name, preset, batch, steps, device, compile_model):
-    cfg = get_config(preset)
-    # The official loop builds plain AdamW (PyTorch's default kernels); marlin_lite's train() asks
-    # for the fused kernel, on CPU as on CUDA.
-    fused = fused_adamw(device) if name == "marlin_lite" else None
-    model, disc, opt_g, opt_d = make(preset, device, fused)
-    grid = TokenGrid(cfg.num_frames, cfg.img_size, cfg.tubelet_size, cfg.patch_size)
-    x = torch.rand(batch, 3, cfg.num_frames, cfg.img_size, cfg.img_size, device=device)
-    visible = make_visible_mask("tube", batch, grid, 0.9, generator=torch.Generator().manual_seed(0)).to(device)
-    bf16 = device.type == "cuda"
-    autocast = lambda: torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)  # noqa: E731
-    forward = torch.compile(model) if compile_model else model
-    times = []
-    for i in range(steps + 3):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        t = time.perf_counter()
+class Loop:
+    """One loop's model, optimisers, input and step function, ready to time."""
+
+    def __init__(self, name, preset, batch, device, compile_model):
+        cfg = get_config(preset)
+        self.name, self.preset, self.batch, self.device, self.cfg = name, preset, batch, device, cfg
+        self.compiled = compile_model and name == "marlin_lite"
+        # The official loop builds plain AdamW (PyTorch's default kernels); marlin_lite's train() asks
+        # for the fused kernel, on CPU as on CUDA.
+        self.fused = fused_adamw(device) if name == "marlin_lite" else None
+        model, disc, opt_g, opt_d = make(preset, device, self.fused)
+        grid = TokenGrid(cfg.num_frames, cfg.img_size, cfg.tubelet_size, cfg.patch_size)
+        x = torch.rand(batch, 3, cfg.num_frames, cfg.img_size, cfg.img_size, device=device)
+        visible = make_visible_mask("tube", batch, grid, 0.9, generator=torch.Generator().manual_seed(0)).to(device)
+        bf16 = device.type == "cuda"
+        autocast = lambda: torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)  # noqa: E731
+        forward = torch.compile(model) if self.compiled else model
         if name == "official_style":
-            step_official(model, disc, opt_g, opt_d, x, visible, autocast)
+            self.step = lambda: step_official(model, disc, opt_g, opt_d, x, visible, autocast)
         else:
-            step_lite(model, disc, opt_g, opt_d, x, visible, autocast, forward)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        if i >= 3:
-            times.append(time.perf_counter() - t)
-    sec = statistics.median(times)
-    flops = 3 * estimate_flops(cfg, num_visible(cfg.num_tokens, 0.9), discriminator=True)["total"]
-    row = {"bench": "pretrain_step", "loop": name, "preset": preset, "batch": batch, "device": str(device),
-           "compiled": compile_model and name == "marlin_lite", "ms_per_step": round(sec * 1000, 1),
-           "clips_per_s": round(batch / sec, 1), "flops_per_clip": flops, "threads": torch.get_num_threads(), "adamw": "fused" if fused else "default"}
-    if device.type == "cuda":
-        row["peak_mem_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
-        gpu = torch.cuda.get_device_name()
-        peak = next((v for k, v in PEAK_TFLOPS.items() if k in gpu), None)
-        row["gpu"] = gpu
-        if peak:
-            row["mfu"] = round(flops * batch / sec / 1e12 / peak, 3)
-    print(json.dumps(row), flush=True)
-    return row
+            self.step = lambda: step_lite(model, disc, opt_g, opt_d, x, visible, autocast, forward)
+        self.times = []
+
+    def timed(self, steps, keep=True):
+        for _ in range(steps):
+            if self.device.type == "cuda":
+                torch.cuda.synchronize()
+            t = time.perf_counter()
+            self.step()
+            if self.device.type == "cuda":
+                torch.cuda.synchronize()
+            if keep:
+                self.times.append(time.perf_counter() - t)
+
+    def row(self):
+        sec = statistics.median(self.times)
+        cfg = self.cfg
+        flops = 3 * estimate_flops(cfg, num_visible(cfg.num_tokens, 0.9), discriminator=True)["total"]
+        row = {"bench": "pretrain_step", "loop": self.name, "preset": self.preset, "batch": self.batch, "device": str(self.device),
+               "compiled": self.compiled, "steps": len(self.times), "ms_per_step": round(sec * 1000, 1),
+               "clips_per_s": round(self.batch / sec, 1), "flops_per_clip": flops, "threads": torch.get_num_threads(),
+               "adamw": "fused" if self.fused else "default"}
+        if self.device.type == "cuda":
+            row["peak_mem_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 2)
+            gpu = torch.cuda.get_device_name()
+            peak = next((v for k, v in PEAK_TFLOPS.items() if k in gpu), None)
+            row["gpu"] = gpu
+            if peak:
+                row["mfu"] = round(flops * self.batch / sec / 1e12 / peak, 3)
+        return row
+
+
+def compare(preset, batch, steps, device, compile_model, rounds=5, warmup=3):
+    """Time both loops in alternating rounds of ``steps`` steps (after ``warmup`` steps each), so
+    that a machine whose speed drifts (shared cores, clocks) slows both alike. Prints one row per
+    loop (median ms per step over all timed steps) and the speed-up: the ratio of the medians,
+    with the lowest and highest ratio of single rounds."""
+    loops = [Loop(n, preset, batch, device, compile_model) for n in ("official_style", "marlin_lite")]
+    for loop in loops:
+        loop.timed(warmup, keep=False)
+    per_round = []
+    for _ in range(rounds):
+        medians = []
+        for loop in loops:
+            n0 = len(loop.times)
+            loop.timed(steps)
+            medians.append(statistics.median(loop.times[n0:]))
+        per_round.append(medians[0] / medians[1])
+    rows = [loop.row() for loop in loops]
+    for row in rows:
+        print(json.dumps(row), flush=True)
+    speedup = {"bench": "pretrain_speedup", "preset": preset, "batch": batch, "device": str(device), "rounds": rounds,
+               "speedup": round(rows[0]["ms_per_step"] / rows[1]["ms_per_step"], 2),
+               "speedup_rounds_min": round(min(per_round), 2), "speedup_rounds_max": round(max(per_round), 2)}
+    print(json.dumps(speedup), flush=True)
+    return rows, speedup
 
 
 if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--preset", default="tiny")
     p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--steps", type=int, default=10, help="timed steps per loop and round")
+    p.add_argument("--rounds", type=int, default=5, help="alternating rounds (official, marlin_lite, official, ...)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--compile", action="store_true")
     a = p.parse_args()
-    dev = pick_device(a.device)
-    official = run("official_style", a.preset, a.batch, a.steps, dev, False)
-    lite = run("marlin_lite", a.preset, a.batch, a.steps, dev, a.compile)
-    print(json.dumps({"bench": "pretrain_speedup", "preset": a.preset, "device": str(dev),
-                      "speedup": round(official["ms_per_step"] / lite["ms_per_step"], 2)}))
+    compare(a.preset, a.batch, a.steps, pick_device(a.device), a.compile, rounds=a.rounds)

@@ -158,6 +158,7 @@ DOWNSTREAM_PARAMETERS: dict[str, tuple[Any, str]] = {
     "probe": ({}, "linear_probe arguments, e.g. {lr: 1.0e-4, epochs: 200}"),
     "finetune": ({}, "fine_tune arguments, e.g. {epochs: 5, lr: 1.0e-4}"),
     "lipsync": ({}, "run_lipsync arguments (task ls), e.g. {steps: 300, expert_steps: 300}"),
+    "lipsync_data": ({}, "LRS2 clips for task ls (lrs2_lipsync_splits): crop (landmarks | frame), segment_frames, max_segments, n_mels"),
     "progress": (True, "progress bars"),
     "cache_dir": (None, "feature cache folder (default <out_dir>/features)"),
     "out_dir": ("runs/scaled_downstream", "results.json, results.md and run.json go here"),
@@ -1207,6 +1208,7 @@ def run_downstream(
     probe: dict[str, Any] | None = None,
     finetune: dict[str, Any] | None = None,
     lipsync: dict[str, Any] | None = None,
+    lipsync_data: dict[str, Any] | None = None,
     progress: bool = True,
     cache_dir: str | os.PathLike[str] | None = None,
     out_dir: str | os.PathLike[str] = "runs/scaled_downstream",
@@ -1216,9 +1218,11 @@ def run_downstream(
     ``<out_dir>/results.json`` and ``results.md``, with ``run.json`` (parameters, encoder,
     data, device, seconds).
 
-    Lip sync (``task="ls"``) runs :func:`marlin_lite.tasks.lipsync.run_lipsync` on SynthFace
-    talking faces (``lipsync`` holds its arguments; ``fractions`` do not apply). On LRS2 it raises
-    ``NotImplementedError``: the lip-sync pipeline trains and scores on SynthFace clips only.
+    Lip sync (``task="ls"``) runs :func:`marlin_lite.tasks.lipsync.run_lipsync` (``lipsync`` holds
+    its arguments; ``fractions`` do not apply) on SynthFace talking faces, or on LRS2: its
+    official train and test lists (``data_limit`` utterances each) cut into face-cropped clips with
+    aligned log-mels by :func:`marlin_lite.tasks.lipsync_data.lrs2_lipsync_splits` (``lipsync_data``
+    holds its settings; the clips are cached in ``<cache_dir or out_dir/features>``).
     """
     params = dict(locals())
     start = time.perf_counter()
@@ -1227,8 +1231,9 @@ def run_downstream(
     dev = str(pick_device(device or "auto"))
     chosen = methods_for(task, mode, methods)
     if task == "ls":
-        table = _run_ls(encoder, dataset, chosen, seeds, lipsync or {}, progress)
-        data_info = {"dataset": "synthface", "label": "av_sync"}
+        cache = resolve_path(cache_dir) if cache_dir is not None else out / "features"
+        table, data_info = _run_ls(encoder, dataset, chosen, seeds, lipsync or {}, progress, data_root=data_root,
+                                   data_limit=data_limit, data_kwargs=lipsync_data or {}, cache_dir=cache)
     else:
         data = downstream_data(task, dataset, encoder.cfg, data_root=data_root, label=label, data_limit=data_limit,
                                sample_rate=sample_rate, synthface=synthface)
@@ -1317,19 +1322,42 @@ def results_figure(table: Any, metric: str | None = None):
     return fig
 
 
-def _run_ls(encoder: Any, dataset: str, methods: Sequence[str], seeds: Sequence[int], kwargs: dict[str, Any], progress: bool) -> Any:
-    if dataset.lower() != "synthface":
-        name = _dataset_name(dataset) or dataset
-        raise NotImplementedError(
-            f"lip sync on {name!r} is not supported yet: marlin_lite.tasks.lipsync trains its sync expert and generator on "
-            "SynthFace talking faces (LipSyncClips with mel spectrograms, from lipsync_splits); real LRS2 utterances would "
-            "need face crops, audio features and a LipSyncClips built from them. Use dataset='synthface' for task ls"
-        )
-    try:
-        from marlin_lite.tasks.lipsync import run_lipsync
-    except ImportError as err:  # the module is optional while it is being written
-        raise NotImplementedError(f"lip sync needs marlin_lite.tasks.lipsync.run_lipsync, which could not be imported ({err})") from err
-    return run_lipsync(encoder, seeds=tuple(seeds), methods=tuple(methods), progress=progress, **kwargs)
+def _run_ls(
+    encoder: Any, dataset: str, methods: Sequence[str], seeds: Sequence[int], kwargs: dict[str, Any], progress: bool, *,
+    data_root: str | os.PathLike[str] | None = None, data_limit: int | None = None, data_kwargs: dict[str, Any] | None = None,
+    cache_dir: Path | None = None,
+) -> tuple[Any, dict[str, Any]]:
+    """Lip sync on SynthFace (``run_lipsync`` renders its clips) or LRS2 (face-cropped clips of the
+    official train / test lists) -> ``(table, data info)``."""
+    from marlin_lite.tasks.lipsync import run_lipsync
+
+    kwargs = dict(kwargs)
+    if dataset.lower() == "synthface":
+        if data_kwargs:
+            raise ValueError(f"lipsync_data applies to LRS2 only; for SynthFace put the clip settings in lipsync, got {sorted(data_kwargs)}")
+        table = run_lipsync(encoder, seeds=tuple(seeds), methods=tuple(methods), progress=progress, **kwargs)
+        return table, {"dataset": "synthface", "label": "av_sync"}
+    name = _dataset_name(dataset) or dataset
+    if name != TASK_DATASETS["ls"]:
+        raise ValueError(f"task ls runs on {TASK_DATASETS['ls']} (MARLIN's protocol), not on {name}; or use synthface")
+    if data_root is None:
+        raise ValueError(f"dataset {dataset!r} needs data_root, the folder of the downloaded data set")
+    from marlin_lite.tasks.lipsync_data import lrs2_lipsync_splits
+
+    unknown = sorted(set(data_kwargs or {}) - {"crop", "segment_frames", "max_segments", "n_mels"})
+    if unknown:
+        raise ValueError(f"lipsync_data takes crop, segment_frames, max_segments and n_mels, got {unknown}")
+    cfg = encoder.cfg
+    data, reports = lrs2_lipsync_splits(
+        resolve_path(data_root), size=cfg.img_size, num_frames=cfg.num_frames, max_offset=int(kwargs.get("max_offset", 3)),
+        limit=data_limit, cache_dir=cache_dir, progress=progress, **(data_kwargs or {}),
+    )
+    for split, report in reports.items():
+        print(f"{split}: {report.describe()}", flush=True)
+    table = run_lipsync(encoder, seeds=tuple(seeds), methods=tuple(methods), progress=progress, data=data, **kwargs)
+    info = {"dataset": name, "label": "av_sync", "n_train": len(data["train"]), "n_test": len(data["test"]),
+            "crop": reports["train"].settings["crop"], "segment_frames": reports["train"].settings["segment_frames"]}
+    return table, info
 
 
 # --------------------------------------------------------------------------------------

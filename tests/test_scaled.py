@@ -308,11 +308,6 @@ def test_mosei_labels_reach_the_probe_through_a_view(tmp_path):
         scaled.downstream_data("far", "mosei", get_config("tiny"), data_root=tmp_path / "mosei")
 
 
-def test_lip_sync_on_lrs2_says_it_is_not_supported(tmp_path):
-    with pytest.raises(NotImplementedError, match="lip sync on 'lrs2' is not supported"):
-        scaled.run_downstream(task="ls", dataset="lrs2", checkpoint="random:tiny", out_dir=tmp_path / "ls")
-
-
 def test_load_encoder_never_downloads_and_reads_official_files(tmp_path, monkeypatch):
     from marlin_lite import model as M
 

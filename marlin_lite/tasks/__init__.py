@@ -10,6 +10,8 @@
 * :mod:`~marlin_lite.tasks.lipsync`: lip sync (a SyncNet-style sync expert with offset
   estimation and LSE-D/LSE-C-style scores from our own expert, a Wav2Lip-style generator with
   a MARLIN face encoder, a Fréchet distance on the expert's features, ``run_lipsync``);
+  :mod:`~marlin_lite.tasks.lipsync_data` makes its clips from real videos (LRS2: face crops,
+  aligned log-mels, segments);
 * :mod:`~marlin_lite.tasks.results`: :class:`ResultsTable` (Markdown, JSON, mean ± std over seeds).
 
 Example::

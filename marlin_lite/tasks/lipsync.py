@@ -99,28 +99,41 @@ class LipSyncClips:
     """Talking-face clips, their log-mel spectrograms and who is in them.
 
     Attributes:
-        video: ``float32 (N, 3, L, H, W)`` in [0, 1].
+        video: ``float32 (N, 3, L, H, W)`` in [0, 1], or ``uint8`` (0-255, a quarter of the
+            memory: real data sets; :func:`clip_windows` returns float windows either way).
         mel: ``float32 (N, n_mels, F)`` log-mel of each clip's audio, ``F >= m L``; video frame
             ``t`` owns mel frames ``[m t, m t + m)``.
-        identity: ``int64 (N,)``; clip_seed: ``int64 (N,)``.
-        mouth_open: ``float32 (N, L)`` how far the rendered mouth opens (SynthFace truth).
+        identity: ``int64 (N,)`` who is speaking (SynthFace: the identity; real data: a
+            stable id of the group the split keeps apart, e.g. LRS2's programme);
+            clip_seed: ``int64 (N,)`` (SynthFace: the clip seed; real data: the segment's first
+            frame in its video).
+        mouth_open: ``float32 (N, L)`` how far the rendered mouth opens (SynthFace truth), or
+            ``None`` (real data).
         mel_per_frame: ``m``; fps, sample_rate, hop_length: the audio front-end.
+        names: where each clip comes from (real data: ``"<video>@<first frame>"``), or ``None``.
     """
 
     video: torch.Tensor
     mel: torch.Tensor
     identity: torch.Tensor
     clip_seed: torch.Tensor
-    mouth_open: torch.Tensor
+    mouth_open: torch.Tensor | None
     mel_per_frame: int = 4
     fps: float = 25.0
     sample_rate: int = 16000
     hop_length: int = 160
+    names: list[str] | None = None
 
     def __post_init__(self) -> None:
         v, m = self.video, self.mel
         if v.dim() != 5 or v.shape[1] != 3:
             raise ValueError(f"video must be (N, 3, L, H, W), got {tuple(v.shape)}")
+        if not (v.is_floating_point() or v.dtype == torch.uint8):
+            raise ValueError(f"video must be float in [0, 1] or uint8, got {v.dtype}")
+        if self.mouth_open is not None and tuple(self.mouth_open.shape) != (v.shape[0], v.shape[2]):
+            raise ValueError(f"mouth_open must be (N, L) = ({v.shape[0]}, {v.shape[2]}) or None, got {tuple(self.mouth_open.shape)}")
+        if self.names is not None and len(self.names) != v.shape[0]:
+            raise ValueError(f"names must have one entry per clip ({v.shape[0]}), got {len(self.names)}")
         if m.dim() != 3 or m.shape[0] != v.shape[0] or m.shape[2] < self.mel_per_frame * v.shape[2]:
             raise ValueError(
                 f"mel must be (N, n_mels, F >= {self.mel_per_frame} * L) = ({v.shape[0]}, n_mels, >= "
@@ -265,7 +278,8 @@ def _as_index(x: Any, name: str, n: int | None = None) -> torch.Tensor:
 
 
 def clip_windows(clips: LipSyncClips, clip_index: torch.Tensor, start: torch.Tensor, num_frames: int) -> torch.Tensor:
-    """Video frames ``[start, start + num_frames)`` of clips ``clip_index`` -> ``(B, 3, T, H, W)``."""
+    """Video frames ``[start, start + num_frames)`` of clips ``clip_index`` -> ``float32 (B, 3, T, H, W)``
+    in [0, 1] (``uint8`` clips are converted)."""
     ci = _as_index(clip_index, "clip_index")
     t0 = _as_index(start, "start", ci.shape[0])
     if ci.numel() and (int(ci.min()) < 0 or int(ci.max()) >= len(clips)):
@@ -276,7 +290,8 @@ def clip_windows(clips: LipSyncClips, clip_index: torch.Tensor, start: torch.Ten
             f"clips, got {int(t0.min())}..{int(t0.max())}"
         )
     idx = t0[:, None] + torch.arange(num_frames)[None, :]  # (B, T)
-    return clips.video[ci[:, None], :, idx].permute(0, 2, 1, 3, 4).contiguous()  # (B, T, 3, H, W) -> (B, 3, T, H, W)
+    out = clips.video[ci[:, None], :, idx].permute(0, 2, 1, 3, 4).contiguous()  # (B, T, 3, H, W) -> (B, 3, T, H, W)
+    return out.float().div_(255) if out.dtype == torch.uint8 else out
 
 
 def mel_context(
