@@ -27,7 +27,7 @@ import time
 import torch
 
 from marlin_lite.masking import TokenGrid, make_visible_mask, num_visible
-from marlin_lite.model import MarlinAutoencoder, estimate_flops, get_config
+from marlin_lite.model import MarlinAutoencoder, estimate_flops, get_config, split_tokens
 from marlin_lite.pretrain import critic_loss, fused_adamw, reconstruction_loss
 from marlin_lite.utils import pick_device
 
@@ -62,9 +62,10 @@ def step_official(model, disc, opt_g, opt_d, x, visible, autocast):
 
 
 def step_lite(model, disc, opt_g, opt_d, x, visible, autocast, forward):
+    split = split_tokens(visible)  # once per step, as marlin_lite.pretrain.train
     with autocast():
-        pred = forward(x, visible)
-        target = model.targets(x, visible)
+        pred = forward(x, split)
+        target = model.targets(x, split)
         d_loss = critic_loss(disc, pred.detach(), target)
     opt_d.zero_grad(set_to_none=True)
     d_loss.backward()

@@ -23,7 +23,7 @@ import os
 import urllib.request
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -219,19 +219,60 @@ class Block(nn.Module):
         return x + self.mlp(self.norm2(x))
 
 
+class TokenSplit(NamedTuple):
+    """A visible mask as token indices: ``visible`` ``int64 (B, n)`` and ``masked``
+    ``int64 (B, N - n)``, each row in ascending token order (:func:`split_tokens`).
+
+    The encoder, decoder and :meth:`MarlinAutoencoder.targets` take either a boolean mask or a
+    split; a training step computes the split once and passes it to all three, so the step has
+    one device-to-host copy (the count ``n``) and, compiled, no graph break."""
+
+    visible: torch.Tensor
+    masked: torch.Tensor
+
+
+def split_tokens(visible: torch.Tensor) -> TokenSplit:
+    """``visible`` ``bool (B, N)`` -> :class:`TokenSplit` (ascending indices of the True and the
+    False entries of each row).
+
+    Every row must have the same number ``n`` of True entries. Costs one device-to-host copy
+    (``n`` and the check); the indices come from a stable sort, not ``nonzero``.
+    """
+    if not isinstance(visible, torch.Tensor) or visible.dim() != 2 or visible.dtype != torch.bool:
+        got = f"{visible.dtype} {tuple(visible.shape)}" if isinstance(visible, torch.Tensor) else type(visible).__name__
+        raise ValueError(f"visible must be a bool tensor (B, N), got {got}")
+    counts = visible.sum(1)
+    lo, hi = torch.stack([counts.min(), counts.max()]).tolist()
+    if lo != hi:
+        raise ValueError(f"every clip needs the same number of visible tokens, got {counts.tolist()}")
+    order = torch.argsort((~visible).to(torch.uint8), dim=1, stable=True)  # True first, each part ascending
+    return TokenSplit(order[:, :lo], order[:, lo:])
+
+
+def as_split(visible: torch.Tensor | TokenSplit, num_tokens: int | None = None) -> TokenSplit:
+    """``visible`` as a :class:`TokenSplit` (a boolean mask is split; a split is checked for shape)."""
+    if isinstance(visible, TokenSplit):
+        if num_tokens is not None and visible.visible.shape[1] + visible.masked.shape[1] != num_tokens:
+            raise ValueError(
+                f"the token split covers {visible.visible.shape[1]} + {visible.masked.shape[1]} tokens, the model has {num_tokens}"
+            )
+        return visible
+    return split_tokens(visible)
+
+
+def gather_tokens(tokens: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """Rows ``idx (B, k)`` of ``tokens (B, N, D)`` -> ``(B, k, D)``."""
+    return tokens.gather(1, idx[..., None].expand(-1, -1, tokens.shape[-1]))
+
+
 def select_tokens(tokens: torch.Tensor, which: torch.Tensor) -> torch.Tensor:
     """Rows of ``tokens (B, N, D)`` where ``which (B, N)`` is True, keeping ascending order.
 
     Every row of ``which`` must have the same number of True entries ``n``; returns
     ``(B, n, D)``. The encoder uses it to keep the visible tokens, the decoder and the
-    loss to take the masked ones (``~visible``).
+    loss to take the masked ones (``~visible``); with a :class:`TokenSplit` they gather directly.
     """
-    B, N, D = tokens.shape
-    counts = which.sum(1)
-    if not bool((counts == counts[0]).all()):
-        raise ValueError(f"every clip needs the same number of visible tokens, got {counts.tolist()}")
-    idx = torch.nonzero(which, as_tuple=False)[:, 1].reshape(B, -1)  # row-major: ascending per row
-    return tokens.gather(1, idx[..., None].expand(-1, -1, D))
+    return gather_tokens(tokens, split_tokens(which).visible)
 
 
 class MarlinEncoder(nn.Module):
@@ -251,20 +292,21 @@ class MarlinEncoder(nn.Module):
         if x.dim() != 5 or tuple(x.shape[1:]) != want:
             raise ValueError(f"expected clips of shape (B, {', '.join(map(str, want))}), got {tuple(x.shape)}")
 
-    def tokens(self, x: torch.Tensor, visible: torch.Tensor | None = None) -> torch.Tensor:
+    def tokens(self, x: torch.Tensor, visible: torch.Tensor | TokenSplit | None = None) -> torch.Tensor:
         """Transformer output before the final LayerNorm: ``(B, n or N, D)``."""
         self._check_input(x)
         z = self.patch_embed(x) + self.pos_embed.to(x.dtype)
         if visible is not None:
-            if visible.shape != z.shape[:2] or visible.dtype != torch.bool:
+            if not isinstance(visible, TokenSplit) and (visible.shape != z.shape[:2] or visible.dtype != torch.bool):
                 raise ValueError(f"visible must be bool (B, N) = {tuple(z.shape[:2])}, got {visible.dtype} {tuple(visible.shape)}")
-            z = select_tokens(z, visible)
+            z = gather_tokens(z, as_split(visible, z.shape[1]).visible)
         for blk in self.blocks:
             z = blk(z)
         return z
 
-    def forward(self, x: torch.Tensor, visible: torch.Tensor | None = None) -> torch.Tensor:
-        """Encode ``x (B, 3, T, H, W)``; with ``visible (B, N)`` only the visible tokens."""
+    def forward(self, x: torch.Tensor, visible: torch.Tensor | TokenSplit | None = None) -> torch.Tensor:
+        """Encode ``x (B, 3, T, H, W)``; with ``visible`` (``bool (B, N)`` or a :class:`TokenSplit`)
+        only the visible tokens."""
         return self.norm(self.tokens(x, visible))
 
     def extract_features(self, x: torch.Tensor, keep_seq: bool = False) -> torch.Tensor:
@@ -286,12 +328,13 @@ class MarlinDecoder(nn.Module):
         self.norm = nn.LayerNorm(cfg.dec_dim, eps=cfg.norm_eps)
         self.head = nn.Linear(cfg.dec_dim, cfg.patch_dim)
 
-    def forward(self, z: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, visible: torch.Tensor | TokenSplit) -> torch.Tensor:
         """``z (B, n, d)`` decoder-width visible tokens -> ``(B, N - n, P)`` masked predictions."""
         B = z.shape[0]
+        split = as_split(visible, self.cfg.num_tokens)
         pos = self.pos_embed.to(z.dtype).expand(B, -1, -1)
-        vis = z + select_tokens(pos, visible)
-        masked_pos = select_tokens(pos, ~visible)
+        vis = z + gather_tokens(pos, split.visible)
+        masked_pos = gather_tokens(pos, split.masked)
         x = torch.cat([vis, self.mask_token.to(z.dtype) + masked_pos], dim=1)
         for blk in self.blocks:
             x = blk(x)
@@ -338,20 +381,22 @@ class MarlinAutoencoder(nn.Module):
                 nn.init.zeros_(m.bias)
         nn.init.trunc_normal_(self.decoder.mask_token, std=0.02)
 
-    def forward(self, x: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
-        """``x (B, 3, T, H, W)``, ``visible (B, N)`` -> masked-patch predictions ``(B, N - n, P)``."""
-        return self.decoder(self.enc_dec_proj(self.encoder(x, visible)), visible)
+    def forward(self, x: torch.Tensor, visible: torch.Tensor | TokenSplit) -> torch.Tensor:
+        """``x (B, 3, T, H, W)``, ``visible`` (``bool (B, N)`` or a :class:`TokenSplit`) ->
+        masked-patch predictions ``(B, N - n, P)``. A mask is split once for encoder and decoder."""
+        split = as_split(visible, self.cfg.num_tokens)
+        return self.decoder(self.enc_dec_proj(self.encoder(x, split)), split)
 
-    def targets(self, x: torch.Tensor, visible: torch.Tensor) -> torch.Tensor:
+    def targets(self, x: torch.Tensor, visible: torch.Tensor | TokenSplit) -> torch.Tensor:
         """The pixels the decoder must predict: masked patches ``(B, N - n, P)``, ascending order."""
-        return select_tokens(patchify(x, self.cfg.patch_size, self.cfg.tubelet_size), ~visible)
+        return gather_tokens(patchify(x, self.cfg.patch_size, self.cfg.tubelet_size), as_split(visible, self.cfg.num_tokens).masked)
 
-    def reconstruct(self, x: torch.Tensor, visible: torch.Tensor, predictions: torch.Tensor) -> torch.Tensor:
+    def reconstruct(self, x: torch.Tensor, visible: torch.Tensor | TokenSplit, predictions: torch.Tensor) -> torch.Tensor:
         """Visible patches from ``x``, masked ones from ``predictions`` -> ``(B, 3, T, H, W)``."""
         c = self.cfg
         patches = patchify(x, c.patch_size, c.tubelet_size).clone()
-        B, N, P = patches.shape
-        idx = torch.nonzero(~visible, as_tuple=False)[:, 1].reshape(B, -1)
+        P = patches.shape[-1]
+        idx = as_split(visible, c.num_tokens).masked
         patches.scatter_(1, idx[..., None].expand(-1, -1, P), predictions.to(patches.dtype))
         return unpatchify(patches, c.grid, c.patch_size, c.tubelet_size)
 

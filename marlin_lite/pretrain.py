@@ -45,7 +45,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from marlin_lite.clipstore import ClipStore, make_loader, open_for_training, store_fingerprint, to_device_float
 from marlin_lite.data import SynthFaceDataset
 from marlin_lite.masking import FACE_GUIDED, TokenGrid, make_visible_mask, num_visible
-from marlin_lite.model import Discriminator, MarlinAutoencoder, MarlinConfig, estimate_flops, get_config
+from marlin_lite.model import Discriminator, MarlinAutoencoder, MarlinConfig, estimate_flops, get_config, split_tokens
 from marlin_lite.utils import pick_device
 
 CHECKPOINT = "checkpoint.pt"
@@ -478,9 +478,10 @@ def train(
             gen = mask_generator(cfg.seed, step, ddp.rank)
             parsing = batch["parsing"] if cfg.mask_strategy.startswith("fasking") else None
             visible = make_visible_mask(cfg.mask_strategy, x.shape[0], grid, cfg.mask_ratio, parsing=parsing, generator=gen).to(device)
+            split = split_tokens(visible)  # token indices once per step: one host sync, no graph break when compiled
             with autocast():
-                pred = forward(x, visible)
-            target = model.targets(x, visible)
+                pred = forward(x, split)
+            target = model.targets(x, split)
             metrics: dict[str, float] = {}
             if cfg.adversarial:
                 with autocast():

@@ -249,3 +249,43 @@ def test_flop_estimate_matches_pytorch_counter():
     assert counter.get_total_flops() in (total - attention, total)
     with pytest.raises(ValueError, match="num_visible"):
         estimate_flops(SMALL, 0)
+
+
+def test_token_split_matches_the_mask_and_is_checked():
+    from marlin_lite.model import TokenSplit, select_tokens, split_tokens
+
+    x, visible = _batch(SMALL, B=3)
+    split = split_tokens(visible)
+    for b in range(3):
+        assert split.visible[b].tolist() == torch.nonzero(visible[b]).flatten().tolist()
+        assert split.masked[b].tolist() == torch.nonzero(~visible[b]).flatten().tolist()
+    t = torch.randn(3, visible.shape[1], 5)
+    torch.testing.assert_close(select_tokens(t, visible), t[visible].reshape(3, -1, 5))
+    torch.manual_seed(0)
+    model = MarlinAutoencoder(SMALL).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(model(x, split), model(x, visible), rtol=0, atol=0)
+        torch.testing.assert_close(model.targets(x, split), model.targets(x, visible), rtol=0, atol=0)
+        torch.testing.assert_close(model.encoder(x, split), model.encoder(x, visible), rtol=0, atol=0)
+    uneven = visible.clone()
+    uneven[0, split.masked[0, 0]] = True
+    with pytest.raises(ValueError, match="same number of visible tokens"):
+        split_tokens(uneven)
+    with pytest.raises(ValueError, match="must be a bool tensor"):
+        split_tokens(visible.long())
+    short = TokenSplit(split.visible, split.masked[:, 1:])
+    with pytest.raises(ValueError, match="the model has"):
+        model(x, short)
+
+
+def test_a_training_forward_traces_into_one_graph():
+    """With the token split computed outside, torch.compile sees the whole autoencoder forward
+    as one graph (no host syncs, no data-dependent shapes): what the compiled GPU step relies on."""
+    from marlin_lite.model import split_tokens
+
+    torch._dynamo.reset()
+    model = MarlinAutoencoder(SMALL)
+    x, visible = _batch(SMALL, B=2)
+    report = torch._dynamo.explain(model)(x, split_tokens(visible))
+    assert report.graph_break_count == 0, report.break_reasons
+    assert report.graph_count == 1
