@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import functools
 import json
 import math
 import os
@@ -67,7 +66,6 @@ __all__ = [
     "DOWNSTREAM_PARAMETERS",
     "DownstreamData",
     "DownstreamResult",
-    "LabelView",
     "LandmarkParsing",
     "PRETRAIN_PARAMETERS",
     "PretrainOutcome",
@@ -911,69 +909,12 @@ def load_encoder(checkpoint: str | os.PathLike[str], *, allow_download: bool = F
 # --------------------------------------------------------------------------------------
 
 
-class LabelView(torch.utils.data.Dataset):
-    """Items of ``dataset`` with some labels also stored under another name.
-
-    The task protocol keeps the item fields of :data:`marlin_lite.tasks.probe.LABEL_KEYS`
-    (``attributes``, ``expression``, ``fake``, ...) beside the features, so a label of a real
-    data set with another name (CelebV-HQ's ``actions``, CMU-MOSEI's ``sentiment_class``) is
-    copied into one of those slots: ``rename`` maps slot -> source field, e.g.
-    ``{"expression": "sentiment_class"}``. ``spec()`` names the view (a feature-cache key).
-    """
-
-    def __init__(self, dataset: Any, rename: dict[str, str]) -> None:
-        self.dataset = dataset
-        self.rename = dict(rename)
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, i: int) -> dict[str, Any]:
-        item = dict(self.dataset[i])
-        for slot, source in self.rename.items():
-            if source not in item:
-                raise ValueError(f"items of {type(self.dataset).__name__} have no {source!r} field (they have {sorted(item)})")
-            item[slot] = item[source]
-        return item
-
-    def spec(self) -> str:
-        inner = self.dataset.spec() if callable(getattr(self.dataset, "spec", None)) else type(self.dataset).__name__
-        return json.dumps({"view": self.rename, "of": inner}, sort_keys=True)
-
-    def describe(self) -> str:
-        text = self.dataset.describe() if callable(getattr(self.dataset, "describe", None)) else repr(self.dataset)
-        return text + "\n  labels used: " + ", ".join(f"{s} <- {k}" for s, k in self.rename.items())
-
-
-def _feature_key(dataset: Any) -> str:
-    from marlin_lite.tasks.probe import dataset_spec
-
-    try:
-        return dataset_spec(dataset)
-    except ValueError:
-        if callable(getattr(dataset, "spec", None)):
-            return dataset.spec()
-        raise
-
-
-@functools.lru_cache(maxsize=None)
-def _spec_cache_class() -> type:
+def feature_cache(cache_dir: str | os.PathLike[str] | None = None) -> Any:
+    """A feature cache (in memory, and in ``cache_dir`` when given); its keys work for SynthFace,
+    the loaders of :mod:`marlin_lite.datasets` and label views alike (their ``spec()``)."""
     from marlin_lite.tasks.probe import FeatureCache  # noqa: PLC0415 (imports video decoding: on use only)
 
-    class SpecFeatureCache(FeatureCache):
-        """A :class:`~marlin_lite.tasks.probe.FeatureCache` that also keys real data sets (their
-        ``spec()``: root, split, options and items) and :class:`LabelView` s, not only SynthFace."""
-
-        def key(self, model, dataset, *, key=None, **kwargs):  # noqa: ANN001, ANN003
-            return super().key(model, dataset, key=key if key is not None else _feature_key(dataset), **kwargs)
-
-    return SpecFeatureCache
-
-
-def feature_cache(cache_dir: str | os.PathLike[str] | None = None) -> Any:
-    """A feature cache (in memory, and in ``cache_dir`` when given) whose keys work for SynthFace,
-    the loaders of :mod:`marlin_lite.datasets` and :class:`LabelView` s alike."""
-    return _spec_cache_class()(cache_dir)
+    return FeatureCache(cache_dir)
 
 
 def kind_breakdown(scores: torch.Tensor, fake: torch.Tensor, manipulation: torch.Tensor, names: Sequence[str]) -> list[dict[str, Any]]:
@@ -1043,7 +984,7 @@ TASK_DATASETS = {"far": "celebvhq", "fer": "mosei", "dfd": "ffpp", "ls": "lrs2"}
 
 def real_task_spec(name: str, label: str | None = None) -> tuple[Any, dict[str, str]]:
     """The :class:`~marlin_lite.tasks.probe.TaskSpec` of a real data set's task and the
-    :class:`LabelView` renaming it needs (``{}`` when none): CelebV-HQ attributes (40) or actions
+    :class:`~marlin_lite.tasks.probe.LabelView` renaming it needs (``{}`` when none): CelebV-HQ attributes (40) or actions
     (35) as multi-label FAR; CMU-MOSEI 2- or 7-class sentiment (multiclass) or the presence of its
     6 emotions (multi-label) as FER; FF++ real/fake as DFD trained on clips, with a breakdown by
     FF++ manipulation method."""
@@ -1131,6 +1072,7 @@ def downstream_data(
         spec = {"far": FAR, "fer": FER, "dfd": DFD}[task]
         return DownstreamData(*splits, spec, sample_rate or 1, spec.label_key, "synthface")
     from marlin_lite.datasets import canonical_name, get_dataset
+    from marlin_lite.tasks.probe import LabelView
 
     name = canonical_name(dataset)
     if TASK_DATASETS[task] != name:

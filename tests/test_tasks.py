@@ -345,3 +345,30 @@ def test_a_pretrained_tiny_model_plugs_in(tmp_path, repo_root, real_sets, cache)
                     probe=FAST_PROBE, finetune=FAST_FINETUNE)
     assert [r["method"] for r in table] == ["pretrained_probe", "pretrained_finetune"]
     assert all(0 <= r["accuracy"] <= 1 for r in table)
+
+
+def test_label_views_and_real_loaders_key_the_feature_cache_by_their_spec():
+    from marlin_lite.tasks.probe import LabelView, dataset_spec
+
+    class Items:
+        def __init__(self, name):
+            self.name = name
+
+        def __len__(self):
+            return 2
+
+        def __getitem__(self, i):
+            return {"video": torch.zeros(3, 2, 4, 4), "sentiment_class": torch.tensor(i), "actions": torch.tensor([i, 1 - i])}
+
+        def spec(self):
+            return f"items:{self.name}"
+
+    a, b = Items("a"), Items("b")
+    assert dataset_spec(a) == "items:a" != dataset_spec(b)
+    fer, far = LabelView(a, {"expression": "sentiment_class"}), LabelView(a, {"attributes": "actions"})
+    assert len({dataset_spec(fer), dataset_spec(far), dataset_spec(LabelView(b, {"expression": "sentiment_class"}))}) == 3
+    assert int(fer[1]["expression"]) == 1 and far[0]["attributes"].tolist() == [0, 1]
+    with pytest.raises(ValueError, match="have no 'emotion' field"):
+        LabelView(a, {"expression": "emotion"})[0]
+    with pytest.raises(ValueError, match="cannot derive a cache key"):
+        dataset_spec([1, 2, 3])

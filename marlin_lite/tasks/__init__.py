@@ -56,6 +56,7 @@ from marlin_lite.tasks.lipsync import (
 from marlin_lite.tasks.probe import (
     DEFAULT_METHODS,
     FeatureCache,
+    LabelView,
     Features,
     FineTuneResult,
     ProbeResult,
@@ -80,6 +81,7 @@ __all__ = [
     "FER",
     "FeatureCache",
     "Features",
+    "LabelView",
     "FineTuneResult",
     "GeneratorResult",
     "LS_METHODS",

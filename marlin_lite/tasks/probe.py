@@ -116,7 +116,9 @@ def dataset_spec(dataset: Any) -> str:
     """A JSON string that determines a data set's items, for cache keys.
 
     Works for :class:`~marlin_lite.data.SynthFaceDataset` (its clip plan, render settings and
-    world seed) and ``torch.utils.data.Subset`` of one; other data sets need an explicit key.
+    world seed), ``torch.utils.data.Subset`` of one, and any data set with a ``spec()`` method
+    (the loaders of :mod:`marlin_lite.datasets`: root, split, options and items; :class:`LabelView`);
+    other data sets need an explicit key.
     """
     from torch.utils.data import Subset
 
@@ -129,10 +131,46 @@ def dataset_spec(dataset: Any) -> str:
             {"type": "SynthFaceDataset", "world_seed": dataset.world_seed, "render": dataset.render, "specs": [asdict(s) for s in dataset.specs]},
             sort_keys=True,
         )
+    if callable(getattr(dataset, "spec", None)):  # the loaders of marlin_lite.datasets, LabelView
+        return str(dataset.spec())
     raise ValueError(
         f"cannot derive a cache key for a {type(dataset).__name__}; pass key='<something that names its items>' "
         "to FeatureCache.get (any string that changes whenever the data set does)"
     )
+
+
+class LabelView(torch.utils.data.Dataset):
+    """Items of ``dataset`` with some labels also stored under another name.
+
+    The task protocol keeps the item fields of :data:`marlin_lite.tasks.probe.LABEL_KEYS`
+    (``attributes``, ``expression``, ``fake``, ...) beside the features, so a label of a real
+    data set with another name (CelebV-HQ's ``actions``, CMU-MOSEI's ``sentiment_class``) is
+    copied into one of those slots: ``rename`` maps slot -> source field, e.g.
+    ``{"expression": "sentiment_class"}``. ``spec()`` names the view (a feature-cache key).
+    """
+
+    def __init__(self, dataset: Any, rename: dict[str, str]) -> None:
+        self.dataset = dataset
+        self.rename = dict(rename)
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        item = dict(self.dataset[i])
+        for slot, source in self.rename.items():
+            if source not in item:
+                raise ValueError(f"items of {type(self.dataset).__name__} have no {source!r} field (they have {sorted(item)})")
+            item[slot] = item[source]
+        return item
+
+    def spec(self) -> str:
+        inner = self.dataset.spec() if callable(getattr(self.dataset, "spec", None)) else type(self.dataset).__name__
+        return json.dumps({"view": self.rename, "of": inner}, sort_keys=True)
+
+    def describe(self) -> str:
+        text = self.dataset.describe() if callable(getattr(self.dataset, "describe", None)) else repr(self.dataset)
+        return text + "\n  labels used: " + ", ".join(f"{s} <- {k}" for s, k in self.rename.items())
 
 
 # --------------------------------------------------------------------------------------
@@ -881,6 +919,7 @@ def run_baselines(
 __all__ = [
     "DEFAULT_METHODS",
     "FeatureCache",
+    "LabelView",
     "Features",
     "FineTuneResult",
     "LABEL_KEYS",
