@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from marlin_lite.masking import TokenGrid, make_visible_mask, num_visible
-from marlin_lite.model import MarlinAutoencoder, estimate_flops, get_config
+from marlin_lite.model import MarlinAutoencoder, estimate_flops, get_config, split_tokens
 from marlin_lite.synthface import generate_clip
 
 ROWS = []
@@ -89,9 +89,10 @@ def bench_train(dev, preset, batch, steps, warmup=5, compile_model=False):
     fwd = torch.compile(model) if compile_model else model
 
     def step():
+        split = split_tokens(visible)  # once per step, as marlin_lite.pretrain.train
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
-            pred = fwd(x, visible)
-            target = model.targets(x, visible)
+            pred = fwd(x, split)
+            target = model.targets(x, split)
             # critic on detached predictions, generator on the same forward (one pass)
             d_loss = model.discriminator(pred.detach()).mean() - model.discriminator(target).mean()
         opt_d.zero_grad(set_to_none=True)

@@ -126,7 +126,7 @@ else
 fi
 run_step loader_throughput 60 "$PY" benchmarks/loader_throughput.py --clips 256 --batch 64 --batches 20 --workers 0,4,8 \
     --modes thread --device cuda --trainer-clips-per-s 1000
-run_step pretrain_throughput_compile 90 "$PY" benchmarks/pretrain_throughput.py --preset base --batch 64 --device cuda --compile
+run_step pretrain_throughput_compile 90 "$PY" benchmarks/pretrain_throughput.py --preset base --batch 64 --device cuda --compile --rounds 3 --steps 5
 
 # ---- summary (the last lines of the output) -----------------------------------------
 say "== done in $((SECONDS - START))s; files in $OUT_DIR: $(ls "$OUT_DIR" | tr '\n' ' ')"

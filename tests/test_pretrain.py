@@ -214,3 +214,20 @@ def test_a_run_folder_is_locked_while_training(tmp_path):
         other.join()
     train(cfg)  # the holder is gone: its stale lock is taken over
     assert not lock.exists()
+
+
+def test_the_throughput_benchmark_runs_both_loops_on_the_same_model():
+    """A smoke run of benchmarks/pretrain_throughput.py (no timing is checked: figures live in
+    benchmarks/README.md); it must keep working with the package's step."""
+    import json
+
+    proc = subprocess.run([sys.executable, "benchmarks/pretrain_throughput.py", "--preset", "tiny", "--batch", "2", "--steps", "1",
+                           "--rounds", "2"], cwd=REPO, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    steps = {r["loop"]: r for r in rows if r["bench"] == "pretrain_step"}
+    assert set(steps) == {"official_style", "marlin_lite"} and all(r["steps"] == 2 for r in steps.values())
+    assert steps["official_style"]["adamw"] == "default" and steps["marlin_lite"]["adamw"] == "fused"
+    speed = next(r for r in rows if r["bench"] == "pretrain_speedup")
+    assert speed["speedup"] == round(steps["official_style"]["ms_per_step"] / steps["marlin_lite"]["ms_per_step"], 2)
