@@ -477,6 +477,11 @@ def train(
             x = to_device_float(batch["frames"], device) if "frames" in batch else batch["video"].to(device, non_blocking=True)
             gen = mask_generator(cfg.seed, step, ddp.rank)
             parsing = batch["parsing"] if cfg.mask_strategy.startswith("fasking") else None
+            if parsing is not None and device.type == "cuda":
+                # face-guided masks on the GPU: the same masks (random draws stay on the CPU
+                # generator; benchmarks/gpu_check.py compares), without ~40 ms of CPU work per
+                # batch of 64 at 224x224 (benchmarks/README.md) in the training loop
+                parsing = parsing.to(device, non_blocking=True)
             visible = make_visible_mask(cfg.mask_strategy, x.shape[0], grid, cfg.mask_ratio, parsing=parsing, generator=gen).to(device)
             split = split_tokens(visible)  # token indices once per step: one host sync, no graph break when compiled
             with autocast():
