@@ -80,10 +80,6 @@ VIDEO_EXTENSIONS = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".m
 INDEX = "index.json"
 REPORT = "preprocess_report.json"
 
-#: AAC sample rates write_video accepts (others: the audio is dropped with a warning).
-_AAC_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350)
-
-
 @dataclass(frozen=True)
 class PreprocessSettings:
     """Everything that decides a processed video's content (recorded in its ``.json``).
@@ -176,34 +172,14 @@ def _read_audio(path: Path) -> tuple[np.ndarray | None, int | None, str | None]:
     Returns ``(wave, rate, None)``, ``(None, None, None)`` without audio, or ``(None, None,
     warning)`` when the audio cannot be used (the video is still processed).
     """
-    import av
-    import av.logging
-
-    previous = av.logging.get_level()
-    av.logging.set_level(None)
     try:
-        with av.open(str(path), mode="r", metadata_errors="replace") as container:
-            if not container.streams.audio:
-                return None, None, None
-            stream = container.streams.audio[0]
-            rate = int(stream.codec_context.sample_rate or 0)
-            resampler = av.AudioResampler(format="fltp")
-            chunks: list[np.ndarray] = []
-            for frame in [*container.decode(stream), None]:
-                for out in resampler.resample(frame):
-                    planes = out.to_ndarray()
-                    chunks.append(planes.mean(axis=0, dtype=np.float32))
-    except (av.FFmpegError, OSError, ValueError) as err:
+        wave, rate = V.read_audio(path)
+    except ValueError as err:
         return None, None, f"audio could not be decoded ({err}); written without audio"
-    finally:
-        av.logging.set_level(previous)
-    if not chunks or rate <= 0:
+    if wave is None or rate is None:
         return None, None, None
-    wave = np.clip(np.concatenate(chunks).astype(np.float32), -1.0, 1.0)
-    if rate not in _AAC_RATES:
+    if rate not in V.AAC_RATES:  # others: the audio is dropped with a warning
         return None, None, f"audio sample rate {rate} Hz cannot be written as AAC; written without audio"
-    if wave.size == 0:
-        return None, None, None
     return wave, rate, None
 
 

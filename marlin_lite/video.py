@@ -49,6 +49,8 @@ __all__ = [
     "VideoInfo",
     "probe_video",
     "read_video",
+    "read_audio",
+    "AAC_RATES",
     "read_frames",
     "read_clip",
     "clip_span",
@@ -68,8 +70,8 @@ PathLike = str | os.PathLike[str]
 _TEXT_FORMATS = frozenset({"tty", "bin", "xbin", "adf", "idf"})
 _TEXT_CODECS = frozenset({"ansi", "bintext", "xbin", "idf"})
 
-#: Sample rates the native FFmpeg AAC encoder accepts.
-_AAC_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350)
+#: Sample rates the native FFmpeg AAC encoder accepts (what :func:`write_video` can store).
+AAC_RATES = _AAC_RATES = (96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350)
 
 
 # ----------------------------------------------------------------------------------------
@@ -431,6 +433,56 @@ def read_video(path: PathLike, *, audio: bool = True) -> Video:
             sample_rate=audio_rate if astream is not None else None,
             path=p,
         )
+
+
+def read_audio(path: PathLike, *, rate: int | None = None) -> tuple[np.ndarray | None, int | None]:
+    """Decode only the first audio stream of a file: ``(wave, sample_rate)``.
+
+    ``wave`` is mono ``float32 (S,)`` in ``[-1, 1]`` (the channels' average, as in
+    :func:`read_video`) at the native rate, or resampled to ``rate`` Hz by
+    ``av.AudioResampler`` when given. ``(None, None)`` when the file has no audio stream or it
+    decodes to nothing. Cheap on long videos: no video frame is decoded.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        ValueError: not a media file, or the audio is corrupt (the file is named).
+    """
+    p = _check_file(path, "media file")
+    if rate is not None and (isinstance(rate, bool) or not isinstance(rate, int) or rate < 1):
+        raise ValueError(f"rate must be a positive int (Hz) or None, got {rate!r}")
+    with _quiet_av():
+        try:
+            container = av.open(str(p), mode="r", metadata_errors="replace")
+        except (av.FFmpegError, OSError, UnicodeDecodeError) as e:
+            raise ValueError(f"cannot open '{p}' ({e}); it is not a readable media file.") from e
+        with container:
+            if not container.streams.audio:
+                return None, None
+            stream = container.streams.audio[0]
+            native = int(stream.codec_context.sample_rate or 0)
+            out_rate = rate or native
+            resampler = av.AudioResampler(format="fltp", rate=rate) if rate else av.AudioResampler(format="fltp")
+            chunks: list[np.ndarray] = []
+
+            def take(decoded: Any) -> None:
+                for out in resampler.resample(decoded):
+                    planes = out.to_ndarray()  # float32 (channels, samples)
+                    chunks.append(planes.mean(axis=0, dtype=np.float32) if planes.shape[0] > 1 else planes[0].copy())
+
+            try:
+                for packet in container.demux(stream):
+                    for decoded in packet.decode():
+                        take(decoded)
+                take(None)
+            except av.FFmpegError as e:
+                raise _corrupt_error(p, f"decoding its audio failed ({e})") from e
+    if not chunks or out_rate <= 0:
+        return None, None
+    wave = np.concatenate(chunks).astype(np.float32, copy=False)
+    if wave.size == 0:
+        return None, None
+    np.clip(wave, -1.0, 1.0, out=wave)
+    return wave, out_rate
 
 
 def _check_int(value: Any, name: str, minimum: int) -> int:

@@ -223,6 +223,23 @@ def test_stereo_audio_is_averaged_to_mono(tmp_path: Path) -> None:
     assert np.sqrt(np.mean(out[: len(left)] ** 2)) == pytest.approx(expected_rms, rel=0.05)
 
 
+def test_read_audio_matches_read_video_and_resamples(av_video: tuple[Path, np.ndarray, np.ndarray], tmp_path: Path) -> None:
+    path, _, audio = av_video
+    wave, rate = V.read_audio(path)
+    full = read_video(path)
+    assert rate == SR and wave is not None and np.array_equal(wave, full.audio)
+    half, half_rate = V.read_audio(path, rate=SR // 2)
+    assert half_rate == SR // 2 and half is not None and abs(len(half) - len(wave) / 2) < 64
+    spectrum = np.abs(np.fft.rfft(half[: len(audio) // 2]))
+    assert abs(np.fft.rfftfreq(len(audio) // 2, 2 / SR)[np.argmax(spectrum)] - 440) < 4  # same pitch
+    silent = write_video(tmp_path / "silent.mp4", smooth_frames(8), FPS)
+    assert V.read_audio(silent) == (None, None)
+    with pytest.raises(FileNotFoundError):
+        V.read_audio(tmp_path / "missing.mp4")
+    with pytest.raises(ValueError, match="rate must be a positive int"):
+        V.read_audio(path, rate=0)
+
+
 # ----------------------------------------------------------------------------------------
 # Seeking
 # ----------------------------------------------------------------------------------------

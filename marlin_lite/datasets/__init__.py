@@ -43,8 +43,9 @@ Layouts (``<root>`` is the ``root`` argument):
   ``<root>/splits/{train,val,test}.json`` pair lists (720 / 140 / 140 originals).
 * **CMU-MOSEI** (https://github.com/A2Zadeh/CMU-MultimodalSDK): the SDK ships ``.csd`` files;
   this loader reads a converted layout, ``<root>/mosei_labels.csv`` +
-  ``<root>/videos/<video_id>_<segment>.mp4`` (+ optional ``<root>/splits/*.txt``); the
-  conversion is described in :mod:`marlin_lite.datasets.mosei`.
+  ``<root>/videos/<video_id>_<segment>.mp4`` (+ optional ``<root>/splits/*.txt``), which
+  :mod:`marlin_lite.datasets.mosei_convert` writes from the SDK's ``CMU_MOSEI_Labels.csd``
+  and the full videos (``python -m marlin_lite.datasets.mosei_convert``; needs ``h5py``).
 * **LRS2** (https://www.robots.ox.ac.uk/~vgg/data/lip_reading/lrs2.html):
   ``<root>/main/<videoID>/<NNNNN>.mp4`` + ``.txt`` transcripts, file lists
   ``<root>/{train,val,test}.txt``; 25 fps, 16 kHz audio.

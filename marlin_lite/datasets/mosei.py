@@ -14,12 +14,13 @@ ids). This loader reads a plain layout that such a conversion produces::
 
 ``mosei_labels.csv`` has one row per segment and the header
 ``video_id,segment,start,end,sentiment,happy,sad,anger,surprise,disgust,fear``
-(``start``/``end`` in seconds are optional and informational). Conversion: for every video id
-of the ``.csd`` file and every row ``i`` of its ``features``, cut ``[intervals[i, 0],
-intervals[i, 1]]`` out of the full video into ``videos/<video_id>_<i>.mp4`` (e.g. with
-ffmpeg; the raw download's ``Videos/Segmented/Combined`` folder already holds segments named
-this way - check that their numbering matches the label rows) and write the row
-``video_id,i,start,end,<the 7 values>``; write the three standard folds as the split lists.
+(``start``/``end`` in seconds are optional and informational). Conversion:
+:mod:`marlin_lite.datasets.mosei_convert` cuts row ``i`` of every video id of the ``.csd``
+out of the full video into ``videos/<video_id>_<i>.mp4`` (audio kept), writes the label file
+and, given the standard folds, the split lists (resumable; needs ``h5py``)::
+
+    python -m marlin_lite.datasets.mosei_convert --csd CMU_MOSEI_Labels.csd \
+        --videos RAW/Videos/Full/Combined --out data/mosei [--folds folds.json]
 
 Splits: the lists in ``<root>/splits`` when that folder exists (``splits="auto"``), else a
 hash split **by video id**, so the segments of one video never straddle splits.
@@ -82,7 +83,7 @@ class CMUMOSEI(VideoDataset):
   <root>/mosei_labels.csv   header: video_id,segment,start,end,sentiment,happy,sad,anger,surprise,disgust,fear
   <root>/videos/<video_id>_<segment>.mp4
   optional: <root>/splits/train.txt, val.txt, test.txt with one video id per line (the SDK's standard folds)
-  (converted from the SDK's CMU_MOSEI_Labels.csd: see the docstring of marlin_lite.datasets.mosei)"""
+  (convert the SDK's CMU_MOSEI_Labels.csd with python -m marlin_lite.datasets.mosei_convert)"""
     default_fps = 30.0
 
     def __init__(
