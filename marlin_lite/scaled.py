@@ -150,7 +150,7 @@ DOWNSTREAM_PARAMETERS: dict[str, tuple[Any, str]] = {
     "seeds": ([0], "one run per seed; tables show mean +- std"),
     "feature_batch_size": (16, "clips per encoder forward when extracting features"),
     "precision": ("auto", "auto (bf16 on CUDA) | bf16 | fp32"),
-    "device": (None, "where features and fine-tuning run (None: cuda if available)"),
+    "device": (None, "where features, fine-tuning and lip-sync training run (None: cuda if available)"),
     "sample_rate": (None, "frame stride inside a window (None: 1 on SynthFace, 2 on real data as MARLIN)"),
     "synthface": ({}, "SynthFace splits: num_identities, clips_per_identity, world_seed, fractions, video_frames, fake_fraction"),
     "probe": ({}, "linear_probe arguments, e.g. {lr: 1.0e-4, epochs: 200}"),
@@ -1174,7 +1174,7 @@ def run_downstream(
     chosen = methods_for(task, mode, methods)
     if task == "ls":
         cache = resolve_path(cache_dir) if cache_dir is not None else out / "features"
-        table, data_info = _run_ls(encoder, dataset, chosen, seeds, lipsync or {}, progress, data_root=data_root,
+        table, data_info = _run_ls(encoder, dataset, chosen, seeds, {"device": dev, **(lipsync or {})}, progress, data_root=data_root,
                                    data_limit=data_limit, data_kwargs=lipsync_data or {}, cache_dir=cache)
     else:
         data = downstream_data(task, dataset, encoder.cfg, data_root=data_root, label=label, data_limit=data_limit,
@@ -1324,7 +1324,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m marlin_lite.scaled", description="Run a scaled notebook's steps without Jupyter.")
     p.add_argument("kind", choices=("pretrain", "downstream"))
     p.add_argument("--params", help="a papermill parameter file (configs/pretrain_*.yaml, configs/downstream_*.yaml)")
-    p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override parameters (YAML values)")
+    p.add_argument("--set", nargs="*", action="extend", default=[], metavar="KEY=VALUE",
+                   help="override parameters (YAML values); repeat --set or list several pairs after one")
     args = p.parse_args(argv)
     table = PRETRAIN_PARAMETERS if args.kind == "pretrain" else DOWNSTREAM_PARAMETERS
     try:

@@ -13,6 +13,7 @@
 #   4. benchmarks/extract_throughput.py --preset base --batch 64 --device cuda   (needs PyAV: skipped without it)
 #   5. benchmarks/loader_throughput.py --device cuda (clip store -> pinned batches -> GPU floats)
 #   6. benchmarks/pretrain_throughput.py ... --compile
+#   7. lip sync on the GPU: a few steps of the downstream lip-sync run with a random ViT-B (device cuda)
 #
 # Outputs (at most 7 files, so that all of them come back from a device machine's $OUT):
 #   gpu_verify.log       every step's output, with headers, times and exit statuses
@@ -127,6 +128,10 @@ fi
 run_step loader_throughput 60 "$PY" benchmarks/loader_throughput.py --clips 256 --batch 64 --batches 20 --workers 0,4,8 \
     --modes thread --device cuda --trainer-clips-per-s 1000
 run_step pretrain_throughput_compile 90 "$PY" benchmarks/pretrain_throughput.py --preset base --batch 64 --device cuda --compile --rounds 3 --steps 5
+run_step lipsync_gpu 60 "$PY" -m marlin_lite.scaled downstream --params configs/downstream_ls_synthface.yaml \
+    --set checkpoint=random:base device=cuda 'seeds=[0]' 'methods=[copy_reference, pretrained, supervised_scratch]' progress=false \
+    'lipsync={num_identities: 10, clips_per_identity: 1, clip_frames: 38, expert_steps: 5, expert_batch_size: 8, steps: 5, batch_size: 4, num_eval_windows: 8}' \
+    out_dir=runs/gpu_verify_lipsync
 
 # ---- summary (the last lines of the output) -----------------------------------------
 say "== done in $((SECONDS - START))s; files in $OUT_DIR: $(ls "$OUT_DIR" | tr '\n' ' ')"

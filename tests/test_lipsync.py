@@ -52,6 +52,7 @@ from marlin_lite.tasks.lipsync import (
     train_generator,
     train_sync_expert,
 )
+from marlin_lite.tasks import lipsync
 from marlin_lite.tasks.probe import random_encoder
 from marlin_lite.tasks.results import ResultsTable
 
@@ -273,7 +274,7 @@ def test_sync_scores_statistics_and_waveform_input(clips64):
 def test_train_sync_expert_is_deterministic_and_validates(clips64):
     cfg = SyncExpertConfig(num_frames=8, width=16, frame_dim=4)
     a = train_sync_expert(clips64, config=cfg, steps=3, batch_size=4, max_offset=2, seed=5)
-    b = train_sync_expert(clips64, config=cfg, steps=3, batch_size=4, max_offset=2, seed=5)
+    b = train_sync_expert(clips64, config=cfg, steps=3, batch_size=4, max_offset=2, seed=5, device="cpu")  # the device path
     c = train_sync_expert(clips64, config=cfg, steps=3, batch_size=4, max_offset=2, seed=6)
     assert a.history == b.history and a.history != c.history
     for (k, x), (_, y) in zip(a.expert.state_dict().items(), b.expert.state_dict().items()):
@@ -448,3 +449,21 @@ def test_run_lipsync_end_to_end(encoder):
         run_lipsync(encoder, methods=("pretrained_probe",), **kw)
     with pytest.raises(ValueError, match="identities"):
         run_lipsync(encoder, **{**kw, "data": {"train": data["train"], "test": data["train"]}})
+
+
+def test_uint8_clips_give_the_same_windows_and_scores_as_float_clips(clips64):
+    """Real data sets keep their clips as uint8 (a quarter of the memory): windows, and so every
+    score downstream, must match the float clips the values came from."""
+    from dataclasses import replace
+
+    as_bytes = replace(clips64, video=(clips64.video * 255).round().to(torch.uint8))
+    as_float = replace(clips64, video=as_bytes.video.float() / 255)
+    ci, t0 = torch.tensor([0, 1, 2]), torch.tensor([0, 3, 5])
+    torch.testing.assert_close(lipsync.clip_windows(as_bytes, ci, t0, 8), lipsync.clip_windows(as_float, ci, t0, 8), rtol=0, atol=0)
+    expert = expert8()
+    w = lipsync.eval_windows(as_bytes, 6, 8, 2)
+    a = lipsync.evaluate_generator(lipsync.copy_reference, as_bytes, expert, windows=w, max_offset=2)
+    b = lipsync.evaluate_generator(lipsync.copy_reference, as_float, expert, windows=w, max_offset=2)
+    assert a == b
+    with pytest.raises(ValueError, match="float in \\[0, 1\\] or uint8"):
+        replace(clips64, video=clips64.video.to(torch.int16))

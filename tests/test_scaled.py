@@ -108,6 +108,19 @@ def test_the_cli_refuses_unknown_parameters(capsys):
     assert "unknown pretrain parameter" in capsys.readouterr().err
 
 
+def test_the_cli_keeps_every_set_flag(monkeypatch):
+    seen = {}
+
+    def fake_run(**params):
+        seen.update(params)
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(scaled, "run_downstream", fake_run)
+    argv = ["downstream", "--params", "configs/downstream_smoke.yaml", "--set", "seeds=[0, 1]", "mode=all", "--set", "device=cpu"]
+    assert scaled.main(argv) == 2
+    assert seen["seeds"] == [0, 1] and seen["mode"] == "all" and seen["device"] == "cpu"
+
+
 # --------------------------------------------------------------------------------------
 # Pretraining
 # --------------------------------------------------------------------------------------

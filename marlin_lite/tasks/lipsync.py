@@ -277,9 +277,12 @@ def _as_index(x: Any, name: str, n: int | None = None) -> torch.Tensor:
     return t.to(torch.int64)
 
 
-def clip_windows(clips: LipSyncClips, clip_index: torch.Tensor, start: torch.Tensor, num_frames: int) -> torch.Tensor:
+def clip_windows(
+    clips: LipSyncClips, clip_index: torch.Tensor, start: torch.Tensor, num_frames: int, *, device: torch.device | str | None = None
+) -> torch.Tensor:
     """Video frames ``[start, start + num_frames)`` of clips ``clip_index`` -> ``float32 (B, 3, T, H, W)``
-    in [0, 1] (``uint8`` clips are converted)."""
+    in [0, 1] (``uint8`` clips are converted), on ``device`` (default: the clips'; ``uint8``
+    windows travel as bytes and are converted there)."""
     ci = _as_index(clip_index, "clip_index")
     t0 = _as_index(start, "start", ci.shape[0])
     if ci.numel() and (int(ci.min()) < 0 or int(ci.max()) >= len(clips)):
@@ -291,7 +294,20 @@ def clip_windows(clips: LipSyncClips, clip_index: torch.Tensor, start: torch.Ten
         )
     idx = t0[:, None] + torch.arange(num_frames)[None, :]  # (B, T)
     out = clips.video[ci[:, None], :, idx].permute(0, 2, 1, 3, 4).contiguous()  # (B, T, 3, H, W) -> (B, 3, T, H, W)
+    if device is not None:
+        out = out.to(device, non_blocking=True)
     return out.float().div_(255) if out.dtype == torch.uint8 else out
+
+
+def _device_of(module: nn.Module) -> torch.device:
+    """Where a module's parameters (or buffers) live; CPU for a module without either."""
+    for t in (*module.parameters(), *module.buffers()):
+        return t.device
+    return torch.device("cpu")
+
+
+def _as_device(device: torch.device | str | None) -> torch.device:
+    return torch.device(device) if device is not None else torch.device("cpu")
 
 
 def mel_context(
@@ -547,6 +563,7 @@ def train_sync_expert(
     augment: bool = True,
     seed: int = 0,
     progress: bool = False,
+    device: torch.device | str | None = None,
 ) -> SyncExpertResult:
     """Train a :class:`SyncExpert` on in-sync clips -> :class:`SyncExpertResult`.
 
@@ -562,7 +579,8 @@ def train_sync_expert(
     horizontal flip and a random loudness change (log-mel + U(-1, 1), about ±4 dB), so the
     expert keys on timing rather than on who is speaking. Adam, constant ``lr``. Everything
     random comes from ``seed`` (init, batches, augmentation), so two calls with the same
-    arguments give the same weights.
+    arguments give the same weights (on one device; the draws stay on the CPU, so a GPU run
+    sees the same batches). The expert is trained and returned on ``device`` (default CPU).
     """
     if not isinstance(train_clips, LipSyncClips):
         raise ValueError(f"train_clips must be LipSyncClips (see make_lipsync_clips), got {type(train_clips).__name__}")
@@ -584,10 +602,11 @@ def train_sync_expert(
     T, K = cfg.num_frames, max_offset
     if train_clips.num_frames < T + 2 * K:
         raise ValueError(f"clips of {train_clips.num_frames} frames are too short for {T}-frame windows shifted by ±{K}; render >= {T + 2 * K}")
+    dev = _as_device(device)
     expert = SyncExpert(cfg, seed=seed)
     expert.mel_mean.fill_(_mel_stats(train_clips)[0])
     expert.mel_std.fill_(_mel_stats(train_clips)[1])
-    expert.train()
+    expert.to(dev).train()
     opt = torch.optim.Adam(expert.parameters(), lr=lr)
     g = task_generator(seed, "sync_expert_batches")
     history = []
@@ -599,20 +618,20 @@ def train_sync_expert(
     for step in steps_iter:
         ci = torch.randint(len(train_clips), (batch_size,), generator=g)
         t0 = torch.randint(K, train_clips.num_frames - T - K + 1, (batch_size,), generator=g)
-        video = clip_windows(train_clips, ci, t0, T)
-        context = mel_context(train_clips, ci, t0, T, K)
-        if augment:
-            gain = torch.empty(batch_size, 3, 1, 1, 1).uniform_(0.8, 1.2, generator=g)
-            flip = torch.rand(batch_size, generator=g) < 0.5
+        video = clip_windows(train_clips, ci, t0, T, device=dev)
+        context = mel_context(train_clips, ci, t0, T, K).to(dev)
+        if augment:  # drawn on the CPU generator, applied where the batch is
+            gain = torch.empty(batch_size, 3, 1, 1, 1).uniform_(0.8, 1.2, generator=g).to(dev)
+            flip = (torch.rand(batch_size, generator=g) < 0.5).to(dev)
             video = (video * gain).clamp(0, 1)
             video = torch.where(flip[:, None, None, None, None], video.flip(-1), video)
-            context = context + torch.empty(batch_size, 1, 1).uniform_(-1, 1, generator=g)
+            context = context + torch.empty(batch_size, 1, 1).uniform_(-1, 1, generator=g).to(dev)
         cands = _candidate_windows(context, T, K, cfg.mel_per_frame)  # (B, 2K+1, n, mT)
         v = expert.embed_video(video)  # (B, E)
         a = expert.embed_audio(cands.flatten(0, 1)).reshape(batch_size, 2 * K + 1, -1)
         cos = torch.einsum("be,bke->bk", v, a)
         if loss == "infonce":
-            value = F.cross_entropy(cos / temperature, torch.full((batch_size,), K, dtype=torch.int64))
+            value = F.cross_entropy(cos / temperature, torch.full((batch_size,), K, dtype=torch.int64, device=dev))
         else:
             p = ((1 + cos) / 2).clamp(1e-6, 1 - 1e-6)
             target = torch.zeros_like(p)
@@ -701,12 +720,13 @@ def sync_scores(expert: SyncExpert, video: torch.Tensor, audio: torch.Tensor, ma
     dists = []
     was_training = expert.training
     expert.eval()
+    dev = _device_of(expert)  # batches go where the expert is; distances come back to the CPU
     for i in range(0, video.shape[0], batch_size):
-        v = expert.embed_video(video[i : i + batch_size])
-        c = cands[i : i + batch_size]
+        v = expert.embed_video(video[i : i + batch_size].to(dev))
+        c = cands[i : i + batch_size].to(dev)
         a = expert.embed_audio(c.flatten(0, 1)).reshape(c.shape[0], 2 * K + 1, -1)
         cos = torch.einsum("be,bke->bk", v, a)
-        dists.append(torch.sqrt(torch.clamp(2 - 2 * cos, min=0)))
+        dists.append(torch.sqrt(torch.clamp(2 - 2 * cos, min=0)).float().cpu())
     expert.train(was_training)
     distances = torch.cat(dists) if dists else torch.empty(0, 2 * K + 1)
     return SyncScores(torch.arange(-K, K + 1), distances.float())
@@ -830,7 +850,12 @@ def frechet_distance_syncfeat(expert: SyncExpert, real: torch.Tensor, generated:
     """
     was_training = expert.training
     expert.eval()
-    fr, fg = expert.video_features(_check_video(real, "real")), expert.video_features(_check_video(generated, "generated"))
+    dev = _device_of(expert)
+
+    def features(video: torch.Tensor) -> torch.Tensor:  # in batches, on the expert's device
+        return torch.cat([expert.video_features(video[i : i + 64].to(dev)).float().cpu() for i in range(0, video.shape[0], 64)])
+
+    fr, fg = features(_check_video(real, "real")), features(_check_video(generated, "generated"))
     expert.train(was_training)
     return frechet_distance(fr, fg)
 
@@ -984,7 +1009,7 @@ def copy_reference(masked: torch.Tensor, reference: torch.Tensor, mel: torch.Ten
 
 @dataclass
 class GeneratorResult:
-    """A trained :class:`LipSyncGenerator` (eval mode, CPU), whether its encoder was trained,
+    """A trained :class:`LipSyncGenerator` (eval mode, on the training device), whether its encoder was trained,
     and the per-step ``history`` (``step``, ``loss``, ``l1``, ``sync``)."""
 
     generator: LipSyncGenerator
@@ -993,10 +1018,14 @@ class GeneratorResult:
     seconds: float = field(default=0.0, compare=False)
 
 
-def _window_batch(clips: LipSyncClips, win: dict[str, torch.Tensor], idx: torch.Tensor, T: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(target, reference, mel window) of windows ``idx`` of a ``sample_windows`` dict."""
+def _window_batch(
+    clips: LipSyncClips, win: dict[str, torch.Tensor], idx: torch.Tensor, T: int, device: torch.device | None = None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(target, reference, mel window) of windows ``idx`` of a ``sample_windows`` dict, on ``device``."""
     ci, t0, r0 = win["clip"][idx], win["start"][idx], win["ref_start"][idx]
-    return clip_windows(clips, ci, t0, T), clip_windows(clips, ci, r0, T), mel_context(clips, ci, t0, T, 0)
+    mel = mel_context(clips, ci, t0, T, 0)
+    return (clip_windows(clips, ci, t0, T, device=device), clip_windows(clips, ci, r0, T, device=device),
+            mel.to(device) if device is not None else mel)
 
 
 def train_generator(
@@ -1015,6 +1044,7 @@ def train_generator(
     config: MarlinConfig | str = "tiny",
     seed: int = 0,
     progress: bool = False,
+    device: torch.device | str | None = None,
 ) -> GeneratorResult:
     """Train a :class:`LipSyncGenerator` -> :class:`GeneratorResult`.
 
@@ -1034,6 +1064,8 @@ def train_generator(
             the L1 on the lower half alone.
         reference: ``"paste"`` or ``"separate"`` (see :class:`LipSyncGenerator`).
         seed: generator init, the window pool and its order (and a ``None`` encoder's init).
+        device: where the generator (and the loss expert's copy) trains and stays (default CPU);
+            the windows are gathered on the CPU and moved there as bytes.
     """
     if not isinstance(train_clips, LipSyncClips):
         raise ValueError(f"train_clips must be LipSyncClips (see make_lipsync_clips), got {type(train_clips).__name__}")
@@ -1057,11 +1089,15 @@ def train_generator(
                 f"generator makes {cfg.num_frames}-frame windows from {train_clips.n_mels} mels; train a matching expert"
             )
         sync_expert = copy.deepcopy(sync_expert).eval().requires_grad_(False)
+    dev = _as_device(device)
+    if sync_expert is not None:
+        sync_expert.to(dev)
     T = cfg.num_frames
     gen = LipSyncGenerator(enc, n_mels=train_clips.n_mels, mel_per_frame=train_clips.mel_per_frame, reference=reference, seed=seed)
     mean, std = _mel_stats(train_clips)
     gen.mel_mean.fill_(mean)
     gen.mel_std.fill_(std)
+    gen.to(dev)
     n_pool = pool_size or steps * batch_size
     pool = sample_windows(train_clips, n_pool, T, reference=True, generator=task_generator(seed, "generator_pool"))
     enc.requires_grad_(train_encoder)
@@ -1087,7 +1123,7 @@ def train_generator(
         if order.numel() < batch_size:
             order = torch.cat([order, torch.randperm(n_pool, generator=order_gen)])
         idx, order = order[:batch_size], order[batch_size:]
-        target, ref, mel = _window_batch(train_clips, pool, idx, T)
+        target, ref, mel = _window_batch(train_clips, pool, idx, T, dev)
         masked = mask_lower_half(target)
         if train_encoder:
             volume = gen.encode(masked, ref)
@@ -1095,7 +1131,7 @@ def train_generator(
             todo = [i for i in idx.tolist() if i not in cache]
             if todo:
                 with torch.no_grad():
-                    rows = torch.tensor([idx.tolist().index(i) for i in todo])
+                    rows = torch.tensor([idx.tolist().index(i) for i in todo], device=dev)
                     for i, v in zip(todo, gen.encode(masked[rows], ref[rows])):
                         cache[i] = v
             volume = torch.stack([cache[i] for i in idx.tolist()])
@@ -1180,15 +1216,16 @@ def generate_windows(
     n = windows["clip"].shape[0]
     out: dict[str, list[torch.Tensor]] = {"real": [], "masked": [], "reference": [], "generated": []}
     was_training = isinstance(generator, nn.Module) and generator.training
+    dev = _device_of(generator) if isinstance(generator, nn.Module) else None  # windows go to the generator, results to the CPU
     if isinstance(generator, nn.Module):
         generator.eval()
     for i in range(0, n, batch_size):
         idx = torch.arange(i, min(i + batch_size, n))
-        target, ref, mel = _window_batch(clips, windows, idx, num_frames)
+        target, ref, mel = _window_batch(clips, windows, idx, num_frames, dev)
         masked = mask_lower_half(target)
         lower = lower_half(target) if generator is None else generator(masked, ref, mel)
         for k, v in (("real", target), ("masked", masked), ("reference", ref), ("generated", paste_lower_half(masked, lower))):
-            out[k].append(v)
+            out[k].append(v.cpu())
     if isinstance(generator, nn.Module):
         generator.train(was_training)
     return {k: torch.cat(v) for k, v in out.items()}
@@ -1248,6 +1285,7 @@ def run_lipsync(
     num_eval_windows: int = 48,
     artifacts: dict[str, Any] | None = None,
     progress: bool = False,
+    device: torch.device | str | None = None,
 ) -> ResultsTable:
     """The lip-sync task end to end -> :class:`~marlin_lite.tasks.results.ResultsTable`.
 
@@ -1292,6 +1330,8 @@ def run_lipsync(
             :class:`SyncExpertResult` or the given expert), ``"data"``, ``"windows"`` (the
             evaluation windows), ``"generators"`` (``{(method, seed): GeneratorResult}``),
             ``"seconds"`` (wall time per stage).
+        device: where the experts and generators train (default CPU; e.g. ``"cuda"``); the
+            clips stay on the CPU and windows are moved per batch.
     """
     bad = [m for m in methods if m not in LS_METHODS]
     if bad or not methods:
@@ -1324,7 +1364,7 @@ def run_lipsync(
     def new_expert(seed: int) -> SyncExpertResult:
         return train_sync_expert(
             train, config=expert_config, steps=expert_steps, batch_size=expert_batch_size, max_offset=max_offset,
-            seed=seed, progress=progress,
+            seed=seed, progress=progress, device=device,
         )
 
     t = time.perf_counter()
@@ -1350,7 +1390,7 @@ def run_lipsync(
                   "chance": 1.0 / (2 * max_offset + 1), **gt})
     generators: dict[tuple[str, int], GeneratorResult] = {}
     train_kw = dict(steps=steps, batch_size=batch_size, pool_size=pool_size, lr=lr,
-                    sync_expert=loss_expert if sync_weight > 0 else None, sync_weight=sync_weight, progress=progress)
+                    sync_expert=loss_expert if sync_weight > 0 else None, sync_weight=sync_weight, progress=progress, device=device)
     for seed in seeds:
         for method in methods:
             t = time.perf_counter()
