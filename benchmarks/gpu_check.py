@@ -87,9 +87,10 @@ def bench_train(dev, preset, batch, steps, warmup=5, compile_model=False):
     x = torch.rand(batch, 3, cfg.num_frames, cfg.img_size, cfg.img_size, device=dev)
     visible = make_visible_mask("tube", batch, grid, 0.9, generator=torch.Generator().manual_seed(0)).to(dev)
     fwd = torch.compile(model) if compile_model else model
+    n_vis = num_visible(cfg.num_tokens, 0.9)
 
     def step():
-        split = split_tokens(visible)  # once per step, as marlin_lite.pretrain.train
+        split = split_tokens(visible, n_vis)  # once per step, on the device, as marlin_lite.pretrain.train
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
             pred = fwd(x, split)
             target = model.targets(x, split)

@@ -62,7 +62,7 @@ def step_official(model, disc, opt_g, opt_d, x, visible, autocast):
 
 
 def step_lite(model, disc, opt_g, opt_d, x, visible, autocast, forward):
-    split = split_tokens(visible)  # once per step, as marlin_lite.pretrain.train
+    split = split_tokens(visible, num_visible(model.cfg.num_tokens, 0.9))  # once per step, on the device, as train()
     with autocast():
         pred = forward(x, split)
         target = model.targets(x, split)

@@ -108,7 +108,7 @@ def _keep_exactly(candidates: torch.Tensor, n: int, generator: torch.Generator |
     Rows must hold at least ``n`` candidates (callers guarantee it).
     """
     # Draw on the CPU (where seeded generators live), then move: same masks on any device.
-    scores = torch.rand(candidates.shape, generator=generator).to(candidates.device)
+    scores = torch.rand(candidates.shape, generator=generator).to(candidates.device, non_blocking=True)
     scores = scores.masked_fill(~candidates, -1.0)
     keep = scores.topk(n, dim=1).indices
     visible = torch.zeros_like(candidates)
@@ -116,7 +116,21 @@ def _keep_exactly(candidates: torch.Tensor, n: int, generator: torch.Generator |
     return visible
 
 
-def label_bitmask(parsing: torch.Tensor, grid: TokenGrid) -> torch.Tensor:
+def check_label_range(parsing: torch.Tensor, tubelet: int = 1) -> None:
+    """Raise unless the first frame of every ``tubelet``-frame slot of ``parsing (B, T, H, W)``
+    holds MARLIN's label ids ``0 .. NUM_LABELS - 1`` (one pass; reads a value back to the host,
+    so check maps on the CPU before moving them to a GPU, then mask with ``check_labels=False``)."""
+    first = parsing[:, ::tubelet]
+    if first.numel():
+        lo, hi = torch.aminmax(first)  # one cheap pass (about 1 ms for 64 MARLIN clips)
+        if int(lo) < 0 or int(hi) >= L.NUM_LABELS:
+            raise ValueError(
+                f"parsing holds label ids {int(lo)}..{int(hi)}; MARLIN's maps use 0..{L.NUM_LABELS - 1} "
+                "(marlin_lite.labels): remap other parsers' ids first"
+            )
+
+
+def label_bitmask(parsing: torch.Tensor, grid: TokenGrid, *, check_labels: bool = True) -> torch.Tensor:
     """Which labels occur in each patch of each slot's first frame.
 
     Args:
@@ -139,13 +153,8 @@ def label_bitmask(parsing: torch.Tensor, grid: TokenGrid) -> torch.Tensor:
     if parsing.dtype.is_floating_point or parsing.dtype == torch.bool:
         raise ValueError(f"parsing must hold integer label ids, got dtype {parsing.dtype}")
     first = parsing[:, :: grid.tubelet]  # the first frame of each slot
-    if first.numel():
-        lo, hi = torch.aminmax(first)  # one cheap pass (about 1 ms for 64 MARLIN clips)
-        if int(lo) < 0 or int(hi) >= L.NUM_LABELS:
-            raise ValueError(
-                f"parsing holds label ids {int(lo)}..{int(hi)}; MARLIN's maps use 0..{L.NUM_LABELS - 1} "
-                "(marlin_lite.labels): remap other parsers' ids first"
-            )
+    if check_labels:
+        check_label_range(parsing, grid.tubelet)
     bits = torch.bitwise_left_shift(torch.ones((), dtype=torch.int16, device=parsing.device), first.to(torch.int16))
     t, h, w = grid.shape
     x = bits.reshape(B, t, h, grid.patch, w, grid.patch)
@@ -188,14 +197,15 @@ def _fasking(
     mask_ratio: float,
     opposite: bool,
     generator: torch.Generator | None,
+    check_labels: bool = True,
 ) -> torch.Tensor:
     B = parsing.shape[0]
     t = grid.shape[0]
     P = grid.tokens_per_slot
-    bits = label_bitmask(parsing, grid).reshape(B, t, P)
+    bits = label_bitmask(parsing, grid, check_labels=check_labels).reshape(B, t, P)
     comp_bits = torch.tensor([_group_bits(L.REGION_GROUPS[c]) for c in COMPONENTS], dtype=torch.int16, device=bits.device)
     member = (bits[:, :, None, :] & comp_bits[None, None, :, None]) != 0  # (B, t, 5, P)
-    order = torch.rand(B, t, len(COMPONENTS), generator=generator).argsort(-1).to(bits.device)
+    order = torch.rand(B, t, len(COMPONENTS), generator=generator).argsort(-1).to(bits.device, non_blocking=True)
     member = member.gather(2, order[..., None].expand(-1, -1, -1, P))  # components, shuffled per slot
     bg = ((bits & _group_bits(L.REGION_GROUPS["background"])) != 0)[:, :, None]
     skin = ((bits & _group_bits(L.REGION_GROUPS["skin"])) != 0)[:, :, None]
@@ -210,20 +220,22 @@ def _fasking(
     return _keep_exactly(candidates.reshape(B, -1), n, generator)
 
 
-def _fasking_paper(parsing: torch.Tensor, grid: TokenGrid, n: int, generator: torch.Generator | None) -> torch.Tensor:
+def _fasking_paper(
+    parsing: torch.Tensor, grid: TokenGrid, n: int, generator: torch.Generator | None, check_labels: bool = True
+) -> torch.Tensor:
     B = parsing.shape[0]
     N = grid.num_tokens
-    bits = label_bitmask(parsing, grid).reshape(B, N)
+    bits = label_bitmask(parsing, grid, check_labels=check_labels).reshape(B, N)
     comp_bits = torch.tensor([_group_bits(L.REGION_GROUPS[c]) for c in COMPONENTS], dtype=torch.int16, device=bits.device)
     member = (bits[:, None, :] & comp_bits[None, :, None]) != 0  # (B, 5, N)
     # Rank tokens for masking: components first (in a random order of components), then the
     # rest; ties broken at random. The n tokens ranked last stay visible.
-    order = torch.rand(B, len(COMPONENTS), generator=generator).argsort(-1).to(bits.device)
+    order = torch.rand(B, len(COMPONENTS), generator=generator).argsort(-1).to(bits.device, non_blocking=True)
     rank_of_component = order.argsort(-1).float()  # (B, 5): position of each component in the queue
     big = float(len(COMPONENTS))
     first_component = torch.where(member, rank_of_component[..., None], torch.full_like(rank_of_component[..., None], big))
     priority = first_component.min(1).values  # (B, N): 0..4 for components, 5 for the rest
-    tie = torch.rand(B, N, generator=generator).to(bits.device)  # CPU draw, as everywhere
+    tie = torch.rand(B, N, generator=generator).to(bits.device, non_blocking=True)  # CPU draw, as everywhere
     keep = (priority + tie).topk(n, dim=1).indices
     visible = torch.zeros(B, N, dtype=torch.bool, device=bits.device)
     visible.scatter_(1, keep, True)
@@ -238,6 +250,7 @@ def make_visible_mask(
     *,
     parsing: torch.Tensor | None = None,
     generator: torch.Generator | None = None,
+    check_labels: bool = True,
 ) -> torch.Tensor:
     """A ``bool (batch_size, grid.num_tokens)`` tensor, True where the encoder sees the token.
 
@@ -251,6 +264,9 @@ def make_visible_mask(
         generator: a CPU ``torch.Generator`` for reproducible masks. The result lives on
             ``parsing``'s device (CPU without parsing); the same seed gives the same mask on
             any device.
+        check_labels: check that ``parsing`` holds ids 0..10 (:func:`check_label_range`). On a
+            GPU the check reads a value back, a host sync: training checks the maps on the CPU
+            and passes ``False`` here, so a step queues its GPU work without waiting.
     """
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown masking strategy {strategy!r}; choose one of {STRATEGIES}")
@@ -265,8 +281,8 @@ def make_visible_mask(
         if parsing.shape[0] != batch_size:
             raise ValueError(f"parsing has {parsing.shape[0]} clips but batch_size is {batch_size}")
         if strategy == "fasking_paper":
-            return _fasking_paper(parsing, grid, n, generator)
-        return _fasking(parsing, grid, n, mask_ratio, strategy == "fasking_opp", generator)
+            return _fasking_paper(parsing, grid, n, generator, check_labels)
+        return _fasking(parsing, grid, n, mask_ratio, strategy == "fasking_opp", generator, check_labels)
     if strategy == "random":
         return _keep_exactly(torch.ones(batch_size, N, dtype=torch.bool), n, generator)
     if strategy == "frame":

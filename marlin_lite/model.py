@@ -231,22 +231,28 @@ class TokenSplit(NamedTuple):
     masked: torch.Tensor
 
 
-def split_tokens(visible: torch.Tensor) -> TokenSplit:
+def split_tokens(visible: torch.Tensor, n: int | None = None) -> TokenSplit:
     """``visible`` ``bool (B, N)`` -> :class:`TokenSplit` (ascending indices of the True and the
     False entries of each row).
 
-    Every row must have the same number ``n`` of True entries. Costs one device-to-host copy
-    (``n`` and the check); the indices come from a stable sort, not ``nonzero``.
+    Every row must have the same number ``n`` of True entries. Without ``n`` it is counted and
+    checked, one device-to-host copy; a caller that knows it (a training step: the masks keep
+    exactly ``num_visible(N, mask_ratio)`` tokens) passes ``n`` and the split stays on the
+    device. The indices come from a stable sort, not ``nonzero``.
     """
     if not isinstance(visible, torch.Tensor) or visible.dim() != 2 or visible.dtype != torch.bool:
         got = f"{visible.dtype} {tuple(visible.shape)}" if isinstance(visible, torch.Tensor) else type(visible).__name__
         raise ValueError(f"visible must be a bool tensor (B, N), got {got}")
-    counts = visible.sum(1)
-    lo, hi = torch.stack([counts.min(), counts.max()]).tolist()
-    if lo != hi:
-        raise ValueError(f"every clip needs the same number of visible tokens, got {counts.tolist()}")
+    if n is None:
+        counts = visible.sum(1)
+        lo, hi = torch.stack([counts.min(), counts.max()]).tolist()
+        if lo != hi:
+            raise ValueError(f"every clip needs the same number of visible tokens, got {counts.tolist()}")
+        n = lo
+    elif isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= visible.shape[1]:
+        raise ValueError(f"n must be an int in 0..{visible.shape[1]} (visible tokens per clip), got {n!r}")
     order = torch.argsort((~visible).to(torch.uint8), dim=1, stable=True)  # True first, each part ascending
-    return TokenSplit(order[:, :lo], order[:, lo:])
+    return TokenSplit(order[:, :n], order[:, n:])
 
 
 def as_split(visible: torch.Tensor | TokenSplit, num_tokens: int | None = None) -> TokenSplit:

@@ -44,7 +44,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from marlin_lite.clipstore import ClipStore, make_loader, open_for_training, store_fingerprint, to_device_float
 from marlin_lite.data import SynthFaceDataset
-from marlin_lite.masking import FACE_GUIDED, TokenGrid, make_visible_mask, num_visible
+from marlin_lite.masking import FACE_GUIDED, TokenGrid, check_label_range, make_visible_mask, num_visible
 from marlin_lite.model import Discriminator, MarlinAutoencoder, MarlinConfig, estimate_flops, get_config, split_tokens
 from marlin_lite.utils import pick_device
 
@@ -224,6 +224,20 @@ class StepBatches(Sampler[list[int]]):
 def mask_generator(seed: int, step: int, rank: int = 0) -> torch.Generator:
     """The generator of the masks of one step (a pure function of seed, step and rank)."""
     return torch.Generator().manual_seed((seed * 1_000_003 + step) * 64 + rank)
+
+
+def _host_reads_every_step(device: torch.device) -> bool:
+    """Whether the training loop reads its losses back every step (CPU: free; the lessons see
+    every step, and a NaN stops the step it appears in) or only at log, checkpoint, figure and
+    callback steps (CUDA: a read-back waits for the GPU to finish, so the loop would stop
+    queueing work; a NaN is then caught at the next such step, before any checkpoint, and
+    reported with the step it appeared in)."""
+    return device.type != "cuda"
+
+
+def _read_back(stats: dict[str, torch.Tensor]) -> dict[str, float]:
+    """0-d tensors -> floats with one device-to-host copy (the loop's only read of a step)."""
+    return dict(zip(stats, torch.stack([v.float() for v in stats.values()]).tolist()))
 
 
 def atomic_save(obj: Any, path: Path) -> None:
@@ -468,6 +482,20 @@ def train(
             ckpt_path,
         )
 
+    n_visible = num_visible(grid.num_tokens, cfg.mask_ratio)
+    first_bad = torch.full((), -1, dtype=torch.int64, device=device)  # first step whose loss was not finite
+
+    def reads_now(step_after: int) -> bool:
+        """Whether the step that ends at ``step_after`` reads its numbers back to the host."""
+        return (
+            _host_reads_every_step(device)
+            or step_after % cfg.log_every == 0
+            or step_after == cfg.max_steps
+            or bool(cfg.ckpt_every and step_after % cfg.ckpt_every == 0)
+            or bool(cfg.figure_every and step_after % cfg.figure_every == 0)
+            or callback is not None
+        )
+
     try:
         model.train()
         disc.train()
@@ -477,24 +505,30 @@ def train(
             x = to_device_float(batch["frames"], device) if "frames" in batch else batch["video"].to(device, non_blocking=True)
             gen = mask_generator(cfg.seed, step, ddp.rank)
             parsing = batch["parsing"] if cfg.mask_strategy.startswith("fasking") else None
+            check_labels = True
             if parsing is not None and device.type == "cuda":
                 # face-guided masks on the GPU: the same masks (random draws stay on the CPU
                 # generator; benchmarks/gpu_check.py compares), without ~40 ms of CPU work per
-                # batch of 64 at 224x224 (benchmarks/README.md) in the training loop
+                # batch of 64 at 224x224 (benchmarks/README.md) in the training loop; the label
+                # range is checked here on the CPU, so the GPU work needs no read-back
+                check_label_range(parsing, mcfg.tubelet_size)
                 parsing = parsing.to(device, non_blocking=True)
-            visible = make_visible_mask(cfg.mask_strategy, x.shape[0], grid, cfg.mask_ratio, parsing=parsing, generator=gen).to(device)
-            split = split_tokens(visible)  # token indices once per step: one host sync, no graph break when compiled
+                check_labels = False
+            visible = make_visible_mask(cfg.mask_strategy, x.shape[0], grid, cfg.mask_ratio, parsing=parsing, generator=gen,
+                                        check_labels=check_labels).to(device, non_blocking=True)
+            split = split_tokens(visible, n_visible)  # token indices once per step, on the device; one graph when compiled
             with autocast():
                 pred = forward(x, split)
             target = model.targets(x, split)
-            metrics: dict[str, float] = {}
+            host = reads_now(step + 1)  # this step's numbers are read back (see _host_reads_every_step)
+            stats: dict[str, torch.Tensor] = {}
             if cfg.adversarial:
                 with autocast():
                     d_loss = critic_loss(disc_model, pred.detach(), target)
                 opt_d.zero_grad(set_to_none=True)
                 d_loss.backward()
                 opt_d.step()
-                metrics["critic"] = float(d_loss.detach())
+                stats["critic"] = d_loss.detach()
             with autocast():
                 rec = reconstruction_loss(pred, target, cfg.norm_pix)
                 loss = rec
@@ -503,23 +537,31 @@ def train(
                     adv = -disc(pred).float().mean()
                     disc.requires_grad_(True)
                     loss = rec + cfg.adv_weight * adv
-                    metrics["adv"] = float(adv.detach())
-            if not torch.isfinite(loss):
+                    stats["adv"] = adv.detach()
+            first_bad.masked_fill_((first_bad < 0) & ~torch.isfinite(loss.detach()), step)  # on the device: no wait
+            if host and int(first_bad) >= 0:
+                bad = int(first_bad)
+                what = f"the loss became {float(loss.detach())}" if bad == step else "the loss became NaN or infinite"
                 raise FloatingPointError(
-                    f"the loss became {float(loss.detach())} at step {step}; stopping. The last good checkpoint "
+                    f"{what} at step {bad}; stopping. The last good checkpoint "
                     f"({ckpt_path}) is intact: lower lr (now {cfg.lr}), set grad_clip, or check the data"
                 )
             opt_g.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.grad_clip:
-                metrics["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip))
+                stats["grad_norm"] = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip).detach()
             opt_g.step()
             sched_g.step()
             if cfg.adversarial:  # the critic's schedule only moves when the critic trains
                 sched_d.step()
             step += 1
             window_clips += x.shape[0] * ddp.world_size
-            metrics.update(step=step, loss=float(loss.detach()), rec=float(rec.detach()), lr=opt_g.param_groups[0]["lr"])
+            metrics: dict[str, float] = {}
+            if host:  # one read-back for all of them
+                stats.update(loss=loss.detach(), rec=rec.detach())
+                values = _read_back(stats)
+                metrics = {k: values[k] for k in ("critic", "adv", "grad_norm") if k in values}
+                metrics.update(step=step, loss=values["loss"], rec=values["rec"], lr=opt_g.param_groups[0]["lr"])
             if step % cfg.log_every == 0 or step == cfg.max_steps:
                 if device.type == "cuda":
                     torch.cuda.synchronize()
@@ -532,7 +574,8 @@ def train(
                     with open(log_path, "a") as f:
                         f.write(json.dumps(history[-1]) + "\n")
             if bar is not None:
-                bar.set_postfix(loss=f"{metrics['loss']:.4f}", clips_s=f"{history[-1].get('clips_per_s', 0) if history else 0:.1f}", refresh=False)
+                if metrics:
+                    bar.set_postfix(loss=f"{metrics['loss']:.4f}", clips_s=f"{history[-1].get('clips_per_s', 0) if history else 0:.1f}", refresh=False)
                 bar.update(1)
             if ddp.main and cfg.figure_every and step % cfg.figure_every == 0:
                 save_reconstruction_figure(model, x[:1], visible[:1], pred[:1], out / f"recon_step{step:06d}.png", step)

@@ -173,3 +173,24 @@ def test_grid_errors():
         TokenGrid(8, 60, 2, 16)
     with pytest.raises(ValueError, match="multiple of tubelet"):
         TokenGrid(7, 64, 2, 8)
+
+
+def test_label_range_can_be_checked_before_the_maps_travel():
+    """Training checks the maps on the CPU (check_label_range) and masks on the GPU without the
+    check's read-back: with valid maps the masks are the same either way."""
+    from marlin_lite.masking import check_label_range
+
+    grid = TokenGrid(8, 64, 2, 8)
+    maps = torch.randint(0, 11, (2, 8, 64, 64), generator=torch.Generator().manual_seed(3)).to(torch.uint8)
+    check_label_range(maps, 2)
+    for strategy in ("fasking", "fasking_opp", "fasking_paper"):
+        a = make_visible_mask(strategy, 2, grid, 0.9, parsing=maps, generator=torch.Generator().manual_seed(1))
+        b = make_visible_mask(strategy, 2, grid, 0.9, parsing=maps, generator=torch.Generator().manual_seed(1), check_labels=False)
+        assert torch.equal(a, b), strategy
+    bad = maps.clone()
+    bad[1, 2, 5, 5] = 12  # the first frame of slot 1
+    with pytest.raises(ValueError, match="label ids 0..12"):
+        check_label_range(bad, 2)
+    bad[1, 2, 5, 5] = 3
+    bad[1, 3, 5, 5] = 12  # not a slot's first frame: masks never read it
+    check_label_range(bad, 2)

@@ -273,6 +273,10 @@ def test_token_split_matches_the_mask_and_is_checked():
         split_tokens(uneven)
     with pytest.raises(ValueError, match="must be a bool tensor"):
         split_tokens(visible.long())
+    known = split_tokens(visible, int(visible[0].sum()))  # a training step knows n: no read-back
+    assert torch.equal(known.visible, split.visible) and torch.equal(known.masked, split.masked)
+    with pytest.raises(ValueError, match="n must be an int"):
+        split_tokens(visible, visible.shape[1] + 1)
     short = TokenSplit(split.visible, split.masked[:, 1:])
     with pytest.raises(ValueError, match="the model has"):
         model(x, short)

@@ -137,6 +137,49 @@ def test_nan_stops_with_the_last_good_checkpoint_intact(tmp_path):
     assert all(torch.isfinite(v).all() for v in ckpt["model"].values() if v.is_floating_point())
 
 
+def test_reading_back_only_at_log_steps_changes_nothing_but_when_numbers_are_read(tmp_path, monkeypatch):
+    """On a GPU the loop reads its losses back only at log / checkpoint / figure steps (a read
+    waits for the GPU). The same path, forced on the CPU: the same weights and logged numbers
+    as reading every step, and a NaN is still caught before any checkpoint, with its step."""
+    import marlin_lite.pretrain as P
+    from marlin_lite.data import SynthFaceDataset
+
+    every = train(_cfg(tmp_path / "every", log_every=3, ckpt_every=6))
+    monkeypatch.setattr(P, "_host_reads_every_step", lambda device: False)
+    reads = []
+    original = P._read_back
+
+    def counting_read_back(stats):
+        reads.append(sorted(stats))
+        return original(stats)
+
+    monkeypatch.setattr(P, "_read_back", counting_read_back)
+    deferred = train(_cfg(tmp_path / "deferred", log_every=3, ckpt_every=6))
+    assert reads == [["adv", "critic", "loss", "rec"]] * 2  # the metrics of steps 3 and 6 only
+    for k, v in every.model.state_dict().items():
+        assert torch.equal(v, deferred.model.state_dict()[k]), k
+    assert every.history == [{**h, "clips_per_s": every.history[i]["clips_per_s"], "tflops": every.history[i]["tflops"]}
+                             for i, h in enumerate(deferred.history)]
+
+    class Poisoned(SynthFaceDataset):
+        calls = 0
+
+        def __getitem__(self, i):
+            item = dict(super().__getitem__(i))
+            Poisoned.calls += 1
+            if Poisoned.calls > 2 * 4:  # from step 4 on (0-based; 2 clips per step)
+                item["video"] = torch.full_like(item["video"], float("nan"))
+            return item
+
+    cfg = _cfg(tmp_path / "nan", ckpt_every=4, log_every=100, max_steps=12)
+    ds = Poisoned("train", num_identities=6, clips_per_identity=2, size=64, num_frames=8)
+    with pytest.raises(FloatingPointError, match="NaN or infinite at step 4.*last good checkpoint"):
+        train(cfg, dataset=ds)  # noticed at the next checkpoint step (8), not saved
+    ckpt = load_checkpoint(Path(cfg.out_dir) / CHECKPOINT)
+    assert ckpt["step"] == 4
+    assert all(torch.isfinite(v).all() for v in ckpt["model"].values() if v.is_floating_point())
+
+
 def test_config_errors(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("modle: tiny\n")
