@@ -139,8 +139,9 @@ def label_bitmask(parsing: torch.Tensor, grid: TokenGrid, *, check_labels: bool 
 
     Returns:
         ``int16 (B, T', H', W')``: bit ``k`` is set when label ``k`` covers at least one pixel
-        of the patch. Computed by OR-reducing ``1 << label`` over each patch, halving its
-        rows and columns (patch sizes that are powers of two take log2 steps).
+        of the patch. Computed by OR-reducing ``1 << label`` over each patch (in two ``uint8``
+        maps, labels 0-7 and 8-10), halving its rows and columns (patch sizes that are powers
+        of two take log2 steps).
     """
     if parsing.dim() != 4:
         raise ValueError(f"parsing must be (B, T, H, W) label ids, got shape {tuple(parsing.shape)}")
@@ -155,11 +156,17 @@ def label_bitmask(parsing: torch.Tensor, grid: TokenGrid, *, check_labels: bool 
     first = parsing[:, :: grid.tubelet]  # the first frame of each slot
     if check_labels:
         check_label_range(parsing, grid.tubelet)
-    bits = torch.bitwise_left_shift(torch.ones((), dtype=torch.int16, device=parsing.device), first.to(torch.int16))
+    # Two bytes per pixel would mean widening every label to int16 first (most of the time at
+    # 224x224); instead two uint8 maps, reduced apart and joined per patch. PyTorch defines a
+    # shift by the type's width or more as 0, so each map keeps only its own labels.
+    one = torch.ones((), dtype=torch.uint8, device=parsing.device)
+    x = first if first.dtype == torch.uint8 else first.to(torch.uint8)
     t, h, w = grid.shape
-    x = bits.reshape(B, t, h, grid.patch, w, grid.patch)
-    x = _or_reduce(x, dim=3)
-    return _or_reduce(x, dim=4)
+    halves = []
+    for shift in (x, x - 8):  # labels 0..7 -> bits 0..7 | labels 8..10 -> bits 0..2 (0..7 wrap to 248..255 -> 0)
+        m = torch.bitwise_left_shift(one, shift).reshape(B, t, h, grid.patch, w, grid.patch)
+        halves.append(_or_reduce(_or_reduce(m, dim=3), dim=4))
+    return halves[0].to(torch.int16) | (halves[1].to(torch.int16) << 8)
 
 
 def _or_reduce(x: torch.Tensor, dim: int) -> torch.Tensor:

@@ -88,10 +88,14 @@ def test_tube_and_frame_structure():
 
 def test_label_bitmask_matches_a_plain_loop():
     gen = torch.Generator().manual_seed(0)
-    for grid in (TokenGrid(4, 40, 2, 8), TokenGrid(2, 30, 2, 5), TokenGrid(2, 36, 1, 6)):
-        maps = torch.randint(0, 11, (2, grid.frames, grid.size, grid.size), generator=gen, dtype=torch.uint8)
+    # (labels 0-7 and 8-10 are packed in two uint8 maps inside: every label id is exercised)
+    for grid, dtype in ((TokenGrid(4, 40, 2, 8), torch.uint8), (TokenGrid(2, 30, 2, 5), torch.int64), (TokenGrid(2, 36, 1, 6), torch.uint8),
+                        (TokenGrid(2, 112, 2, 16), torch.uint8)):
+        maps = torch.randint(0, 11, (2, grid.frames, grid.size, grid.size), generator=gen).to(dtype)
         maps[:, :, : grid.size // 2] = 1  # some uniform patches too
+        maps[:, :, -3:, -3:] = 10  # and a corner of the last label
         bits = label_bitmask(maps, grid)
+        assert bits.dtype == torch.int16
         t, h, w = grid.shape
         for b in range(2):
             for i in range(t):
@@ -194,3 +198,4 @@ def test_label_range_can_be_checked_before_the_maps_travel():
     bad[1, 2, 5, 5] = 3
     bad[1, 3, 5, 5] = 12  # not a slot's first frame: masks never read it
     check_label_range(bad, 2)
+
