@@ -358,7 +358,11 @@ replica_root = Path(tempfile.mkdtemp(prefix="lrs2_replica_"))
 make_replica("lrs2", replica_root, num_videos=4, utterances_per_video=3, num_frames=50, size=96)
 lrs2 = LRS2(replica_root, "train", clip="all", sample_rate=1)  # every frame: lip sync needs 25 fps
 L = default_segment_frames(T, MAX_OFFSET)
-CROP = "landmarks" if faces.mediapipe_available() else "frame"
+try:  # face crops need the optional 'faces' extra (MediaPipe); whole frames do not
+    faces.require_mediapipe()
+    CROP = "landmarks"
+except faces.FacesExtraMissingError:
+    CROP = "frame"
 file_clips, report = talking_face_clips(lrs2, size=mcfg.img_size, segment_frames=L, max_segments=2, crop=CROP, n_mels=40)
 print(f"{len(lrs2)} utterances of {len(lrs2.sources)} programmes -> {len(file_clips)} clips of L = {L} frames (2T + 2K)")
 print("video", tuple(file_clips.video.shape), file_clips.video.dtype, "| mel", tuple(file_clips.mel.shape))
