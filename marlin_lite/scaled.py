@@ -156,7 +156,7 @@ DOWNSTREAM_PARAMETERS: dict[str, tuple[Any, str]] = {
     "probe": ({}, "linear_probe arguments, e.g. {lr: 1.0e-4, epochs: 200}"),
     "finetune": ({}, "fine_tune arguments, e.g. {epochs: 5, lr: 1.0e-4}"),
     "lipsync": ({}, "run_lipsync arguments (task ls), e.g. {steps: 300, expert_steps: 300}"),
-    "lipsync_data": ({}, "LRS2 clips for task ls (lrs2_lipsync_splits): crop (landmarks | frame), segment_frames, max_segments, n_mels"),
+    "lipsync_data": ({}, "LRS2 clips for task ls (lrs2_lipsync_splits): crop (landmarks | frame), segment_frames, max_segments, n_mels, workers"),
     "progress": (True, "progress bars"),
     "cache_dir": (None, "feature cache folder (default <out_dir>/features)"),
     "out_dir": ("runs/scaled_downstream", "results.json, results.md and run.json go here"),
@@ -1286,9 +1286,9 @@ def _run_ls(
         raise ValueError(f"dataset {dataset!r} needs data_root, the folder of the downloaded data set")
     from marlin_lite.tasks.lipsync_data import lrs2_lipsync_splits
 
-    unknown = sorted(set(data_kwargs or {}) - {"crop", "segment_frames", "max_segments", "n_mels"})
+    unknown = sorted(set(data_kwargs or {}) - {"crop", "segment_frames", "max_segments", "n_mels", "workers"})
     if unknown:
-        raise ValueError(f"lipsync_data takes crop, segment_frames, max_segments and n_mels, got {unknown}")
+        raise ValueError(f"lipsync_data takes crop, segment_frames, max_segments, n_mels and workers, got {unknown}")
     cfg = encoder.cfg
     data, reports = lrs2_lipsync_splits(
         resolve_path(data_root), size=cfg.img_size, num_frames=cfg.num_frames, max_offset=int(kwargs.get("max_offset", 3)),

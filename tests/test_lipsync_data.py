@@ -193,7 +193,7 @@ def test_lip_sync_runs_on_an_lrs2_replica(lrs2_root, tmp_path):
     assert np.isfinite(rows[3]["l1_lower"]) and np.isfinite(rows[3]["sync_distance"])
     assert result.info["data"] == {"dataset": "lrs2", "label": "av_sync", "n_train": 4, "n_test": 2, "crop": "frame", "segment_frames": 22}
     assert list((tmp_path / "ls" / "features").glob("lipsync_lrs2_*.pt"))
-    with pytest.raises(ValueError, match="lipsync_data takes crop"):
+    with pytest.raises(ValueError, match="lipsync_data takes crop"):  # (size comes from the encoder)
         scaled.run_downstream(task="ls", dataset="lrs2", data_root=lrs2_root, checkpoint="random:tiny", out_dir=tmp_path / "x",
                               lipsync_data={"size": 32})
     with pytest.raises(ValueError, match="needs data_root"):
@@ -209,4 +209,16 @@ def test_lip_sync_config_files_name_real_arguments():
     for path in sorted((REPO / "configs").glob("downstream_ls_*.yaml")):
         values = yaml.safe_load(path.read_text())
         assert set(values.get("lipsync", {})) <= takes, f"{path.name}: {set(values['lipsync']) - takes}"
-        assert set(values.get("lipsync_data", {})) <= {"crop", "segment_frames", "max_segments", "n_mels"}, path.name
+        assert set(values.get("lipsync_data", {})) <= {"crop", "segment_frames", "max_segments", "n_mels", "workers"}, path.name
+
+
+def test_worker_processes_make_the_same_clips(lrs2_root):
+    from marlin_lite.datasets import LRS2
+
+    ds = LRS2(lrs2_root, "train", clip="all", sample_rate=1)
+    one, rep_one = LD.talking_face_clips(ds, size=32, segment_frames=22, crop="frame")
+    two, rep_two = LD.talking_face_clips(ds, size=32, segment_frames=22, crop="frame", workers=2)
+    assert torch.equal(one.video, two.video) and torch.equal(one.mel, two.mel) and torch.equal(one.identity, two.identity)
+    assert one.names == two.names and rep_one.describe() == rep_two.describe()
+    with pytest.raises(ValueError, match="workers must be an int >= 0"):
+        LD.talking_face_clips(ds, size=32, segment_frames=22, crop="frame", workers=-1)

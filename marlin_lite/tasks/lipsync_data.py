@@ -159,6 +159,77 @@ def _resample(audio: np.ndarray, rate: int, target: int) -> np.ndarray:
     return resample_linear(np.asarray(audio, dtype=np.float32), int(rate), int(target))
 
 
+def _one_video(dataset: Any, i: int, opts: dict[str, Any], parser: Any) -> dict[str, Any]:
+    """Decode, crop, log-mel and segment video ``i`` (see :func:`talking_face_clips`) -> a dict:
+    ``status`` (``ok``, ``too_short``, ``no_audio``, ``no_face``), ``name``, and for ``ok`` the
+    segments' ``videos`` / ``mels`` / ``starts``, the lip counts and the tracking warnings."""
+    from marlin_lite import faces as F
+
+    size, L, fps, m = opts["size"], opts["segment_frames"], opts["fps"], opts["mel_per_frame"]
+    item = dataset.items[i]
+    video = dataset.read_video(i)
+    if abs(video.fps - fps) > 0.01:
+        raise ValueError(
+            f"{video.path or item.name} runs at {video.fps:g} fps, but lip-sync clips pair {m} mel frames with each video "
+            f"frame at {fps:g} fps; re-encode it at {fps:g} fps (ffmpeg -i IN -r {fps:g} OUT) or pass fps={video.fps:g} "
+            f"with an audio_rate / hop_length that divide evenly"
+        )
+    out: dict[str, Any] = {"name": item.name, "source": item.source, "warnings": [], "lip_frames": 0, "lip_inside": 0}
+    if video.audio is None or video.sample_rate is None or video.audio.size == 0:
+        return {**out, "status": "no_audio"}
+    T = video.frames.shape[0]
+    starts = segment_starts(T, L, opts["max_segments"])
+    if not starts:
+        return {**out, "status": "too_short", "frames": T}
+    if opts["crop"] == "landmarks":
+        try:
+            fc = F.crop_faces(video.frames, parser, size=size, margin=opts["margin"], smoothing=opts["smoothing"])
+        except F.NoFaceError:
+            return {**out, "status": "no_face"}
+        frames = fc.frames
+        # (a MARLIN clip's 32-frame span does not matter here: segments are checked above)
+        out["warnings"] = [f"{item.name}: {w}" for w in fc.warnings if "shorter than one MARLIN clip" not in w]
+        used = np.zeros(T, dtype=bool)
+        for s0 in starts:
+            used[s0 : s0 + L] = True
+        lips = np.array(sorted({k for name in _LIP_CONTOURS for k in F.MESH_CONTOURS[name]}))
+        pts = fc.landmarks[used][:, lips, 1]  # (frames, lip points) y in crop pixels, NaN without a face
+        found = np.isfinite(pts).all(axis=1)
+        out["lip_frames"] = int(found.sum())
+        out["lip_inside"] = int((pts[found] >= size / 2 - 0.5).all(axis=1).sum())
+    else:
+        frames = F.crop_frames(video.frames, _square_frame_boxes(video.frames), size)
+    rate = opts["audio_rate"]
+    audio = _resample(video.audio, video.sample_rate, rate)
+    need = int(round(T / fps * rate))
+    audio = np.pad(audio[:need], (0, max(0, need - audio.size)))
+    mel = log_mel(torch.from_numpy(np.ascontiguousarray(audio))[None], rate, n_mels=opts["n_mels"], hop_length=opts["hop_length"])[0]
+    clip_video = torch.from_numpy(np.ascontiguousarray(frames)).permute(3, 0, 1, 2)  # (3, T, S, S) uint8
+    return {
+        **out, "status": "ok", "starts": starts,
+        "videos": [clip_video[:, s0 : s0 + L].clone() for s0 in starts],
+        "mels": [mel[:, m * s0 : m * (s0 + L) + 1].clone() for s0 in starts],
+    }  # fmt: skip
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(dataset: Any, opts: dict[str, Any], parser: Any) -> None:
+    """Per-process setup for ``workers > 0``: one thread, the data set, one parser reused."""
+    torch.set_num_threads(1)
+    _WORKER.update(dataset=dataset, opts=opts, parser=parser)
+
+
+def _worker_video(i: int) -> dict[str, Any]:
+    w = _WORKER
+    if w["opts"]["crop"] == "landmarks" and w["parser"] is None:
+        from marlin_lite import faces as F
+
+        w["parser"] = F.LandmarkParser()  # MediaPipe's graph is built once per process
+    return _one_video(w["dataset"], i, w["opts"], w["parser"])
+
+
 def talking_face_clips(
     dataset: Any,
     *,
@@ -173,6 +244,7 @@ def talking_face_clips(
     hop_length: int = 160,
     audio_rate: int = 16000,
     fps: float = 25.0,
+    workers: int = 0,
     progress: bool = False,
 ) -> tuple[LipSyncClips, LipSyncReport]:
     """Lip-sync clips from the videos of ``dataset`` (steps in the module docstring).
@@ -190,6 +262,9 @@ def talking_face_clips(
         margin, smoothing: crop boxes, see :func:`marlin_lite.faces.square_boxes`.
         n_mels, hop_length, audio_rate, fps: the audio front-end (``audio_rate / fps /
             hop_length`` mel frames per video frame must be whole).
+        workers: worker processes (0: this process). Face tracking runs at about 100 frames
+            per second per core, so a machine with many cores should use them; the data set
+            (and a given ``parser``) must pickle. The clips are the same for any ``workers``.
         progress: a progress bar over the videos.
 
     Returns:
@@ -212,72 +287,62 @@ def talking_face_clips(
     L = _check_int(segment_frames, "segment_frames", 2)
     if max_segments is not None:
         max_segments = _check_int(max_segments, "max_segments", 1)
+    workers = _check_int(workers, "workers", 0)
     m = mel_frames_per_video_frame(audio_rate, fps, hop_length)
     if crop == "landmarks" and parser is None:
-        parser = F.LandmarkParser()
+        F.require_mediapipe()  # the clear error here, not in a worker
+        parser = F.LandmarkParser() if workers == 0 else None
     settings = dict(size=size, segment_frames=L, max_segments=max_segments, crop=crop, margin=margin, smoothing=smoothing,
                     n_mels=n_mels, hop_length=hop_length, audio_rate=audio_rate, fps=fps,
-                    parser=getattr(parser, "name", None) if crop == "landmarks" else None)
+                    parser=(getattr(parser, "name", None) if parser is not None else "landmarks") if crop == "landmarks" else None)
+    opts = {**settings, "mel_per_frame": m}
     report = LipSyncReport(utterances=len(dataset), settings=settings)
-    lips = np.array(sorted({i for name in _LIP_CONTOURS for i in F.MESH_CONTOURS[name]}))
+    indices = range(len(dataset))
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(dataset), desc="lip-sync clips", unit="video")
+    if workers == 0:
+        results: Any = (_one_video(dataset, i, opts, parser) for i in indices)
+    else:
+        import concurrent.futures as cf
+        import multiprocessing
+
+        pool = cf.ProcessPoolExecutor(min(workers, max(len(dataset), 1)), mp_context=multiprocessing.get_context("spawn"),
+                                      initializer=_init_worker, initargs=(dataset, opts, parser))
+        results = pool.map(_worker_video, indices)
     videos: list[torch.Tensor] = []
     mels: list[torch.Tensor] = []
     ident: list[int] = []
     firsts: list[int] = []
     names: list[str] = []
     lip_frames = lip_inside = 0
-    indices: Any = range(len(dataset))
-    if progress:
-        from tqdm.auto import tqdm
-
-        indices = tqdm(indices, desc="lip-sync clips", unit="video")
-    for i in indices:
-        item = dataset.items[i]
-        video = dataset.read_video(i)
-        if abs(video.fps - fps) > 0.01:
-            raise ValueError(
-                f"{video.path or item.name} runs at {video.fps:g} fps, but lip-sync clips pair {m} mel frames with each video "
-                f"frame at {fps:g} fps; re-encode it at {fps:g} fps (ffmpeg -i IN -r {fps:g} OUT) or pass fps={video.fps:g} "
-                f"with an audio_rate / hop_length that divide evenly"
-            )
-        if video.audio is None or video.sample_rate is None or video.audio.size == 0:
-            report.no_audio.append(item.name)
-            continue
-        T = video.frames.shape[0]
-        starts = segment_starts(T, L, max_segments)
-        if not starts:
-            report.too_short.append(f"{item.name} ({T} frames)")
-            continue
-        if crop == "landmarks":
-            try:
-                fc = F.crop_faces(video.frames, parser, size=size, margin=margin, smoothing=smoothing)
-            except F.NoFaceError:
-                report.no_face.append(item.name)
-                continue
-            frames = fc.frames
-            # (a MARLIN clip's 32-frame span does not matter here: segments are checked above)
-            report.warnings.extend(f"{item.name}: {w}" for w in fc.warnings if "shorter than one MARLIN clip" not in w)
-            used = np.zeros(T, dtype=bool)
-            for s in starts:
-                used[s : s + L] = True
-            pts = fc.landmarks[used][:, lips, 1]  # (frames, lip points) y in crop pixels, NaN without a face
-            found = np.isfinite(pts).all(axis=1)
-            lip_frames += int(found.sum())
-            lip_inside += int((pts[found] >= size / 2 - 0.5).all(axis=1).sum())
-        else:
-            frames = F.crop_frames(video.frames, _square_frame_boxes(video.frames), size)
-        audio = _resample(video.audio, video.sample_rate, audio_rate)
-        need = int(round(T / fps * audio_rate))
-        audio = np.pad(audio[:need], (0, max(0, need - audio.size)))
-        mel = log_mel(torch.from_numpy(np.ascontiguousarray(audio))[None], audio_rate, n_mels=n_mels, hop_length=hop_length)[0]
-        clip_video = torch.from_numpy(np.ascontiguousarray(frames)).permute(3, 0, 1, 2)  # (3, T, S, S) uint8
-        for s in starts:
-            videos.append(clip_video[:, s : s + L].clone())
-            mels.append(mel[:, m * s : m * (s + L) + 1].clone())
-            ident.append(stable_group_id(item.source))
-            firsts.append(s)
-            names.append(f"{item.name}@{s}")
-        report.used += 1
+    try:
+        for r in results:  # in the data set's order, whatever the workers
+            if bar is not None:
+                bar.update(1)
+            if r["status"] == "no_audio":
+                report.no_audio.append(r["name"])
+            elif r["status"] == "too_short":
+                report.too_short.append(f"{r['name']} ({r['frames']} frames)")
+            elif r["status"] == "no_face":
+                report.no_face.append(r["name"])
+            else:
+                report.warnings.extend(r["warnings"])
+                lip_frames += r["lip_frames"]
+                lip_inside += r["lip_inside"]
+                videos.extend(r["videos"])
+                mels.extend(r["mels"])
+                ident.extend([stable_group_id(r["source"])] * len(r["starts"]))
+                firsts.extend(r["starts"])
+                names.extend(f"{r['name']}@{s0}" for s0 in r["starts"])
+                report.used += 1
+    finally:
+        if workers:
+            pool.shutdown(cancel_futures=True)
+        if bar is not None:
+            bar.close()
     if not videos:
         raise ValueError(
             f"no lip-sync clip could be made from the {len(dataset)} videos of {getattr(dataset, 'root', 'the data set')}: "
@@ -340,6 +405,7 @@ def lrs2_lipsync_splits(
     crop: str = "landmarks",
     parser: Any = None,
     n_mels: int = 40,
+    workers: int = 0,
     cache_dir: str | os.PathLike[str] | None = None,
     progress: bool = False,
 ) -> tuple[dict[str, LipSyncClips], dict[str, LipSyncReport]]:
@@ -351,8 +417,9 @@ def lrs2_lipsync_splits(
     clips (default :func:`default_segment_frames` of the encoder's ``num_frames`` and
     ``max_offset``), cropped to ``size`` pixels. The identity of a clip is its programme
     (videoID); the official lists keep programmes apart, and ``run_lipsync`` checks that the
-    train and test clips share none. With ``cache_dir`` each split is saved there once and read
-    back on later calls with the same items and settings.
+    train and test clips share none. ``workers`` processes crop the videos (see
+    :func:`talking_face_clips`). With ``cache_dir`` each split is saved there once and read back
+    on later calls with the same items and settings.
 
     Returns ``({split: clips}, {split: report})``.
     """
@@ -376,7 +443,7 @@ def lrs2_lipsync_splits(
             if path.is_file():
                 out[split], reports[split] = _load(path)
                 continue
-        out[split], reports[split] = talking_face_clips(ds, parser=parser, progress=progress, **kw)
+        out[split], reports[split] = talking_face_clips(ds, parser=parser, workers=workers, progress=progress, **kw)
         if path is not None:
             _save(path, out[split], reports[split])
     return out, reports
