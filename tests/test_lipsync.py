@@ -400,6 +400,9 @@ def test_train_generator_reduces_loss_and_leaves_the_encoder_alone(clips64, enco
     assert last < 0.9 * first, (first, last)  # the same 4 windows: L1 must fall
     again = train_generator(encoder, clips64, steps=25, batch_size=4, pool_size=4, lr=3e-3, seed=0)
     assert again.history == r.history  # deterministic
+    # a frozen encoder's features are cached within a memory budget; past it they are recomputed
+    uncached = train_generator(encoder, clips64, steps=25, batch_size=4, pool_size=4, lr=3e-3, seed=0, cache_gib=0.0)
+    assert [h["l1"] for h in uncached.history] == pytest.approx([h["l1"] for h in r.history], rel=1e-5)
     tuned = train_generator(encoder, clips64, train_encoder=True, steps=2, batch_size=2, pool_size=2,
                             encoder_lr=1e-2, sync_expert=expert8(), sync_weight=0.5, seed=1)
     assert tuned.train_encoder and tuned.history[-1]["sync"] > 0

@@ -1045,6 +1045,7 @@ def train_generator(
     seed: int = 0,
     progress: bool = False,
     device: torch.device | str | None = None,
+    cache_gib: float = 2.0,
 ) -> GeneratorResult:
     """Train a :class:`LipSyncGenerator` -> :class:`GeneratorResult`.
 
@@ -1054,7 +1055,10 @@ def train_generator(
         train_clips: :class:`LipSyncClips` whose frames match the encoder's ``img_size``.
         train_encoder: train the encoder with the generator (``encoder_lr``) or keep it frozen.
             A frozen encoder's features of the ``pool_size`` training windows are computed once
-            and reused, which is why frozen runs are much cheaper than trained ones.
+            and reused (up to ``cache_gib`` GiB of them, on ``device``; windows past that are
+            encoded every time they come up), which is why frozen runs are much cheaper than
+            trained ones. A ViT-B window at 224x224 takes 4.8 MB, so a pool of thousands of
+            windows would not fit whole.
         steps, batch_size, lr: Adam on the generator's own layers (constant ``lr``).
         pool_size: the training windows (target start, a non-overlapping reference start) are a
             fixed seeded pool of this size, cycled in shuffled order (``None``: ``steps * batch_size``).
@@ -1109,6 +1113,7 @@ def train_generator(
     order_gen = task_generator(seed, "generator_order")
     order = torch.empty(0, dtype=torch.int64)
     cache: dict[int, torch.Tensor] = {}
+    cache_left = int(cache_gib * 2**30)
     history = []
     t_start = time.perf_counter()
     steps_iter = range(1, steps + 1)
@@ -1129,12 +1134,16 @@ def train_generator(
             volume = gen.encode(masked, ref)
         else:
             todo = [i for i in idx.tolist() if i not in cache]
+            fresh: dict[int, torch.Tensor] = {}
             if todo:
                 with torch.no_grad():
                     rows = torch.tensor([idx.tolist().index(i) for i in todo], device=dev)
                     for i, v in zip(todo, gen.encode(masked[rows], ref[rows])):
-                        cache[i] = v
-            volume = torch.stack([cache[i] for i in idx.tolist()])
+                        fresh[i] = v
+                        if v.numel() * v.element_size() <= cache_left:
+                            cache[i] = v
+                            cache_left -= v.numel() * v.element_size()
+            volume = torch.stack([cache[i] if i in cache else fresh[i] for i in idx.tolist()])
         pred = gen.decode(volume, mel, lower_half(ref))
         l1 = (pred - lower_half(target)).abs().mean()
         value, sync = l1, torch.zeros(())
