@@ -43,6 +43,7 @@ from marlin_lite.tasks.lipsync import (
     lower_half,
     make_lipsync_clips,
     mask_lower_half,
+    lipsync_metrics,
     mel_context,
     paste_lower_half,
     psnr,
@@ -427,6 +428,10 @@ def test_metrics_of_ground_truth_copy_and_generator(clips64, encoder):
     assert g["l1_lower"] == pytest.approx(cp["l1_lower"], abs=1e-6)  # untrained generator = copy
     out = generate_windows(gen, clips64, w, 8)
     assert set(out) == {"real", "masked", "reference", "generated"} and out["generated"].shape == (6, 3, 8, 64, 64)
+    # scored a few windows at a time (memory bound) or all at once: the same numbers
+    whole = lipsync_metrics(out["real"], out["generated"], mel_context(clips64, w["clip"], w["start"], 8, 2), ex, 2)
+    streamed = evaluate_generator(gen, clips64, ex, windows=w, max_offset=2, batch_size=4)
+    assert streamed.pop("n_windows") == 6 and streamed == pytest.approx(whole, rel=1e-5, abs=1e-6)
 
 
 def test_run_lipsync_end_to_end(encoder):

@@ -848,16 +848,19 @@ def frechet_distance_syncfeat(expert: SyncExpert, real: torch.Tensor, generated:
     ``T`` frames, and :func:`frechet_distance` compares the two feature clouds. The extractor is
     fixed (the trained expert) and needs no download; lower is better.
     """
+    return frechet_distance(_expert_features(expert, _check_video(real, "real")), _expert_features(expert, _check_video(generated, "generated")))
+
+
+@torch.no_grad()
+def _expert_features(expert: SyncExpert, video: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
+    """The expert's video features (:meth:`SyncExpert.video_features`, eval mode) of
+    ``video (N, 3, T, H, W)``, computed in batches on the expert's device -> CPU ``float32 (N, F)``."""
     was_training = expert.training
     expert.eval()
     dev = _device_of(expert)
-
-    def features(video: torch.Tensor) -> torch.Tensor:  # in batches, on the expert's device
-        return torch.cat([expert.video_features(video[i : i + 64].to(dev)).float().cpu() for i in range(0, video.shape[0], 64)])
-
-    fr, fg = features(_check_video(real, "real")), features(_check_video(generated, "generated"))
+    out = torch.cat([expert.video_features(video[i : i + batch_size].to(dev)).float().cpu() for i in range(0, video.shape[0], batch_size)])
     expert.train(was_training)
-    return frechet_distance(fr, fg)
+    return out
 
 
 # --------------------------------------------------------------------------------------
@@ -1173,6 +1176,43 @@ def psnr(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return 10 * torch.log10(1 / mse.clamp(min=1e-10))
 
 
+class _MetricsAccumulator:
+    """:func:`lipsync_metrics` over batches of windows: only per-window numbers and the expert's
+    features are kept, so an evaluation never holds all of its frames at once."""
+
+    def __init__(self, expert: SyncExpert, max_offset: int) -> None:
+        self.expert, self.max_offset = expert, max_offset
+        self.l1: list[torch.Tensor] = []
+        self.psnr: list[torch.Tensor] = []
+        self.distances: list[torch.Tensor] = []
+        self.feats_real: list[torch.Tensor] = []
+        self.feats_gen: list[torch.Tensor] = []
+
+    @torch.no_grad()
+    def add(self, real: torch.Tensor, generated: torch.Tensor, mel: torch.Tensor) -> None:
+        _check_video(real, "real")
+        _check_video(generated, "generated")
+        if real.shape != generated.shape:
+            raise ValueError(f"real and generated must have the same shape, got {tuple(real.shape)} and {tuple(generated.shape)}")
+        lr, lg = lower_half(real), lower_half(generated)
+        self.l1.append((lg - lr).abs().flatten(1).mean(1))
+        self.psnr.append(psnr(lg, lr))
+        self.distances.append(sync_scores(self.expert, generated, mel, self.max_offset).distances)
+        self.feats_real.append(_expert_features(self.expert, real))
+        self.feats_gen.append(_expert_features(self.expert, generated))
+
+    def result(self) -> dict[str, float]:
+        s = SyncScores(torch.arange(-self.max_offset, self.max_offset + 1), torch.cat(self.distances))
+        return {
+            "l1_lower": float(torch.cat(self.l1).mean()),
+            "psnr_lower": float(torch.cat(self.psnr).mean()),
+            "fd_syncfeat": frechet_distance(torch.cat(self.feats_real), torch.cat(self.feats_gen)),
+            "sync_distance": float(s.distance.mean()),
+            "sync_confidence": float(s.confidence.mean()),
+            "sync_offset_acc": float((s.offset == 0).float().mean()),
+        }
+
+
 @torch.no_grad()
 def lipsync_metrics(
     real: torch.Tensor, generated: torch.Tensor, mel: torch.Tensor, expert: SyncExpert, max_offset: int = 3
@@ -1184,25 +1224,14 @@ def lipsync_metrics(
         mel: the in-sync audio contexts ``(B, n_mels, m (T + 2K))`` (:func:`mel_context`).
         expert: the evaluation :class:`SyncExpert`.
 
-    Returns ``l1_lower``, ``psnr_lower`` (mean over windows), ``fd_syncfeat``
+    Returns ``l1_lower``, ``psnr_lower`` (means over windows), ``fd_syncfeat``
     (:func:`frechet_distance_syncfeat`), and from :func:`sync_scores`: ``sync_distance``,
     ``sync_confidence`` (means; LSE-D / LSE-C-style from our expert) and ``sync_offset_acc``
     (how often the estimated offset is the true 0).
     """
-    _check_video(real, "real")
-    _check_video(generated, "generated")
-    if real.shape != generated.shape:
-        raise ValueError(f"real and generated must have the same shape, got {tuple(real.shape)} and {tuple(generated.shape)}")
-    lr, lg = lower_half(real), lower_half(generated)
-    s = sync_scores(expert, generated, mel, max_offset)
-    return {
-        "l1_lower": float((lg - lr).abs().mean()),
-        "psnr_lower": float(psnr(lg, lr).mean()),
-        "fd_syncfeat": frechet_distance_syncfeat(expert, real, generated),
-        "sync_distance": float(s.distance.mean()),
-        "sync_confidence": float(s.confidence.mean()),
-        "sync_offset_acc": float((s.offset == 0).float().mean()),
-    }
+    acc = _MetricsAccumulator(expert, max_offset)
+    acc.add(real, generated, mel)
+    return acc.result()
 
 
 def eval_windows(clips: LipSyncClips, num_windows: int, num_frames: int, max_offset: int = 3, *, seed: int = 0) -> dict[str, torch.Tensor]:
@@ -1249,18 +1278,24 @@ def evaluate_generator(
     num_windows: int = 24,
     max_offset: int = 3,
     seed: int = 0,
+    batch_size: int = 64,
 ) -> dict[str, float]:
     """:func:`lipsync_metrics` of ``generator`` on (held-out) ``clips`` -> dict (plus ``n_windows``).
 
     ``windows`` defaults to :func:`eval_windows` ``(clips, num_windows, T, max_offset, seed=seed)``;
-    pass the same windows to compare methods."""
+    pass the same windows to compare methods. Windows are generated and scored ``batch_size`` at
+    a time (per-window numbers and the expert's features are kept, not the frames)."""
     T = expert.cfg.num_frames
     if isinstance(generator, LipSyncGenerator) and generator.cfg.num_frames != T:
         raise ValueError(f"the generator makes {generator.cfg.num_frames}-frame windows but the expert scores {T}-frame ones")
     w = windows if windows is not None else eval_windows(clips, num_windows, T, max_offset, seed=seed)
-    g = generate_windows(generator, clips, w, T)
-    mel = mel_context(clips, w["clip"], w["start"], T, max_offset)
-    return {**lipsync_metrics(g["real"], g["generated"], mel, expert, max_offset), "n_windows": int(w["clip"].shape[0])}
+    n = int(w["clip"].shape[0])
+    acc = _MetricsAccumulator(expert, max_offset)
+    for i in range(0, n, batch_size):  # a batch of windows at a time: memory does not grow with n
+        part = {k: v[i : i + batch_size] for k, v in w.items()}
+        g = generate_windows(generator, clips, part, T)
+        acc.add(g["real"], g["generated"], mel_context(clips, part["clip"], part["start"], T, max_offset))
+    return {**acc.result(), "n_windows": n}
 
 
 # --------------------------------------------------------------------------------------
