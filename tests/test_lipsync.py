@@ -432,6 +432,8 @@ def test_metrics_of_ground_truth_copy_and_generator(clips64, encoder):
     whole = lipsync_metrics(out["real"], out["generated"], mel_context(clips64, w["clip"], w["start"], 8, 2), ex, 2)
     streamed = evaluate_generator(gen, clips64, ex, windows=w, max_offset=2, batch_size=4)
     assert streamed.pop("n_windows") == 6 and streamed == pytest.approx(whole, rel=1e-5, abs=1e-6)
+    small, big = (evaluate_sync_expert(ex, clips64, max_offset=2, batch_size=b) for b in (3, 64))
+    assert small == pytest.approx(big, rel=1e-5, abs=1e-6) and big["n_windows"] == 4 * len(clips64)
 
 
 def test_run_lipsync_end_to_end(encoder):

@@ -740,6 +740,18 @@ def estimate_offset(expert: SyncExpert, video: torch.Tensor, audio: torch.Tensor
     return sync_scores(expert, video, audio, max_offset).offset
 
 
+def _sync_test_plan(
+    clips: LipSyncClips, num_frames: int, max_offset: int, windows_per_clip: int, shifted: bool, seed: int
+) -> dict[str, torch.Tensor]:
+    """The windows of :func:`sync_test_windows` as indices: ``clip``, ``start``, ``offset`` ``(n,)``."""
+    K = max_offset
+    win = sample_windows(clips, windows_per_clip * len(clips), num_frames, margin=2 * K, seed=seed)
+    g = task_generator(seed, "lipsync_true_offsets")
+    n = win["clip"].shape[0]
+    offset = torch.randint(-K, K + 1, (n,), generator=g) if shifted else torch.zeros(n, dtype=torch.int64)
+    return {"clip": win["clip"], "start": win["start"], "offset": offset}
+
+
 def sync_test_windows(
     clips: LipSyncClips, num_frames: int, max_offset: int = 3, *, windows_per_clip: int = 4, shifted: bool = True, seed: int = 0
 ) -> dict[str, torch.Tensor]:
@@ -750,31 +762,34 @@ def sync_test_windows(
     ``-K .. K`` (chance accuracy ``1 / (2K + 1)``); otherwise every offset is 0. Starts lie in
     ``[2K, L - T - 2K]`` so that every shift and candidate stays inside the clip.
     """
-    K = max_offset
-    win = sample_windows(clips, windows_per_clip * len(clips), num_frames, margin=2 * K, seed=seed)
-    g = task_generator(seed, "lipsync_true_offsets")
-    n = win["clip"].shape[0]
-    offset = torch.randint(-K, K + 1, (n,), generator=g) if shifted else torch.zeros(n, dtype=torch.int64)
+    plan = _sync_test_plan(clips, num_frames, max_offset, windows_per_clip, shifted, seed)
     return {
-        "video": clip_windows(clips, win["clip"], win["start"], num_frames),
-        "mel": mel_context(clips, win["clip"], win["start"], num_frames, K, shift=offset),
-        "offset": offset,
-        "clip": win["clip"],
-        "start": win["start"],
+        "video": clip_windows(clips, plan["clip"], plan["start"], num_frames),
+        "mel": mel_context(clips, plan["clip"], plan["start"], num_frames, max_offset, shift=plan["offset"]),
+        **plan,
     }
 
 
 def evaluate_sync_expert(
-    expert: SyncExpert, clips: LipSyncClips, *, max_offset: int = 3, windows_per_clip: int = 4, seed: int = 0
+    expert: SyncExpert, clips: LipSyncClips, *, max_offset: int = 3, windows_per_clip: int = 4, seed: int = 0, batch_size: int = 64
 ) -> dict[str, float]:
-    """Offset estimation on (held-out) clips with random true offsets in ``-K .. K``.
+    """Offset estimation on (held-out) clips with random true offsets in ``-K .. K`` (the windows
+    of :func:`sync_test_windows`, scored ``batch_size`` at a time: memory does not grow with the
+    number of clips).
 
     Returns ``sync_offset_acc`` (estimate == truth), ``sync_offset_acc_pm1`` (within one frame),
     ``chance`` (``1 / (2K + 1)``), and the mean ``sync_distance`` / ``sync_confidence``
     (LSE-D / LSE-C-style, our expert) of the real windows, and ``n_windows``.
     """
-    w = sync_test_windows(clips, expert.cfg.num_frames, max_offset, windows_per_clip=windows_per_clip, seed=seed)
-    s = sync_scores(expert, w["video"], w["mel"], max_offset)
+    T, K = expert.cfg.num_frames, max_offset
+    plan = _sync_test_plan(clips, T, K, windows_per_clip, True, seed)
+    distances = []
+    for i in range(0, plan["clip"].shape[0], batch_size):
+        ci, t0, off = plan["clip"][i : i + batch_size], plan["start"][i : i + batch_size], plan["offset"][i : i + batch_size]
+        video, mel = clip_windows(clips, ci, t0, T), mel_context(clips, ci, t0, T, K, shift=off)
+        distances.append(sync_scores(expert, video, mel, K, batch_size=batch_size).distances)
+    s = SyncScores(torch.arange(-K, K + 1), torch.cat(distances))
+    w = plan
     err = (s.offset - w["offset"]).abs()
     return {
         "sync_offset_acc": float((err == 0).float().mean()),
