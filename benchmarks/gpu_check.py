@@ -4,7 +4,7 @@
 2. Face-guided masks computed on the GPU equal the CPU ones (same seed), with exact counts.
 3. Throughput (bf16 autocast, fused AdamW): a reconstruction training step with the critic
    (one encoder/decoder forward per batch) for ViT-B and ViT-S, and ViT-B feature extraction
-   over all 1568 tokens. FLOPs from ``estimate_flops`` (x3 for forward + backward).
+   over all 1568 tokens. FLOPs from ``marlin_lite.pretrain.step_flops``.
 
 Prints JSON lines (and writes them to $OUT/gpu_check.jsonl when OUT is set). Falls back to a
 tiny CPU smoke run when no GPU is present (``--smoke``).
@@ -21,7 +21,8 @@ import torch
 import torch.nn.functional as F
 
 from marlin_lite.masking import TokenGrid, make_visible_mask, num_visible
-from marlin_lite.model import MarlinAutoencoder, estimate_flops, get_config, split_tokens
+from marlin_lite.model import MarlinAutoencoder, get_config, split_tokens
+from marlin_lite.pretrain import step_flops
 from marlin_lite.synthface import generate_clip
 
 ROWS = []
@@ -99,8 +100,10 @@ def bench_train(dev, preset, batch, steps, warmup=5, compile_model=False):
         opt_d.zero_grad(set_to_none=True)
         d_loss.backward()
         opt_d.step()
+        model.discriminator.requires_grad_(False)  # the generator's term needs no critic weight gradient
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
             g_loss = F.mse_loss(pred.float(), target) - 0.01 * model.discriminator(pred).mean()
+        model.discriminator.requires_grad_(True)
         opt_g.zero_grad(set_to_none=True)
         g_loss.backward()
         opt_g.step()
@@ -115,7 +118,7 @@ def bench_train(dev, preset, batch, steps, warmup=5, compile_model=False):
         step()
     sync(dev)
     sec = (time.perf_counter() - t) / steps
-    flops = 3 * estimate_flops(cfg, num_visible(cfg.num_tokens, 0.9), discriminator=True)["total"]
+    flops = step_flops(cfg, num_visible(cfg.num_tokens, 0.9))
     emit(bench="train_step", preset=preset, batch=batch, compiled=compile_model, device=str(dev),
          ms_per_step=round(sec * 1000, 1), clips_per_s=round(batch / sec, 1),
          tflops=round(flops * batch / sec / 1e12, 1),

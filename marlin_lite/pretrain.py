@@ -191,6 +191,34 @@ def critic_loss(disc: torch.nn.Module, fake: torch.Tensor, real: torch.Tensor) -
     return fake_s.mean() - real_s.mean()
 
 
+def step_flops(cfg: MarlinConfig | str, n_visible: int, *, adversarial: bool = True, two_pass: bool = False) -> int:
+    """FLOPs of one training step per clip (a multiply-add counts 2), critic included.
+
+    With ``F`` the encoder/decoder forward and ``C`` the critic's forward on one clip's masked
+    patches (both from :func:`marlin_lite.model.estimate_flops`; a backward costs about twice
+    its forward):
+
+    * this module's step (``two_pass=False``): ``3 F`` for the one forward and backward (less
+      the patch embedding's input gradient, which pixels do not need), and
+      ``6 C`` for the critic: its step scores fake and real patches (2 C) and takes the weight
+      gradient (2 C, the inputs need none); the generator's adversarial term scores the
+      predictions again with the updated critic (C) and takes the input gradient (C);
+    * the official loop (``two_pass=True``): ``6 F`` for two forwards and backwards, and
+      ``9 C``: its critic step also back-propagates into the (not detached) predictions
+      (2 C more), and its generator step also takes the critic's weight gradient (C more).
+
+    Without the critic (``adversarial=False``) only the ``F`` terms remain. The ratio of the two
+    (1.82 at ``tiny``, 1.92 at ``base``) bounds the speed-up one pass can give from doing less
+    work; beyond it only doing the same work faster counts (``benchmarks/README.md``).
+    """
+    f = estimate_flops(cfg, n_visible, discriminator=True)
+    critic = f["discriminator"]
+    # forward + backward; the patch embedding's backward is its weight gradient alone (pixels need none)
+    body = 3 * (f["total"] - critic) - f["patch_embed"]
+    passes = 2 if two_pass else 1
+    return body * passes + (9 if two_pass else 6) * critic * adversarial
+
+
 class StepBatches(Sampler[list[int]]):
     """Batches of indices as a pure function of (seed, step): resumable at any step.
 
@@ -450,7 +478,7 @@ def train(
     grid = TokenGrid(mcfg.num_frames, mcfg.img_size, mcfg.tubelet_size, mcfg.patch_size)
     bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and device.type == "cuda")
     autocast = lambda: torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)  # noqa: E731
-    flops_per_clip = 3 * estimate_flops(mcfg, num_visible(grid.num_tokens, cfg.mask_ratio), discriminator=cfg.adversarial)["total"]
+    flops_per_clip = step_flops(mcfg, num_visible(grid.num_tokens, cfg.mask_ratio), adversarial=cfg.adversarial)
 
     lock = _RunLock(out) if ddp.main else None
     if ddp.main:
