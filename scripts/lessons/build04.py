@@ -15,8 +15,9 @@ fill in what the mask hides.
 
 **In this lesson you will**
 1. derive MARLIN's reconstruction loss inline and check it against `marlin_lite.pretrain`;
-2. see the adversarial term: a per-patch critic trained WGAN-style, and why one forward pass
-   per batch is enough for both the critic and the autoencoder;
+2. see the adversarial term: a per-patch critic trained WGAN-style, why one forward pass
+   per batch is enough for both the critic and the autoencoder, and count (with PyTorch's
+   FLOP counter) how much work that saves;
 3. read the learning-rate schedule (warm-up, then cosine, scaled by the batch size);
 4. pretrain the tiny model on SynthFace on your CPU, watch the loss fall, and look at the
    reconstructions;
@@ -142,6 +143,93 @@ with torch.no_grad():
     torch.testing.assert_close(ours, P.critic_loss(disc, pred, real))
     generator_adv = -disc(pred).mean()
 print(f"critic loss {ours:+.3f} | adversarial part of the generator loss {cfg.adv_weight} x {generator_adv:+.3f}")
+""")
+md(r"""
+### What one pass saves: count, don't guess
+
+How much faster is one pass? Count the work of a step in FLOPs (a multiply-add counts 2). A
+backward costs about twice its forward, so forward + backward is about 3x the forward. Call
+`F` the encoder/decoder forward of one clip and `C` the critic's forward on that clip's masked
+patches (`marlin_lite.model.estimate_flops` gives both). The encoder/decoder part is simple:
+`3F` for one pass, `6F` for two. The critic is subtler:
+
+* **one pass**: the critic step scores fake and real patches (`2C`) and takes its weight
+  gradient (`2C`; its inputs need none, they are detached); then the generator's term scores
+  the predictions again with the *updated* critic (`C`) and back-propagates into them (`C`,
+  the critic's weights frozen): `6C`;
+* **the official loop**: its critic step back-propagates into the predictions too (they are
+  not detached: `2C` more), and its generator step also computes the critic's weight
+  gradients, which nobody uses (`C` more): `9C`.
+
+Bookkeeping like this is easy to get wrong, so let PyTorch count. `FlopCounterMode` records
+every matrix product that runs inside it; here it watches only the critic's share of each
+loop, on this lesson's batch.
+""")
+code("""
+from torch.utils.flop_counter import FlopCounterMode
+
+from marlin_lite.model import estimate_flops
+
+n_visible = int(visible[0].sum())
+forward = estimate_flops(mcfg, n_visible, discriminator=True)
+C = forward["discriminator"]
+F_ = forward["total"] - C
+critic = MarlinAutoencoder(mcfg).discriminator  # a fresh critic, so the lesson's stays untouched
+fake = pred.detach()
+
+
+def critic_work(one_pass: bool) -> float:
+    \"\"\"FLOPs per clip of the critic's part of a step, counted by PyTorch.\"\"\"
+    critic.zero_grad(set_to_none=True)
+    with FlopCounterMode(display=False) as counter:
+        # critic step: the official loop's predictions still carry gradients
+        scored = fake if one_pass else fake.clone().requires_grad_()
+        P.critic_loss(critic, scored, real).backward()
+        # generator's adversarial term: the one-pass loop freezes the critic's weights
+        critic.requires_grad_(not one_pass)
+        generated = fake.clone().requires_grad_()
+        (-critic(generated).mean()).backward()
+        critic.requires_grad_(True)
+    return counter.get_total_flops() / x.shape[0]
+
+
+for name, one_pass, units in (("one pass", True, 6), ("official", False, 9)):
+    counted = critic_work(one_pass)
+    print(f"{name:8s}: critic work {counted / 1e6:6.1f} MFLOP per clip = {counted / C:.2f} C (bookkeeping: {units} C)")
+    assert abs(counted / C - units) < 0.05
+""")
+md(r"""
+The counts agree with the bookkeeping. (The one-pass count is a hair over `6C`: in the critic
+step the 256-to-1 output layer also back-propagates into the hidden units, to reach the first
+layer's weights, a product the bookkeeping left out because it is nearly free.) The package keeps the whole step's count in
+`P.step_flops` (the training log's `tflops` and the benchmarks use it); the ratio of the two
+loops' work is the speed-up one pass gives *by doing less*:
+""")
+code("""
+from marlin_lite.masking import num_visible
+from marlin_lite.model import get_config
+
+one, two = P.step_flops(mcfg, n_visible), P.step_flops(mcfg, n_visible, two_pass=True)
+print(f"this model: one pass {one / 1e9:.2f} GFLOP per clip, official loop {two / 1e9:.2f}: ratio {two / one:.2f}")
+presets = ["tiny", "small", "base", "large"]
+ratios = []
+for name in presets:
+    c = get_config(name)
+    k = num_visible(c.num_tokens, 0.9)
+    ratios.append(P.step_flops(c, k, two_pass=True) / P.step_flops(c, k))
+fig, ax = plt.subplots(figsize=(5.5, 2.4))
+bars = ax.bar(presets, ratios, color="C2")
+ax.bar_label(bars, labels=[f"{r:.2f}x" for r in ratios], fontsize=8)
+ax.axhline(2, color="grey", ls="--", lw=1)
+ax.set(ylim=(1, 2.2), ylabel="FLOP ratio", title="work of the official loop / work of one pass")
+plt.show()
+""")
+md(r"""
+Two passes never cost quite twice one pass: the critic's share of the work does not shrink by
+half. The bigger the encoder and decoder are next to the critic, the closer the ratio gets to
+2. A measured speed-up above these ratios comes from doing the same work faster (a fused
+optimiser kernel, no repeated mask bookkeeping); `benchmarks/README.md` has the figures
+(`python benchmarks/pretrain_throughput.py` prints both the measured speed-up and this ratio).
 """)
 md(r"""
 ## 3. The learning-rate schedule
