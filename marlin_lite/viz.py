@@ -154,3 +154,94 @@ def plot_audio_and_mouth(
     ax2.legend(lines[0] + lines2[0], lines[1] + lines2[1], fontsize=7, loc="upper right")
     fig.tight_layout()
     return fig
+
+
+def show_visible_tokens(
+    frame: np.ndarray,
+    parsing: np.ndarray,
+    visible: np.ndarray,
+    membership: dict[str, np.ndarray],
+    *,
+    axes: Sequence | None = None,
+    dim: float = 0.3,
+    size: float = 2.2,
+) -> Figure:
+    """One tubelet slot seen through a mask: what the encoder sees, and which regions it touches.
+
+    Args:
+        frame: the slot's first frame, ``uint8 (H, W, 3)`` (or float in [0, 1]).
+        parsing: that frame's label ids, integer ``(H, W)``.
+        visible: ``bool (H', W')``, True where the encoder sees the token. The patch side is
+            ``H // H'``; ``H`` and ``W`` must be ``H' * patch`` and ``W' * patch``.
+        membership: ``{region group: bool (H', W')}``: the groups each token of the slot touches,
+            e.g. :func:`marlin_lite.masking.region_membership` reshaped to ``(B, T', H', W')``
+            and indexed at one clip and slot. Torch tensors are accepted everywhere.
+        axes: three matplotlib axes to draw into (e.g. one row of a larger grid); a new
+            figure when None.
+        dim: the brightness hidden patches keep in the first two panels.
+        size: panel height in inches for a new figure.
+
+    Returns:
+        The figure. Panel 0: the frame, visible patches as they are, hidden ones dimmed to
+        ``dim``. Panel 1: the coloured parsing map, hidden patches dimmed the same way and
+        visible ones outlined. Panel 2: per group, the share of the slot's visible tokens that
+        touch it (coloured bars, with the count) against the share of all the slot's tokens
+        (grey); a token can touch several groups, so the shares need not sum to 1.
+    """
+    from matplotlib.collections import PatchCollection
+    from matplotlib.patches import Rectangle
+
+    def as_array(x):
+        return np.asarray(x.detach().cpu().numpy() if hasattr(x, "detach") else x)
+
+    frame = _as_uint8_frames(as_array(frame)[None], "frame")[0]
+    parsing, visible = as_array(parsing), as_array(visible).astype(bool)
+    membership = {name: as_array(m).astype(bool) for name, m in membership.items()}
+    H, W = frame.shape[:2]
+    if parsing.shape != (H, W):
+        raise ValueError(f"parsing shape {parsing.shape} does not match the frame's {(H, W)}")
+    if visible.ndim != 2 or H % visible.shape[0] or W % visible.shape[1] or H // visible.shape[0] != W // visible.shape[1]:
+        raise ValueError(
+            f"visible must be bool (H', W') with one patch side for both axes of a {H}x{W} frame, got {visible.shape}"
+        )
+    bad = {name: m.shape for name, m in membership.items() if m.shape != visible.shape}
+    if bad:
+        raise ValueError(f"membership maps must have visible's shape {visible.shape}, got {bad}")
+    patch = H // visible.shape[0]
+
+    new_figure = axes is None
+    if new_figure:
+        fig, axes = plt.subplots(1, 3, figsize=(size * 3.4, size), gridspec_kw={"width_ratios": [1, 1, 1.4]})
+    ax_frame, ax_map, ax_bars = axes
+    fig = ax_frame.figure
+    keep = np.where(visible.repeat(patch, 0).repeat(patch, 1), 1.0, dim)[..., None]  # (H, W, 1)
+    ax_frame.imshow((frame * keep + 0.5).astype(np.uint8), interpolation="nearest")
+    ax_map.imshow((parsing_to_rgb(parsing) * keep + 0.5).astype(np.uint8), interpolation="nearest")
+    rows, cols = np.nonzero(visible)
+    boxes = [Rectangle((c * patch - 0.5, r * patch - 0.5), patch, patch) for r, c in zip(rows, cols)]
+    ax_map.add_collection(PatchCollection(boxes, facecolor="none", edgecolor="white", linewidth=0.8))
+    for ax in (ax_frame, ax_map):
+        ax.set_xticks([])
+        ax.set_yticks([])
+    n_visible = int(visible.sum())
+    ax_frame.set_title(f"{n_visible} of {visible.size} tokens visible", fontsize=8)
+    ax_map.set_title("regions (visible outlined)", fontsize=8)
+
+    names = list(membership)
+    y = np.arange(len(names))
+    touched = np.array([int((m & visible).sum()) for m in membership.values()])
+    share_visible = touched / max(n_visible, 1)
+    share_all = np.array([m.mean() for m in membership.values()])
+    ax_bars.barh(y - 0.2, share_visible, height=0.4, color="tab:blue", label="visible tokens")
+    ax_bars.barh(y + 0.2, share_all, height=0.4, color="0.75", label="all tokens")
+    for k, (count, share) in enumerate(zip(touched, share_visible)):
+        ax_bars.text(share + 0.02, k - 0.2, str(count), va="center", fontsize=6)
+    ax_bars.set_yticks(y, names, fontsize=7)
+    ax_bars.invert_yaxis()
+    ax_bars.set_xlim(0, 1.15)
+    ax_bars.tick_params(axis="x", labelsize=7)
+    ax_bars.set_title("share of tokens touching each region", fontsize=8)
+    ax_bars.legend(fontsize=6, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.12), frameon=False)
+    if new_figure:
+        fig.tight_layout()
+    return fig

@@ -48,3 +48,51 @@ def test_figures_build():
     assert len(fig.axes) == 2
     with pytest.raises(ValueError, match=r"\(T, H, W, 3\)"):
         viz.show_frames(np.zeros((4, 8, 8)))
+
+
+def test_show_visible_tokens_paints_one_slot():
+    import matplotlib.pyplot as plt
+    import torch
+
+    from marlin_lite import masking as M
+
+    c = generate_clip(3, 0, size=32, num_frames=8)
+    grid = M.TokenGrid(frames=8, size=32, tubelet=2, patch=8)  # (T', H', W') = (4, 4, 4)
+    parsing = torch.from_numpy(c.parsing)[None]
+    member = {name: m[0].reshape(grid.shape) for name, m in M.region_membership(parsing, grid).items()}
+    for strategy, slot in (("fasking", 0), ("fasking_opp", 1), ("fasking_paper", 2), ("tube", 3), ("random", 1)):
+        gen = torch.Generator().manual_seed(slot)
+        visible = M.make_visible_mask(strategy, 1, grid, 0.75, parsing=parsing, generator=gen)[0].reshape(grid.shape)[slot]
+        t = slot * grid.tubelet
+        slot_member = {name: m[slot] for name, m in member.items()}
+        fig = viz.show_visible_tokens(c.frames[t], c.parsing[t], visible, slot_member, dim=0.5)
+        ax_frame, ax_map, ax_bars = fig.axes
+        # Panel 0: visible patches untouched, hidden ones at half brightness.
+        painted = np.asarray(ax_frame.images[0].get_array())
+        on = visible.numpy().repeat(8, 0).repeat(8, 1)
+        assert painted.shape == (32, 32, 3) and painted.dtype == np.uint8
+        np.testing.assert_array_equal(painted[on], c.frames[t][on])
+        np.testing.assert_array_equal(painted[~on], (c.frames[t][~on] * 0.5 + 0.5).astype(np.uint8))
+        # Panel 1: one outline per visible token.
+        assert len(ax_map.collections[0].get_paths()) == int(visible.sum())
+        # Panel 2: the share of visible tokens touching each group, then of all tokens.
+        n = max(int(visible.sum()), 1)
+        want_visible = [int((m & visible).sum()) / n for m in slot_member.values()]
+        want_all = [float(m.float().mean()) for m in slot_member.values()]
+        np.testing.assert_allclose([b.get_width() for b in ax_bars.containers[0]], want_visible)
+        np.testing.assert_allclose([b.get_width() for b in ax_bars.containers[1]], want_all)
+        if strategy == "fasking" and visible.any():  # the official walk: every visible token shows background
+            assert ax_bars.containers[0][list(slot_member).index("background")].get_width() == 1.0
+        plt.close(fig)
+
+    # Drawing into given axes (one row of a grid) returns that figure.
+    fig, axes = plt.subplots(2, 3)
+    assert viz.show_visible_tokens(c.frames[0], c.parsing[0], visible, slot_member, axes=axes[1]) is fig
+    assert len(axes[1, 0].images) == 1 and len(axes[0, 0].images) == 0
+    plt.close(fig)
+    with pytest.raises(ValueError, match="parsing shape"):
+        viz.show_visible_tokens(c.frames[0], c.parsing[0, :16], visible, slot_member)
+    with pytest.raises(ValueError, match="one patch side"):
+        viz.show_visible_tokens(c.frames[0], c.parsing[0], np.ones((4, 2), bool), slot_member)
+    with pytest.raises(ValueError, match="membership maps"):
+        viz.show_visible_tokens(c.frames[0], c.parsing[0], visible, {"skin": np.ones((2, 2), bool)})

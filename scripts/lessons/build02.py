@@ -509,6 +509,77 @@ for ratio in (0.995, 1.0):
         print(f"mask_ratio={ratio}: ValueError: {err}")
 """)
 md(r"""
+## 6. Explore
+
+One slot of our clip through each strategy at `MASK_RATIO`, drawn by
+`viz.show_visible_tokens`: left, what the encoder sees (hidden patches dimmed); middle, the
+region map with the visible tokens outlined; right, the share of the slot's visible tokens
+that touch each region group (blue, with the count) against the share of all its tokens
+(grey), the per-slot version of the table in section 3.
+""")
+code("""
+EXPLORE_STRATEGIES = ("fasking", "fasking_opp", "fasking_paper", "tube", "random")
+
+
+def slot_view(frames: np.ndarray, parsing: torch.Tensor, visible: torch.Tensor, slot: int) -> tuple:
+    \"\"\"The arguments of viz.show_visible_tokens for one slot of clip 0 of (1, T, H, W) parsing and (1, N) visible.\"\"\"
+    t = slot * TUBELET  # the slot's first frame: the one its regions are read from
+    member = {name: m[0].reshape(grid.shape)[slot] for name, m in M.region_membership(parsing, grid).items()}
+    return frames[t], parsing[0, t], visible[0].reshape(grid.shape)[slot], member
+
+
+fig, axes = plt.subplots(len(EXPLORE_STRATEGIES), 3, figsize=(7.5, 1.9 * len(EXPLORE_STRATEGIES)),
+                         gridspec_kw={"width_ratios": [1, 1, 1.4]})
+for row, s in zip(axes, EXPLORE_STRATEGIES):
+    v = M.make_visible_mask(s, 1, grid, MASK_RATIO, parsing=parsing, generator=torch.Generator().manual_seed(SEED))
+    viz.show_visible_tokens(*slot_view(clip.frames, parsing, v, slot=0), axes=row)
+    row[0].set_ylabel(s, fontsize=8)
+fig.tight_layout()
+plt.show()
+""")
+md(r"""
+Now pick an identity, a strategy, a ratio, a seed and a slot yourself; *tight crop* renders
+the face larger, as in section 2. (The widget needs a running kernel; the figure above shows
+the same.)
+""")
+code("""
+# NBVAL_IGNORE_OUTPUT
+from functools import lru_cache
+
+import ipywidgets as widgets
+
+
+@lru_cache(maxsize=32)
+def explore_clip(identity: int, tight: bool) -> tuple[np.ndarray, torch.Tensor]:
+    \"\"\"One SynthFace identity: frames uint8 (T, H, W, 3) and parsing (1, T, H, W), rendered once.\"\"\"
+    if tight:
+        frames, labels = tight_crop(identity)
+    else:
+        c = generate_clip(identity, 0, size=SIZE, num_frames=FRAMES)
+        frames, labels = c.frames, c.parsing
+    return np.ascontiguousarray(frames), torch.from_numpy(np.ascontiguousarray(labels))[None]
+
+
+def explore(identity=IDENTITY, strategy="fasking", mask_ratio=MASK_RATIO, seed=SEED, slot=0, tight=False):
+    frames, p = explore_clip(identity, tight)
+    visible = M.make_visible_mask(strategy, 1, grid, mask_ratio, parsing=p, generator=torch.Generator().manual_seed(seed))
+    print(f"{strategy}: {int(visible.sum())} of {grid.num_tokens} tokens visible in the clip, "
+          f"{int(visible.reshape(T_SLOTS, P)[slot].sum())} in slot {slot}")
+    viz.show_visible_tokens(*slot_view(frames, p, visible, slot))
+    plt.show()
+
+
+widgets.interact(
+    explore,
+    identity=widgets.IntSlider(value=IDENTITY, min=0, max=49),
+    strategy=list(EXPLORE_STRATEGIES),
+    mask_ratio=widgets.FloatSlider(value=MASK_RATIO, min=0.5, max=0.95, step=0.05),
+    seed=widgets.IntSlider(value=SEED, min=0, max=99),
+    slot=widgets.IntSlider(value=0, min=0, max=T_SLOTS - 1),
+    tight=widgets.Checkbox(value=False, description="tight crop"),
+);
+""")
+md(r"""
 ## Exercise: count facial-component tokens
 
 Write `component_tokens(parsing, grid)`: a `bool (B, N)` tensor (tokens in `(t, h, w)`
