@@ -40,8 +40,6 @@ NUM_IDENTITIES = 60  # people; split by person, so no face is in two splits
 CLIPS_PER_IDENTITY = 8  # expressions change from clip to clip, so clips are the samples that count
 SPLIT = (0.6, 0.1, 0.3)  # train / val / test shares of the people
 WORLD_SEED = 1  # people pretraining never saw (lesson 04 pretrained on world 0)
-SIZE = 64  # must match the model preset of CONFIG (tiny: 8 frames of 64x64)
-NUM_FRAMES = 8
 FRACTIONS = (0.1, 1.0)  # shares of the training labels for the low-data comparison
 SEEDS = (0, 1, 2)  # every (method, fraction) runs once per seed: mean +- std
 PROBE_LR = 1e-2  # MARLIN uses 1e-4; lesson 06 (section 4) shows why a lesson-sized run needs more
@@ -71,9 +69,7 @@ plt.rcParams["figure.dpi"] = 80
 generator = seed_everything(SEED)
 train_cfg = load_config(CONFIG, out_dir=OUT_DIR)
 mcfg = train_cfg.model_config()
-assert (SIZE, NUM_FRAMES) == (mcfg.img_size, mcfg.num_frames), (
-    f"SIZE/NUM_FRAMES ({SIZE}, {NUM_FRAMES}) must match the {mcfg.name} preset of {CONFIG}: "
-    f"({mcfg.img_size}, {mcfg.num_frames})")
+SIZE, NUM_FRAMES = mcfg.img_size, mcfg.num_frames  # clips are made at the size and length the encoder takes
 C = len(EXPRESSIONS)
 print(f"model {mcfg.name}: {mcfg.num_frames} frames of {mcfg.img_size}x{mcfg.img_size}, feature width D = {mcfg.enc_dim}")
 print(f"{C} expressions: {', '.join(EXPRESSIONS)}")

@@ -42,8 +42,6 @@ CLIPS_PER_IDENTITY = 3
 SPLIT = (0.6, 0.1, 0.3)  # train / val / test shares of the people
 WORLD_SEED = 1  # people pretraining never saw (lesson 04 pretrained on world 0)
 FAKE_FRACTION = 0.5  # half of the clips are manipulated, the kinds in turn
-SIZE = 64  # must match the model preset of CONFIG (tiny: 8 frames of 64x64)
-NUM_FRAMES = 8  # frames the encoder sees at once: one window (a "clip")
 VIDEO_FRAMES = 16  # frames of a SynthFace video: 2 windows, so clip- and video-level scores differ
 FRACTIONS = (0.3, 1.0)  # shares of the training labels for the low-data comparison
 SEEDS = (0, 1, 2)  # every (method, fraction) runs once per seed: mean +- std
@@ -72,9 +70,7 @@ plt.rcParams["figure.dpi"] = 80
 generator = seed_everything(SEED)
 train_cfg = load_config(CONFIG, out_dir=OUT_DIR)
 mcfg = train_cfg.model_config()
-assert (SIZE, NUM_FRAMES) == (mcfg.img_size, mcfg.num_frames), (
-    f"SIZE/NUM_FRAMES ({SIZE}, {NUM_FRAMES}) must match the {mcfg.name} preset of {CONFIG}: "
-    f"({mcfg.img_size}, {mcfg.num_frames})")
+SIZE, NUM_FRAMES = mcfg.img_size, mcfg.num_frames  # clips are made at the size and length the encoder takes
 assert VIDEO_FRAMES % NUM_FRAMES == 0, "VIDEO_FRAMES must be a multiple of NUM_FRAMES (whole windows)"
 windows_per_video = VIDEO_FRAMES // NUM_FRAMES
 KINDS = MANIPULATIONS[1:]
