@@ -38,8 +38,6 @@ OUT_DIR = "../runs/lesson04"  # where lesson 04 keeps its checkpoint; trained he
 NUM_IDENTITIES = 12  # people in the retrieval set
 CLIPS_PER_IDENTITY = 6  # with 6, every person shows each of the 6 expressions once
 WORLD_SEED = 1  # a SynthFace "world" of people pretraining never saw (it used world 0)
-SIZE = 64  # must match the model preset of CONFIG (tiny: 8 frames of 64x64)
-NUM_FRAMES = 8
 SAMPLE_RATE = 2  # MARLIN takes every 2nd frame of a video
 VIDEO = "synth_03_a"  # a clip of data_samples/ for the whole-video protocol
 """, tags=["parameters"])
@@ -65,9 +63,7 @@ plt.rcParams["figure.dpi"] = 80
 generator = seed_everything(SEED)
 train_cfg = load_config(CONFIG, out_dir=OUT_DIR)
 mcfg = train_cfg.model_config()
-assert (SIZE, NUM_FRAMES) == (mcfg.img_size, mcfg.num_frames), (
-    f"SIZE/NUM_FRAMES ({SIZE}, {NUM_FRAMES}) must match the {mcfg.name} preset of {CONFIG}: "
-    f"({mcfg.img_size}, {mcfg.num_frames})")
+SIZE, NUM_FRAMES = mcfg.img_size, mcfg.num_frames  # clips are made at the size and length the encoder takes
 print(f"model {mcfg.name}: {mcfg.num_frames} frames of {mcfg.img_size}x{mcfg.img_size}, "
       f"{mcfg.num_tokens} tokens, feature width D = {mcfg.enc_dim}")
 """)
@@ -422,31 +418,63 @@ md(r"""
 ## 6. What the neighbours look like
 
 Three queries and their 4 nearest other clips under the pretrained features (one frame each; a
-green title means the same person as the query). The neighbours come from sorting each row of
-the similarity matrix and dropping the first column, which is the query itself (its similarity
-to itself is 1, the maximum), which works as long as no other clip points exactly the same way. The exercise
-below does it properly.
+green title means the same person as the query). `show_neighbours` draws them: for each query it
+sorts the query's row of a similarity matrix, most similar first, and leaves the query itself
+out of that one row. The exercise below computes the neighbours of *every* clip at once.
+""")
+code("""
+def show_neighbours(queries, sim, k, title=None):
+    \"\"\"One row per query clip: its middle frame, then its k most similar other clips under sim (N, N),
+    each titled with person, expression and cosine similarity (green: the query's person, red: another).\"\"\"
+    fig, axes = plt.subplots(len(queries), k + 1, figsize=(1.9 * (k + 1), 2.1 * len(queries)), squeeze=False)
+    for r, q in enumerate(queries):
+        order = sim[q].argsort(descending=True)
+        neighbours = order[order != q][:k].tolist()  # most similar first, without the query
+        for col, j in enumerate([q] + neighbours):
+            ax = axes[r, col]
+            ax.imshow(videos[j, :, mid].permute(1, 2, 0).numpy())
+            ax.set_xticks([])
+            ax.set_yticks([])
+            label = f"p{int(identity[j])} {EXPRESSIONS[int(expression[j])]}"
+            if col == 0:
+                ax.set_title(f"query: {label}", fontsize=8, fontweight="bold")
+            else:
+                same = bool(identity[j] == identity[q])
+                ax.set_title(f"{label}\\ncos {sim[q, j]:.3f}", fontsize=8, color="green" if same else "red")
+    if title:
+        fig.suptitle(title, fontsize=9)
+    plt.tight_layout()
+    plt.show()
 """)
 code("""
 queries = [0, len(identity) // 3, 2 * len(identity) // 3]
-k_show = 4
-order = cosine_similarity_matrix(features["pretrained"]).argsort(dim=1, descending=True)[:, 1 : k_show + 1]
-sim_p = cosine_similarity_matrix(features["pretrained"])
-fig, axes = plt.subplots(len(queries), k_show + 1, figsize=(1.9 * (k_show + 1), 2.1 * len(queries)), squeeze=False)
-for r, q in enumerate(queries):
-    for col, j in enumerate([q] + order[q].tolist()):
-        ax = axes[r, col]
-        ax.imshow(videos[j, :, mid].permute(1, 2, 0).numpy())
-        ax.set_xticks([])
-        ax.set_yticks([])
-        label = f"p{int(identity[j])} {EXPRESSIONS[int(expression[j])]}"
-        if col == 0:
-            ax.set_title(f"query: {label}", fontsize=8, fontweight="bold")
-        else:
-            same = bool(identity[j] == identity[q])
-            ax.set_title(f"{label}\\ncos {sim_p[q, j]:.3f}", fontsize=8, color="green" if same else "red")
-plt.tight_layout()
-plt.show()
+show_neighbours(queries, cosine_similarity_matrix(features["pretrained"]), k=4)
+""")
+md(r"""
+### Explore
+
+Pick any query clip (its index, 0 to 71 at the default size), a feature set and `k` yourself:
+do the neighbours under `random init` or `pixels` look like those under `pretrained`? Are any
+of them the same expression? (The widget needs a running kernel; the figure above shows the
+same for three queries under the pretrained features.)
+""")
+code("""
+# NBVAL_IGNORE_OUTPUT
+import ipywidgets as widgets
+
+similarities = {name: cosine_similarity_matrix(f) for name, f in features.items()}  # once, not per redraw
+
+
+def explore(query=0, feature_set="pretrained", k=4):
+    show_neighbours([query], similarities[feature_set], k, title=f"clip {query}, {feature_set} features")
+
+
+widgets.interact(
+    explore,
+    query=widgets.IntSlider(value=0, min=0, max=len(identity) - 1, continuous_update=False),
+    feature_set=list(features),
+    k=widgets.IntSlider(value=4, min=1, max=8),
+);
 """)
 md(r"""
 ## Exercise: k nearest neighbours by cosine similarity
