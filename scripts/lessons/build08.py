@@ -22,7 +22,8 @@ kinds of fakes of its own, with a per-pixel mask of what was changed.
 1. see the three SynthFace manipulations (face swap, reenactment, mouth re-synthesis), where
    they change the picture and how much of it;
 2. build the ROC curve by sorting scores (the exercise) and its area by the trapezoid rule,
-   and check it against `marlin_lite.tasks.metrics.binary_auc`;
+   check it against `marlin_lite.tasks.metrics.binary_auc`, and slide a decision threshold
+   along it;
 3. run MARLIN's three baselines with `marlin_lite.tasks.run_dfd` (random-init probe,
    supervised from scratch, pretrained probe) over label fractions and seeds, at clip and
    video level;
@@ -213,6 +214,60 @@ torch.testing.assert_close(auc, metrics.binary_auc(torch.tensor(scores), torch.t
 same = np.isclose(auc, trapezoid_auc(*roc_points(np.exp(5 * scores), labels)))
 pairs = (scores[labels == 1][:, None] > scores[labels == 0][None, :]).mean() + 0.5 * (scores[labels == 1][:, None] == scores[labels == 0][None, :]).mean()
 print(f"trapezoid AUC {auc:.4f} == metrics.binary_auc | unchanged by exp(5 s): {same} | P(fake above real) {pairs:.4f}")
+""")
+md(r"""
+**Where the threshold sits.** A deployed detector must decide, so it picks one threshold $t$:
+one point on the curve. `show_threshold` draws these 200 scores by class with $t$ as a line,
+the ROC curve with that point marked, and the counts behind it; at $t = 0.5$:
+""")
+code("""
+def show_threshold(t, scores=scores, labels=labels):
+    \"\"\"Histograms of the scores of reals and fakes with threshold t, the ROC curve with t's point, and
+    the confusion counts (fake = positive, 'fake' decided when score > t). Returns (tpr, fpr, accuracy).\"\"\"
+    fake, real = scores[labels == 1], scores[labels == 0]
+    tp, fp = int((fake > t).sum()), int((real > t).sum())
+    tpr, fpr = tp / len(fake), fp / len(real)
+    accuracy = (tp + len(real) - fp) / len(scores)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(8.5, 2.8), gridspec_kw={"width_ratios": [1.6, 1]})
+    bins = np.linspace(scores.min(), scores.max(), 21)
+    ax1.hist(real, bins=bins, alpha=0.6, label=f"real ({len(real)})")
+    ax1.hist(fake, bins=bins, alpha=0.6, label=f"fake ({len(fake)})")
+    ax1.axvline(t, color="k", lw=1.5)
+    ax1.set(xlabel="score", ylabel="videos", title=f"t = {t:.2f}: TP {tp}, FN {len(fake) - tp}, FP {fp}, TN {len(real) - fp}")
+    ax1.title.set_fontsize(9)
+    ax1.legend(fontsize=7)
+    fpr_curve, tpr_curve = roc_points(scores, labels)
+    ax2.plot(fpr_curve, tpr_curve)
+    ax2.plot([0, 1], [0, 1], color="k", lw=0.8, ls="--")
+    ax2.plot([fpr], [tpr], "o", color="C3")
+    ax2.set(xlabel="false positive rate", ylabel="true positive rate", title=f"TPR {tpr:.2f}, FPR {fpr:.2f}, accuracy {accuracy:.2f}")
+    ax2.title.set_fontsize(9)
+    plt.tight_layout()
+    plt.show()
+    return tpr, fpr, accuracy
+
+
+tpr, fpr, accuracy = show_threshold(0.5)
+# the marked point lies on the curve: the curve is made of exactly these (FPR, TPR) pairs
+fpr_curve, tpr_curve = roc_points(scores, labels)
+assert any(np.isclose(fpr, a) and np.isclose(tpr, b) for a, b in zip(fpr_curve, tpr_curve))
+""")
+md(r"""
+Slide $t$ yourself: the AUC does not move, but TPR, FPR and accuracy do, and the threshold
+with the best accuracy depends on how many fakes there are. (The widget needs a running
+kernel; the figure above shows $t = 0.5$.)
+""")
+code("""
+# NBVAL_IGNORE_OUTPUT
+import ipywidgets as widgets
+
+
+
+def explore(t=0.5):
+    show_threshold(t)
+
+
+widgets.interact(explore, t=widgets.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.01));
 """)
 md(r"""
 ## 3. Data, checkpoint and MARLIN's baselines
