@@ -21,7 +21,8 @@ Wav2Lip's face encoder and scoring the generated mouths with a sync expert retra
 it at lesson scale, on SynthFace faces whose mouths are driven by their synthetic speech.
 
 **In this lesson you will**
-1. line up a talking face with its log-mel spectrogram: 4 mel frames per video frame;
+1. line up a talking face with its log-mel spectrogram (4 mel frames per video frame) and
+   see the voice and the mouth correlate best when neither is shifted;
 2. turn the distances a sync expert gives into an **offset estimate**, a **sync distance** and
    a **sync confidence** (the exercise), and check them against `marlin_lite.tasks.lipsync`;
 3. train a sync expert contrastively over audio shifts and read its distance-vs-offset curves;
@@ -103,8 +104,70 @@ r = np.corrcoef(loud_per_frame, clip.per_frame["mouth_open"])[0, 1]
 print(f"correlation of per-frame loudness and mouth opening: {r:.2f} > 0.5: {r > 0.5}")
 """)
 md(r"""
-That correlation is what a sync expert can learn: shift the audio by a frame or two and it
-drops. Real speech is the same in kind (SyncNet was trained on TV broadcasts), only messier.
+Is that correlation about *timing*? Shift the audio by $d$ video frames (positive: the audio
+is late, so the voice of frame $t + d$ is paired with the mouth of frame $t$) and compute it
+again over the frames both still cover, for eight people:
+""")
+code("""
+SHIFTS = np.arange(-6, 7)
+
+
+def loudness_per_frame(c):
+    \"\"\"Mean log energy of the 4 mel frames of each video frame of clip c: (L,) float.\"\"\"
+    energy = log_mel(torch.from_numpy(c.audio), n_mels=40)[0].exp().sum(0).log()
+    return energy[: m * len(c.frames)].reshape(len(c.frames), m).mean(1).numpy()
+
+
+def shifted_correlation(loudness, mouth, d):
+    \"\"\"Correlation of loudness[t + d] with mouth[t] over the frames both cover.\"\"\"
+    a, b = (loudness[d:], mouth[: len(mouth) - d]) if d >= 0 else (loudness[:d], mouth[-d:])
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+assert np.isclose(shifted_correlation(loud_per_frame, clip.per_frame["mouth_open"], 0), r)  # d = 0 is the number above
+people = [generate_clip(p, 1, world_seed=1, size=mcfg.img_size, num_frames=CLIP_FRAMES) for p in range(8)]
+curves = np.array([[shifted_correlation(loudness_per_frame(c), c.per_frame["mouth_open"], d) for d in SHIFTS] for c in people])
+fig, ax = plt.subplots(figsize=(6, 2.8))
+ax.plot(SHIFTS, curves.T, color="0.7", lw=0.8)
+ax.plot(SHIFTS, curves.mean(0), color="C3", lw=2.5, label="mean of 8 people")
+ax.axvline(0, color="k", lw=0.8, ls="--")
+ax.set(xlabel="audio shift d (video frames)", ylabel="correlation", title="loudness vs mouth opening, audio shifted")
+ax.title.set_fontsize(9)
+ax.legend(fontsize=7)
+plt.show()
+peaks = SHIFTS[curves.argmax(1)]
+print(f"the mean curve peaks at d = {SHIFTS[curves.mean(0).argmax()]}; single clips peak at d = 0 in {int((peaks == 0).sum())} of {len(people)}")
+""")
+md(r"""
+Slide the shift for one person yourself and watch the two curves drift apart. (The widget
+needs a running kernel; the figure above shows every shift at once.)
+""")
+code("""
+# NBVAL_IGNORE_OUTPUT
+import ipywidgets as widgets
+
+
+def explore(person=0, d=0):
+    c = people[person]
+    loudness, mouth = loudness_per_frame(c), c.per_frame["mouth_open"]
+    frames = np.arange(len(mouth))
+    fig, ax = plt.subplots(figsize=(7, 2.4))
+    ax.plot(frames, mouth, "o-", ms=3, label="mouth open")
+    shifted = (loudness - loudness.min()) / np.ptp(loudness)  # scaled to [0, 1] to share the axis
+    ax.plot(frames - d, shifted, lw=1.5, label=f"loudness, audio shifted by {d}")
+    ax.set(xlim=(-0.5, len(mouth) - 0.5), xlabel="video frame")
+    ax.set_title(f"person {person}, d = {d}: correlation {shifted_correlation(loudness, mouth, d):+.2f}", fontsize=9)
+    ax.legend(fontsize=7, loc="upper right")
+    plt.show()
+
+
+widgets.interact(explore, person=widgets.IntSlider(value=0, min=0, max=len(people) - 1), d=widgets.IntSlider(value=0, min=-6, max=6));
+""")
+md(r"""
+That timing is what a sync expert can learn. One short clip is noisy (a clip can peak away
+from 0, as above), which is why the expert learns from many windows, and why SyncNet's
+statistics (below) read a whole row of distances over offsets rather than one number. Real
+speech is the same in kind (SyncNet was trained on TV broadcasts), only messier.
 
 ## 2. From distances to an offset: the exercise
 
