@@ -31,7 +31,8 @@ it; section 6 runs the script itself at toy size so you see the same code path a
 2. compute mean, standard deviation and the standard error of a *paired* difference over
    seeds (the exercise), and check them against the package's `ResultsTable`;
 3. compare masking strategies, mask ratios and the adversarial term on two yardsticks: a
-   common held-out reconstruction task and the facial-attribute probe of lesson 06;
+   common held-out reconstruction task and the facial-attribute probe of lesson 06, and any
+   two variants seed by seed;
 4. draw the low-data curves of MARLIN's three baselines;
 5. state the paper's claims next to what the course measured.
 
@@ -221,6 +222,47 @@ if "no_adversarial" in variants:
     bars(["reference", "no_adversarial"], ["with critic (ref.)", "without"], "the adversarial term (weight 0.01)")
     print(f"without the critic, against with: reconstruction {verdict('no_adversarial', 'rec_tube90'):20s} | "
           f"FAR probe {verdict('no_adversarial', 'far_auc_micro')}")
+""")
+md(r"""
+### Any two variants, seed by seed
+
+The bars hide the pairing. `show_pair` draws it: one line per seed from variant A's value to
+variant B's. Lines that run parallel mean a steady difference (small standard error) even when
+the seeds sit far apart; lines that cross mean the difference depends on the seed. Here, tube
+masking against the reference:
+""")
+code("""
+def show_pair(a, b, metric):
+    \"\"\"Per-seed values of variants a and b on metric, joined seed by seed; the title gives the paired
+    mean difference a - b, its standard error and the verdict of section 2's screen.\"\"\"
+    va, vb = values(a, metric), values(b, metric)
+    m, se = paired_difference(va, vb)
+    fig, ax = plt.subplots(figsize=(4.2, 3.2))
+    for s, x, y in zip(seeds, va, vb):
+        ax.plot([0, 1], [x, y], "o-", label=f"seed {s}")
+    ax.set_xticks([0, 1], [a, b])
+    ax.set_xlim(-0.4, 1.4)
+    ax.set_ylabel(METRICS[metric], fontsize=7)
+    ax.set_title(f"{a} - {b}: {m:+.4f} ± {se:.4f} (SE)\\n{a}: {verdict(a, metric, against=b)}", fontsize=8)
+    ax.legend(fontsize=7)
+    plt.tight_layout()
+    plt.show()
+
+
+pair = ("tube", "reference") if "tube" in variants else (variants[1], variants[0])
+for metric in METRICS:
+    show_pair(*pair, metric)
+""")
+md(r"""
+Pick any two variants and a yardstick yourself. (The widget needs a running kernel; the
+figures above show one pair.)
+""")
+code("""
+# NBVAL_IGNORE_OUTPUT
+import ipywidgets as widgets
+
+widgets.interact(show_pair, a=widgets.Dropdown(options=variants, value=pair[0]),
+                 b=widgets.Dropdown(options=variants, value=pair[1]), metric=list(METRICS));
 """)
 md(r"""
 ## 5. The low-data regime
