@@ -27,12 +27,14 @@ import argparse
 import base64
 import copy
 import functools
+import inspect
 import os
 import re
 import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import nbformat
 from nbformat import NotebookNode
@@ -47,6 +49,8 @@ __all__ = [
     "extract_figures",
     "exercises",
     "make_student_notebook",
+    "interact",
+    "CHECK_WIDGETS_ENV",
     "main",
 ]
 
@@ -208,6 +212,75 @@ def kernel_env() -> dict[str, str]:
     env["MPLBACKEND"] = INLINE_BACKEND
     env["PYTHONHASHSEED"] = "0"
     return env
+
+
+CHECK_WIDGETS_ENV = "MARLIN_LITE_CHECK_WIDGETS"
+"""Set to ``1`` (``scripts/test.sh`` does) to make :func:`interact` call each explorer over its
+controls' values before it draws the widget."""
+
+
+def _option_values(options: Sequence[Any]) -> list[Any]:
+    """The values of a menu's options: ``(label, value)`` pairs give their value."""
+    return [o[1] if isinstance(o, tuple) and len(o) == 2 else o for o in options]
+
+
+def _sweep_values(name: str, control: Any, default: Any) -> tuple[Any, list[Any]]:
+    """(default, values to try) of one ``ipywidgets.interact`` control: a slider's value and both
+    ends, a menu's options, a check box both ways, a plain value as it is; a ``(min, max[, step])``
+    tuple (a slider to ipywidgets) at the function's ``default`` alone."""
+    if isinstance(control, tuple) and len(control) in (2, 3) and all(isinstance(v, (int, float)) for v in control):
+        if default is inspect.Parameter.empty:
+            raise ValueError(f"interact: give {name!r} a default value in the function, or pass a widget instead of {control}")
+        return default, [default]
+    if isinstance(control, bool):
+        return control, [control, not control]
+    if isinstance(control, (list, tuple)):
+        options = _option_values(control)
+        first = default if default in options else options[0]
+        return first, options
+    if hasattr(control, "min") and hasattr(control, "max") and hasattr(control, "value"):  # a slider
+        return control.value, [control.value, control.min, control.max]
+    if hasattr(control, "options") and hasattr(control, "value"):  # a menu
+        return control.value, _option_values(control.options)
+    if hasattr(control, "value") and isinstance(control.value, bool):  # a check box
+        return control.value, [control.value, not control.value]
+    if hasattr(control, "value"):
+        return control.value, [control.value]
+    return control, [control]
+
+
+def interact(function: Callable[..., Any], /, **controls: Any) -> Any:
+    """``ipywidgets.interact(function, **controls)`` for the lessons' explorers, with a check.
+
+    ipywidgets catches what ``function`` raises and prints it inside the widget, so a broken
+    explorer fails no test. With the environment variable ``MARLIN_LITE_CHECK_WIDGETS=1``
+    (``scripts/test.sh`` sets it), ``function`` is first called with every control at its
+    default, then once for each other value of each control in turn (a slider's two ends, every
+    option of a menu or list, a check box both ways), the others at their defaults; anything it
+    raises propagates and fails the cell. Figures are closed after each call. Controls are
+    ipywidgets widgets, lists of options or plain values, as ``ipywidgets.interact`` takes them
+    (a tuple of 2-3 numbers is a slider there; here it stays at the function's default).
+    Returns what ``ipywidgets.interact`` returns.
+    """
+    import ipywidgets
+
+    if os.environ.get(CHECK_WIDGETS_ENV, "") not in ("", "0"):
+        import matplotlib.pyplot as plt
+
+        params = inspect.signature(function).parameters
+        empty = inspect.Parameter.empty
+        swept = {name: _sweep_values(name, control, params[name].default if name in params else empty)
+                 for name, control in controls.items()}
+        base = {name: d for name, (d, _) in swept.items()}
+        calls = [base] + [{**base, name: v} for name, (d, values) in swept.items() for v in values if v != d]
+        for kwargs in calls:
+            try:
+                function(**kwargs)
+            except Exception as err:
+                raise RuntimeError(f"explorer {function.__name__}({kwargs}) failed: {type(err).__name__}: {err}") from err
+            finally:
+                plt.close("all")
+    return ipywidgets.interact(function, **controls)
 
 
 def error_cells(nb: NotebookNode) -> list[int]:

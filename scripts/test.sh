@@ -23,6 +23,10 @@ for arg in "$@"; do
     esac
 done
 
+# Lesson explorers (marlin_lite.course.interact) call their function over every control's values
+# first, so a broken one fails its cell instead of printing a traceback inside the widget.
+export MARLIN_LITE_CHECK_WIDGETS=1
+
 exec python -m pytest \
     --nbval \
     --nbval-current-env \

@@ -343,3 +343,39 @@ def test_merge_streams_joins_consecutive_chunks():
     ]
     merged = merge_streams(outs)
     assert [o.get("text") for o in merged] == ["a\nb\n", "warn\n", None, "c\n"]
+
+
+def test_interact_checks_an_explorer_over_every_control_value(monkeypatch):
+    """With MARLIN_LITE_CHECK_WIDGETS set, course.interact calls the explorer with the defaults,
+    then each other value of each control (slider ends, menu and list options, check box both
+    ways); an explorer that breaks on one of them fails loudly. Without it only ipywidgets calls
+    it (once, catching errors itself)."""
+    import ipywidgets as widgets
+
+    from marlin_lite.course import CHECK_WIDGETS_ENV, interact
+
+    calls = []
+
+    def explore(n=3, kind="b", scale=0.5, flag=False, fixed=7, pair="y"):
+        calls.append((n, kind, scale, flag, fixed, pair))
+        if kind == "boom":
+            raise IndexError("no such kind")
+
+    controls = dict(n=widgets.IntSlider(value=3, min=0, max=9), kind=["a", "b"], scale=widgets.FloatSlider(value=0.5, min=0.1, max=1.0),
+                    flag=widgets.Checkbox(value=False), fixed=(0, 10), pair=widgets.Dropdown(options=[("X", "x"), ("Y", "y")], value="y"))
+    monkeypatch.setenv(CHECK_WIDGETS_ENV, "1")
+    interact(explore, **controls)
+    base = (3, "b", 0.5, False, 7, "y")
+    swept = calls[: len(calls) - 1]  # the last call is ipywidgets' own, with the widgets' values
+    assert swept[0] == base
+    assert set(swept[1:]) == {(0, "b", 0.5, False, 7, "y"), (9, "b", 0.5, False, 7, "y"), (3, "a", 0.5, False, 7, "y"),
+                              (3, "b", 0.1, False, 7, "y"), (3, "b", 1.0, False, 7, "y"), (3, "b", 0.5, True, 7, "y"),
+                              (3, "b", 0.5, False, 7, "x")}
+    assert len(swept) == 8
+    with pytest.raises(RuntimeError, match=r"explorer explore\(.*'kind': 'boom'.*IndexError: no such kind"):
+        interact(explore, kind=["b", "boom"])
+
+    calls.clear()
+    monkeypatch.delenv(CHECK_WIDGETS_ENV)
+    interact(explore, kind=["b", "boom"])  # ipywidgets swallows errors: only the check catches them
+    assert calls == [base]

@@ -453,6 +453,8 @@ code("""
 # NBVAL_IGNORE_OUTPUT
 import ipywidgets as widgets
 
+from marlin_lite.course import interact  # ipywidgets.interact, checked by the tests (see its docstring)
+
 
 def explore(strategy="tube", mask_ratio=0.9, seed=0, slot=0):
     visible = make_visible_mask(strategy, 1, grid, mask_ratio, generator=torch.Generator().manual_seed(seed))
@@ -468,7 +470,7 @@ def explore(strategy="tube", mask_ratio=0.9, seed=0, slot=0):
     plt.show()
 
 
-widgets.interact(
+interact(
     explore,
     strategy=list(STRATEGIES),
     mask_ratio=widgets.FloatSlider(value=0.9, min=0.5, max=0.95, step=0.05),

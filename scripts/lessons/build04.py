@@ -325,6 +325,35 @@ if not saved:
     print("(no training-time figures: the checkpoint was trained elsewhere, e.g. by lesson 05)")
 """)
 md(r"""
+**Explore.** Pick a held-out clip, a masking strategy and a ratio, and watch the pretrained
+model fill in what it was not shown: masks it never trained with (`frame`, or a ratio of 0.5)
+ask different things of it than its own `fasking` at 0.9. (The widget needs a running kernel;
+the figures above show the first clip under the training mask.)
+""")
+code("""
+# NBVAL_IGNORE_OUTPUT
+import ipywidgets as widgets
+
+from marlin_lite.course import interact  # ipywidgets.interact, checked by the tests (see its docstring)
+from marlin_lite.masking import STRATEGIES
+
+
+def explore(clip=0, strategy=cfg.mask_strategy, mask_ratio=cfg.mask_ratio, seed=1):
+    x1, parsing1 = xv[clip : clip + 1], val["parsing"][clip : clip + 1]
+    v1 = make_visible_mask(strategy, 1, grid, mask_ratio, parsing=parsing1, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        p1 = model(x1, v1)
+    mse = P.reconstruction_loss(p1, model.targets(x1, v1)).item()
+    fig = P.reconstruction_figure(model, x1, v1, p1, frames=range(0, mcfg.num_frames, 2))
+    fig.suptitle(f"pretrained, {strategy} at {mask_ratio:.2f}: {int(v1.sum())} tokens visible, masked MSE {mse:.4f}", fontsize=9)
+    plt.show()
+
+
+interact(explore, clip=widgets.IntSlider(value=0, min=0, max=len(xv) - 1), strategy=list(STRATEGIES),
+                 mask_ratio=widgets.FloatSlider(value=cfg.mask_ratio, min=0.5, max=0.95, step=0.05),
+                 seed=widgets.IntSlider(value=1, min=0, max=99));
+""")
+md(r"""
 ## 6. What fasking asks of the model
 
 Face-guided masking hides the facial components and shows background and skin. So the model

@@ -462,6 +462,8 @@ code("""
 # NBVAL_IGNORE_OUTPUT
 import ipywidgets as widgets
 
+from marlin_lite.course import interact  # ipywidgets.interact, checked by the tests (see its docstring)
+
 similarities = {name: cosine_similarity_matrix(f) for name, f in features.items()}  # once, not per redraw
 
 
@@ -469,7 +471,7 @@ def explore(query=0, feature_set="pretrained", k=4):
     show_neighbours([query], similarities[feature_set], k, title=f"clip {query}, {feature_set} features")
 
 
-widgets.interact(
+interact(
     explore,
     query=widgets.IntSlider(value=0, min=0, max=len(identity) - 1, continuous_update=False),
     feature_set=list(features),

@@ -261,13 +261,15 @@ code("""
 # NBVAL_IGNORE_OUTPUT
 import ipywidgets as widgets
 
+from marlin_lite.course import interact  # ipywidgets.interact, checked by the tests (see its docstring)
+
 
 
 def explore(t=0.5):
     show_threshold(t)
 
 
-widgets.interact(explore, t=widgets.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.01));
+interact(explore, t=widgets.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.01));
 """)
 md(r"""
 ## 3. Data, checkpoint and MARLIN's baselines

@@ -146,6 +146,8 @@ code("""
 # NBVAL_IGNORE_OUTPUT
 import ipywidgets as widgets
 
+from marlin_lite.course import interact  # ipywidgets.interact, checked by the tests (see its docstring)
+
 
 def explore(person=0, d=0):
     c = people[person]
@@ -161,7 +163,7 @@ def explore(person=0, d=0):
     plt.show()
 
 
-widgets.interact(explore, person=widgets.IntSlider(value=0, min=0, max=len(people) - 1), d=widgets.IntSlider(value=0, min=-6, max=6));
+interact(explore, person=widgets.IntSlider(value=0, min=0, max=len(people) - 1), d=widgets.IntSlider(value=0, min=-6, max=6));
 """)
 md(r"""
 That timing is what a sync expert can learn. One short clip is noisy (a clip can peak away

@@ -261,7 +261,9 @@ code("""
 # NBVAL_IGNORE_OUTPUT
 import ipywidgets as widgets
 
-widgets.interact(show_pair, a=widgets.Dropdown(options=variants, value=pair[0]),
+from marlin_lite.course import interact  # ipywidgets.interact, checked by the tests (see its docstring)
+
+interact(show_pair, a=widgets.Dropdown(options=variants, value=pair[0]),
                  b=widgets.Dropdown(options=variants, value=pair[1]), metric=list(METRICS));
 """)
 md(r"""
