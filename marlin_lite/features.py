@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from marlin_lite.model import MarlinAutoencoder, MarlinEncoder
+from marlin_lite.model import MarlinAutoencoder, MarlinEncoder, _check_clips
 from marlin_lite.utils import pick_device
 from marlin_lite.video import clip_indices, frames_to_tensor, read_video, window_starts
 
@@ -61,9 +61,12 @@ def extract_features(
         raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
     if precision not in ("auto", "fp32", "bf16"):
         raise ValueError(f"precision must be auto, fp32 or bf16, got {precision!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int):
+        raise TypeError(f"batch_size must be an int >= 1 (clips per forward pass), got {batch_size!r}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     enc = as_encoder(model)
+    _check_clips(clips, enc.cfg, "clips")  # before the model moves or leaves training mode
     dev = torch.device(device) if device is not None else next(enc.parameters()).device
     enc = enc.to(dev)
     was_training = enc.training
@@ -91,6 +94,14 @@ def video_windows(frames: np.ndarray, clip_len: int = 16, sample_rate: int = 2, 
     ``s_k = k * clip_len * sample_rate``. A video shorter than one window is an error that
     says how short it is.
     """
+    shape = getattr(frames, "shape", None)
+    if shape is None or len(shape) != 4 or shape[-1] != 3:
+        got = f"shape {tuple(shape)}" if shape is not None else type(frames).__name__
+        who = f" of video '{name}'" if name else ""
+        raise ValueError(
+            f"frames{who} must be one video as an array (T, H, W, 3) (RGB, channels last), got {got}; "
+            "pass one video at a time, channels last (frames.transpose(0, 2, 3, 1) for (T, 3, H, W))"
+        )
     starts = window_starts(len(frames), clip_len, sample_rate, name=name)
     idx = np.stack([clip_indices(len(frames), clip_len, sample_rate, start=s, name=name) for s in starts])
     return frames[idx]
@@ -136,6 +147,11 @@ def extract_video(
     name = None
     if isinstance(video, np.ndarray):
         frames = video
+    elif not isinstance(video, (str, os.PathLike)):
+        raise TypeError(
+            f"video must be a video file path or frames as a numpy uint8 array (T, H, W, 3), got "
+            f"{type(video).__name__}; for a torch tensor of frames pass video.numpy()"
+        )
     else:
         name = Path(video).name
         frames = read_video(video, audio=False).frames

@@ -130,6 +130,35 @@ def check_label_range(parsing: torch.Tensor, tubelet: int = 1) -> None:
             )
 
 
+def _check_grid(grid: TokenGrid) -> None:
+    if not isinstance(grid, TokenGrid):
+        raise TypeError(
+            f"grid must be a marlin_lite.masking.TokenGrid, got {type(grid).__name__}; for a model config "
+            "use TokenGrid(cfg.num_frames, cfg.img_size, cfg.tubelet_size, cfg.patch_size)"
+        )
+
+
+def _check_parsing(parsing: torch.Tensor, grid: TokenGrid) -> None:
+    """Raise unless ``parsing`` is an integer tensor ``(B, T, H, W)`` matching ``grid`` (shape and
+    dtype only; the label range is :func:`check_label_range`)."""
+    _check_grid(grid)
+    if not isinstance(parsing, torch.Tensor):
+        raise TypeError(
+            f"parsing must be a torch tensor (B, T, H, W) of integer label ids, got {type(parsing).__name__}; "
+            "wrap an array with torch.from_numpy"
+        )
+    if parsing.dim() != 4:
+        raise ValueError(f"parsing must be (B, T, H, W) label ids, got shape {tuple(parsing.shape)}")
+    _, T, H, W = parsing.shape
+    if (T, H, W) != (grid.frames, grid.size, grid.size):
+        raise ValueError(
+            f"parsing maps of shape (T, H, W) = {(T, H, W)} do not match the clip grid "
+            f"{(grid.frames, grid.size, grid.size)}: resize the maps (nearest neighbour) to the clip"
+        )
+    if parsing.dtype.is_floating_point or parsing.dtype == torch.bool:
+        raise ValueError(f"parsing must hold integer label ids, got dtype {parsing.dtype}")
+
+
 def label_bitmask(parsing: torch.Tensor, grid: TokenGrid, *, check_labels: bool = True) -> torch.Tensor:
     """Which labels occur in each patch of each slot's first frame.
 
@@ -143,16 +172,8 @@ def label_bitmask(parsing: torch.Tensor, grid: TokenGrid, *, check_labels: bool 
         maps, labels 0-7 and 8-10), halving its rows and columns (patch sizes that are powers
         of two take log2 steps).
     """
-    if parsing.dim() != 4:
-        raise ValueError(f"parsing must be (B, T, H, W) label ids, got shape {tuple(parsing.shape)}")
-    B, T, H, W = parsing.shape
-    if (T, H, W) != (grid.frames, grid.size, grid.size):
-        raise ValueError(
-            f"parsing maps of shape (T, H, W) = {(T, H, W)} do not match the clip grid "
-            f"{(grid.frames, grid.size, grid.size)}: resize the maps (nearest neighbour) to the clip"
-        )
-    if parsing.dtype.is_floating_point or parsing.dtype == torch.bool:
-        raise ValueError(f"parsing must hold integer label ids, got dtype {parsing.dtype}")
+    _check_parsing(parsing, grid)
+    B = parsing.shape[0]
     first = parsing[:, :: grid.tubelet]  # the first frame of each slot
     if check_labels:
         check_label_range(parsing, grid.tubelet)
@@ -279,12 +300,19 @@ def make_visible_mask(
         raise ValueError(f"unknown masking strategy {strategy!r}; choose one of {STRATEGIES}")
     if not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    _check_grid(grid)
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(
+            f"generator must be a torch.Generator or None, got {type(generator).__name__}; "
+            "for a seed use torch.Generator().manual_seed(seed)"
+        )
     N = grid.num_tokens
     n = num_visible(N, mask_ratio)
     t, h, w = grid.shape
     if strategy in FACE_GUIDED:
         if parsing is None:
             raise ValueError(f"strategy {strategy!r} needs parsing maps: pass parsing=(B, T, H, W) label ids")
+        _check_parsing(parsing, grid)  # its shape before its batch size: a map without B is not "B = T clips"
         if parsing.shape[0] != batch_size:
             raise ValueError(f"parsing has {parsing.shape[0]} clips but batch_size is {batch_size}")
         if strategy == "fasking_paper":

@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import os
 import urllib.request
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -255,14 +256,49 @@ def split_tokens(visible: torch.Tensor, n: int | None = None) -> TokenSplit:
     return TokenSplit(order[:, :n], order[:, n:])
 
 
-def as_split(visible: torch.Tensor | TokenSplit, num_tokens: int | None = None) -> TokenSplit:
-    """``visible`` as a :class:`TokenSplit` (a boolean mask is split; a split is checked for shape)."""
+def _describe(value: Any) -> str:
+    """``dtype (shape)`` of a tensor or array, else the type name (for error messages)."""
+    if isinstance(value, torch.Tensor):
+        return f"{value.dtype} {tuple(value.shape)}"
+    if hasattr(value, "dtype") and hasattr(value, "shape"):
+        return f"{type(value).__name__} {value.dtype} {tuple(value.shape)}"
+    return type(value).__name__
+
+
+def _is_index(t: Any) -> bool:
+    """Is ``t`` a 2-D integer tensor (token indices ``(B, k)``)?"""
+    return isinstance(t, torch.Tensor) and t.dim() == 2 and not t.is_floating_point() and t.dtype != torch.bool
+
+
+def as_split(
+    visible: torch.Tensor | TokenSplit, num_tokens: int | None = None, batch_size: int | None = None
+) -> TokenSplit:
+    """``visible`` as a :class:`TokenSplit` (a boolean mask is split; a split is checked for shape).
+
+    With ``num_tokens`` and ``batch_size`` (the clips of ``x``) a mask must be ``bool
+    (batch_size, num_tokens)`` and a split must hold ``batch_size`` rows: shape checks only, no
+    read-back."""
     if isinstance(visible, TokenSplit):
-        if num_tokens is not None and visible.visible.shape[1] + visible.masked.shape[1] != num_tokens:
+        vis, masked = visible
+        if not (_is_index(vis) and _is_index(masked)) or vis.shape[0] != masked.shape[0]:
             raise ValueError(
-                f"the token split covers {visible.visible.shape[1]} + {visible.masked.shape[1]} tokens, the model has {num_tokens}"
+                f"a TokenSplit holds integer token indices visible (B, n) and masked (B, N - n), got visible "
+                f"{_describe(vis)} and masked {_describe(masked)}; make it with split_tokens(visible)"
+            )
+        if num_tokens is not None and vis.shape[1] + masked.shape[1] != num_tokens:
+            raise ValueError(
+                f"the token split covers {vis.shape[1]} + {masked.shape[1]} tokens, the model has {num_tokens}"
+            )
+        if batch_size is not None and vis.shape[0] != batch_size:
+            raise ValueError(
+                f"the token split has {vis.shape[0]} rows but x has {batch_size} clips; split the mask of this batch "
+                "(split_tokens(visible)), one row per clip"
             )
         return visible
+    if num_tokens is not None and batch_size is not None and (
+        not isinstance(visible, torch.Tensor) or tuple(visible.shape) != (batch_size, num_tokens) or visible.dtype != torch.bool
+    ):
+        raise ValueError(f"visible must be bool (B, N) = {(batch_size, num_tokens)}, got {_describe(visible)}")
     return split_tokens(visible)
 
 
@@ -281,6 +317,25 @@ def select_tokens(tokens: torch.Tensor, which: torch.Tensor) -> torch.Tensor:
     return gather_tokens(tokens, split_tokens(which).visible)
 
 
+def _check_clips(x: Any, cfg: MarlinConfig, name: str = "x") -> None:
+    """Raise unless ``x`` is a float tensor ``(B, C, T, H, W)`` of the config's size (shape and
+    dtype only: no read-back)."""
+    want = (cfg.in_chans, cfg.num_frames, cfg.img_size, cfg.img_size)
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(
+            f"{name} must be a torch tensor (B, {', '.join(map(str, want))}) of float pixels in [0, 1], got "
+            f"{type(x).__name__}; wrap an array with torch.from_numpy, convert uint8 frames (B, T, H, W, 3) "
+            "with marlin_lite.video.frames_to_tensor"
+        )
+    if x.dim() != 5 or tuple(x.shape[1:]) != want:
+        raise ValueError(f"expected clips of shape (B, {', '.join(map(str, want))}), got {tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise TypeError(
+            f"{name} must hold float pixels in [0, 1], got dtype {x.dtype}; for uint8 pixels pass "
+            f"{name}.float() / 255 (marlin_lite.video.frames_to_tensor does it for frames)"
+        )
+
+
 class MarlinEncoder(nn.Module):
     def __init__(self, cfg: MarlinConfig) -> None:
         super().__init__()
@@ -293,19 +348,23 @@ class MarlinEncoder(nn.Module):
         self.norm = nn.LayerNorm(cfg.enc_dim, eps=cfg.norm_eps)
 
     def _check_input(self, x: torch.Tensor) -> None:
-        c = self.cfg
-        want = (c.in_chans, c.num_frames, c.img_size, c.img_size)
-        if x.dim() != 5 or tuple(x.shape[1:]) != want:
-            raise ValueError(f"expected clips of shape (B, {', '.join(map(str, want))}), got {tuple(x.shape)}")
+        _check_clips(x, self.cfg)
+        weight = self.patch_embed.proj.weight
+        # Only on a mismatch is autocast asked (it casts both for the Conv3d, float64 excepted): valid
+        # input costs nothing.
+        if x.dtype != weight.dtype and (torch.float64 in (x.dtype, weight.dtype) or not torch.is_autocast_enabled(x.device.type)):
+            raise TypeError(
+                f"x is {x.dtype} but the encoder's weights are {weight.dtype}; pass x.to({weight.dtype}) "
+                "or run under torch.autocast"
+            )
 
     def tokens(self, x: torch.Tensor, visible: torch.Tensor | TokenSplit | None = None) -> torch.Tensor:
         """Transformer output before the final LayerNorm: ``(B, n or N, D)``."""
         self._check_input(x)
+        split = as_split(visible, self.cfg.num_tokens, x.shape[0]) if visible is not None else None
         z = self.patch_embed(x) + self.pos_embed.to(x.dtype)
-        if visible is not None:
-            if not isinstance(visible, TokenSplit) and (visible.shape != z.shape[:2] or visible.dtype != torch.bool):
-                raise ValueError(f"visible must be bool (B, N) = {tuple(z.shape[:2])}, got {visible.dtype} {tuple(visible.shape)}")
-            z = gather_tokens(z, as_split(visible, z.shape[1]).visible)
+        if split is not None:
+            z = gather_tokens(z, split.visible)
         for blk in self.blocks:
             z = blk(z)
         return z
@@ -336,8 +395,15 @@ class MarlinDecoder(nn.Module):
 
     def forward(self, z: torch.Tensor, visible: torch.Tensor | TokenSplit) -> torch.Tensor:
         """``z (B, n, d)`` decoder-width visible tokens -> ``(B, N - n, P)`` masked predictions."""
+        if not isinstance(z, torch.Tensor) or z.dim() != 3:
+            raise ValueError(f"z must be the visible tokens (B, n, {self.cfg.dec_dim}) after enc_dec_proj, got {_describe(z)}")
         B = z.shape[0]
-        split = as_split(visible, self.cfg.num_tokens)
+        split = as_split(visible, self.cfg.num_tokens, B)
+        if tuple(z.shape[1:]) != (split.visible.shape[1], self.cfg.dec_dim):
+            raise ValueError(
+                f"z must be (B, n, dec_dim) = {(B, split.visible.shape[1], self.cfg.dec_dim)} (one row per visible "
+                f"token of the mask, after enc_dec_proj), got {tuple(z.shape)}"
+            )
         pos = self.pos_embed.to(z.dtype).expand(B, -1, -1)
         vis = z + gather_tokens(pos, split.visible)
         masked_pos = gather_tokens(pos, split.masked)
@@ -390,19 +456,29 @@ class MarlinAutoencoder(nn.Module):
     def forward(self, x: torch.Tensor, visible: torch.Tensor | TokenSplit) -> torch.Tensor:
         """``x (B, 3, T, H, W)``, ``visible`` (``bool (B, N)`` or a :class:`TokenSplit`) ->
         masked-patch predictions ``(B, N - n, P)``. A mask is split once for encoder and decoder."""
-        split = as_split(visible, self.cfg.num_tokens)
+        _check_clips(x, self.cfg)
+        split = as_split(visible, self.cfg.num_tokens, x.shape[0])
         return self.decoder(self.enc_dec_proj(self.encoder(x, split)), split)
 
     def targets(self, x: torch.Tensor, visible: torch.Tensor | TokenSplit) -> torch.Tensor:
         """The pixels the decoder must predict: masked patches ``(B, N - n, P)``, ascending order."""
-        return gather_tokens(patchify(x, self.cfg.patch_size, self.cfg.tubelet_size), as_split(visible, self.cfg.num_tokens).masked)
+        _check_clips(x, self.cfg)
+        split = as_split(visible, self.cfg.num_tokens, x.shape[0])
+        return gather_tokens(patchify(x, self.cfg.patch_size, self.cfg.tubelet_size), split.masked)
 
     def reconstruct(self, x: torch.Tensor, visible: torch.Tensor | TokenSplit, predictions: torch.Tensor) -> torch.Tensor:
         """Visible patches from ``x``, masked ones from ``predictions`` -> ``(B, 3, T, H, W)``."""
         c = self.cfg
+        _check_clips(x, c)
+        idx = as_split(visible, c.num_tokens, x.shape[0]).masked
+        want = (x.shape[0], idx.shape[1], c.patch_dim)
+        if not isinstance(predictions, torch.Tensor) or tuple(predictions.shape) != want:
+            raise ValueError(
+                f"predictions must be (B, N - n, P) = {want}, one row per masked token (the model's output "
+                f"for this mask), got {_describe(predictions)}"
+            )
         patches = patchify(x, c.patch_size, c.tubelet_size).clone()
         P = patches.shape[-1]
-        idx = as_split(visible, c.num_tokens).masked
         patches.scatter_(1, idx[..., None].expand(-1, -1, P), predictions.to(patches.dtype))
         return unpatchify(patches, c.grid, c.patch_size, c.tubelet_size)
 
@@ -476,18 +552,46 @@ def _rename(key: str, rules: list[tuple[str, str]]) -> str:
 
 def _strip_prefix(state_dict: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], bool]:
     """Remove a wrapper prefix (``model.``, ``module.`` ...); say whether it is encoder-only."""
+    if not isinstance(state_dict, Mapping):
+        raise TypeError(
+            f"state_dict must be a dict of parameter name -> tensor (torch.load(path, weights_only=True)), got "
+            f"{type(state_dict).__name__}; to load a file use load_pretrained(path)"
+        )
     for key in state_dict:
-        if key.endswith(_ANCHOR):
+        if isinstance(key, str) and key.endswith(_ANCHOR):
             prefix = key[: -len(_ANCHOR)]
-            return {k[len(prefix) :]: v for k, v in state_dict.items() if k.startswith(prefix)}, False
+            return _tensors_only({k[len(prefix) :]: v for k, v in state_dict.items() if k.startswith(prefix)}), False
     for key in state_dict:
-        if key.endswith(_ENC_ONLY_ANCHOR):
+        if isinstance(key, str) and key.endswith(_ENC_ONLY_ANCHOR):
             prefix = key[: -len(_ENC_ONLY_ANCHOR)]
-            return {"encoder." + k[len(prefix) :]: v for k, v in state_dict.items() if k.startswith(prefix)}, True
+            return _tensors_only({"encoder." + k[len(prefix) :]: v for k, v in state_dict.items() if k.startswith(prefix)}), True
     raise ValueError(
         f"not an official MARLIN state dict: no key ending in {_ANCHOR!r} (full model) or "
         f"{_ENC_ONLY_ANCHOR!r} (encoder only); first keys: {list(state_dict)[:5]}"
     )
+
+
+def _tensors_only(sd: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """``sd`` unchanged if every value is a tensor, else a ValueError naming the first that is not."""
+    for key, value in sd.items():
+        if not isinstance(value, torch.Tensor):
+            raise ValueError(
+                f"state dict entry {key!r} holds {type(value).__name__}, not a tensor; convert arrays with "
+                "torch.from_numpy, or pass the weights as torch.load(path, weights_only=True) returns them"
+            )
+    return sd
+
+
+def _need(sd: dict[str, torch.Tensor], key: str, dims: int) -> torch.Tensor:
+    """``sd[key]`` checked to have ``dims`` dimensions, else a ValueError saying to pass a config."""
+    value = sd.get(key)
+    if value is None or value.dim() != dims:
+        got = "is missing" if value is None else f"has shape {tuple(value.shape)}"
+        raise ValueError(
+            f"cannot infer the model size: the official state dict's {key!r} {got} ({dims}-D expected); "
+            "it is incomplete or not MARLIN's: pass config= (a preset name or a MarlinConfig)"
+        )
+    return value
 
 
 def config_from_official(
@@ -500,21 +604,21 @@ def config_from_official(
     defaults to 16 (MARLIN's clip length) and sets the image size from the position table.
     """
     sd, encoder_only = _strip_prefix(state_dict)
-    w = sd[_ANCHOR]
+    w = _need(sd, _ANCHOR, 5)
     enc_dim, in_chans, tubelet, patch, _ = w.shape
-    n_tokens = sd["encoder.pos_embedding.emb"].shape[1] if "encoder.pos_embedding.emb" in sd else None
-    frames = num_frames or 16
-    if n_tokens is None:
+    if "encoder.pos_embedding.emb" not in sd:
         raise ValueError("the state dict has no encoder.pos_embedding.emb; pass a config explicitly")
+    n_tokens = _need(sd, "encoder.pos_embedding.emb", 3).shape[1]
+    frames = num_frames or 16
     side2 = n_tokens // (frames // tubelet)
     side = int(round(math.sqrt(side2)))
     if side * side * (frames // tubelet) != n_tokens:
         raise ValueError(f"{n_tokens} tokens do not fit num_frames={frames} with tubelet {tubelet}; pass num_frames")
     depth = lambda part: len({k.split(".")[2] for k in sd if k.startswith(f"{part}.blocks.")})  # noqa: E731
-    dec_dim = sd["decoder.mask_token"].shape[-1] if not encoder_only else 64
+    dec_dim = _need(sd, "decoder.mask_token", 3).shape[-1] if not encoder_only else 64
     qkv_bias = "encoder.blocks.0.attn.q_bias" in sd
     heads = lambda dim, given: given or max(1, dim // 64)  # noqa: E731
-    mlp_hidden = sd["encoder.blocks.0.mlp.layers.0.linear.weight"].shape[0]
+    mlp_hidden = _need(sd, "encoder.blocks.0.mlp.layers.0.linear.weight", 2).shape[0]
     return MarlinConfig(
         img_size=side * patch,
         patch_size=patch,
@@ -675,4 +779,9 @@ def load_pretrained(
         obj = obj["state_dict"]
     if not isinstance(obj, dict):
         raise ValueError(f"{path} does not hold a state dict (got {type(obj).__name__})")
+    if isinstance(obj.get("config"), dict) and isinstance(obj.get("model"), dict):
+        raise ValueError(
+            f"{path} is a MARLIN-lite training checkpoint, not official MARLIN weights; load it with "
+            "marlin_lite.pretrain.model_from_checkpoint(path)"
+        )
     return from_official(obj, config)

@@ -276,15 +276,30 @@ def atomic_save(obj: Any, path: Path) -> None:
     os.replace(tmp, path)
 
 
+class NotACheckpointError(ValueError):
+    """A readable PyTorch file that is not a MARLIN-lite training checkpoint (official weights,
+    a bare state dict ...): :func:`load_checkpoint` raises it, so a caller can try another loader."""
+
+
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a checkpoint written by :func:`train` (``weights_only=True``)."""
+    """Read a checkpoint written by :func:`train` (``weights_only=True``).
+
+    Raises :class:`NotACheckpointError` for a readable file that is not one (no ``config`` and
+    ``model`` dicts)."""
     p = Path(path)
     if not p.exists():
         raise FileNotFoundError(f"no checkpoint at {p}; train first, or drop --resume")
     try:
-        return torch.load(p, map_location="cpu", weights_only=True)
+        ckpt = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001
         raise ValueError(f"{p} is not a readable MARLIN-lite checkpoint ({err}); delete it or point elsewhere") from err
+    if not (isinstance(ckpt, dict) and isinstance(ckpt.get("config"), dict) and isinstance(ckpt.get("model"), dict)):
+        got = f"a dict with keys {list(ckpt)[:6]}" if isinstance(ckpt, dict) else f"a {type(ckpt).__name__}"
+        raise NotACheckpointError(
+            f"{p} is not a MARLIN-lite checkpoint: it holds {got}, not the dict with 'config' and 'model' that "
+            "train() writes; for official MARLIN weights use marlin_lite.model.load_pretrained, else point elsewhere"
+        )
+    return ckpt
 
 
 def model_from_checkpoint(path: str | os.PathLike[str]) -> MarlinAutoencoder:
@@ -292,7 +307,13 @@ def model_from_checkpoint(path: str | os.PathLike[str]) -> MarlinAutoencoder:
     ckpt = load_checkpoint(path)
     cfg = load_config(**ckpt["config"])
     model = MarlinAutoencoder(cfg.model_config())
-    model.load_state_dict(ckpt["model"])
+    try:
+        model.load_state_dict(ckpt["model"])
+    except RuntimeError as err:
+        raise ValueError(
+            f"{path}: the saved weights do not fit the model its config describes (model={cfg.model!r}); the file was "
+            f"altered or mixed up, retrain or point elsewhere. {err}"
+        ) from err
     return model.eval()
 
 

@@ -53,7 +53,7 @@ from typing import Any
 
 import torch
 
-from marlin_lite.pretrain import CHECKPOINT, PretrainConfig, load_config, model_from_checkpoint, train
+from marlin_lite.pretrain import CHECKPOINT, NotACheckpointError, PretrainConfig, load_config, model_from_checkpoint, train
 from marlin_lite.utils import atomic_write_bytes, json_bytes, pick_device
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -894,7 +894,7 @@ def load_encoder(checkpoint: str | os.PathLike[str], *, allow_download: bool = F
         )
     try:
         model = model_from_checkpoint(path)
-    except (KeyError, TypeError):  # not a MARLIN-lite checkpoint (no "config"/"model"): official weights
+    except NotACheckpointError:  # not a MARLIN-lite checkpoint (no "config"/"model"): official weights
         model, report = load_pretrained(path)
         return as_encoder(model).eval(), {"checkpoint": str(path), "kind": "official_file", "preset": model.cfg.name, "report": str(report)}
     info: dict[str, Any] = {"checkpoint": str(path), "kind": "marlin_lite", "preset": model.cfg.name}

@@ -36,6 +36,27 @@ def test_pooling_and_batching(model):
         extract_features(torch.nn.Linear(2, 2), x)
 
 
+def test_bad_clips_fail_before_the_model_moves(model):
+    x = torch.rand(2, 3, CFG.num_frames, CFG.img_size, CFG.img_size, generator=torch.Generator().manual_seed(0))
+    model.train()
+    try:
+        with pytest.raises(TypeError, match="clips must hold float pixels.*clips.float\\(\\) / 255"):
+            extract_features(model, x.mul(255).to(torch.uint8))
+        assert model.training  # the error came before extract_features switched to eval mode
+    finally:
+        model.eval()
+    with pytest.raises(TypeError, match="clips must be a torch tensor.*got ndarray"):
+        extract_features(model, x.numpy())
+    with pytest.raises(TypeError, match="batch_size must be an int"):
+        extract_features(model, x, batch_size=2.5)
+    frames = np.zeros((40, CFG.img_size, CFG.img_size, 3), np.uint8)
+    with pytest.raises(TypeError, match="video must be a video file path or frames as a numpy uint8 array.*got Tensor"):
+        extract_video(torch.from_numpy(frames), model)
+    for bad in (frames[None], frames.transpose(0, 3, 1, 2), frames[..., 0]):
+        with pytest.raises(ValueError, match=r"frames must be one video as an array \(T, H, W, 3\)"):
+            extract_video(bad, model)
+
+
 def test_windows_follow_the_protocol():
     frames = np.arange(50, dtype=np.uint8)[:, None, None, None] * np.ones((1, 2, 2, 3), np.uint8)
     w = video_windows(frames, clip_len=8, sample_rate=2)

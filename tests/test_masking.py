@@ -172,6 +172,21 @@ def test_clear_errors(kwargs, match):
         make_visible_mask(**args)
 
 
+def test_wrong_types_and_parsing_shapes_are_named():
+    grid = TokenGrid(8, 64, 2, 8)
+    with pytest.raises(TypeError, match="grid must be a marlin_lite.masking.TokenGrid, got tuple"):
+        make_visible_mask("random", 2, (4, 8, 8))
+    with pytest.raises(TypeError, match="generator must be a torch.Generator or None, got int"):
+        make_visible_mask("random", 2, grid, generator=0)
+    maps = torch.zeros(2, 8, 64, 64, dtype=torch.uint8)
+    with pytest.raises(TypeError, match="parsing must be a torch tensor.*got ndarray"):
+        make_visible_mask("fasking", 2, grid, parsing=maps.numpy())
+    # One clip's maps without the batch dimension: a shape error, not "8 clips but batch_size is 2".
+    for strategy in ("fasking", "fasking_paper"):
+        with pytest.raises(ValueError, match=r"parsing must be \(B, T, H, W\) label ids, got shape \(8, 64, 64\)"):
+            make_visible_mask(strategy, 2, grid, parsing=maps[0])
+
+
 def test_grid_errors():
     with pytest.raises(ValueError, match="multiple of patch"):
         TokenGrid(8, 60, 2, 16)

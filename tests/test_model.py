@@ -293,3 +293,69 @@ def test_a_training_forward_traces_into_one_graph():
     report = torch._dynamo.explain(model)(x, split_tokens(visible))
     assert report.graph_break_count == 0, report.break_reasons
     assert report.graph_count == 1
+
+
+def test_bad_clips_and_masks_get_clear_errors():
+    """Wrong clips, masks, splits and predictions fail with errors that name the argument, not
+    deep in einops / gather / Conv3d, and a mask for another batch size is never half used."""
+    from marlin_lite.model import TokenSplit, split_tokens
+
+    torch.manual_seed(0)
+    model = MarlinAutoencoder(SMALL).eval()
+    x, visible = _batch(SMALL)
+    split = split_tokens(visible)
+    with torch.no_grad():
+        pred = model(x, visible)
+        with pytest.raises(TypeError, match="x must hold float pixels in \\[0, 1\\], got dtype torch.uint8"):
+            model(x.mul(255).to(torch.uint8), visible)
+        with pytest.raises(TypeError, match="x must hold float pixels"):
+            model.targets(x.mul(255).to(torch.uint8), visible)  # used to return uint8 targets silently
+        with pytest.raises(TypeError, match="x is torch.float64 but the encoder's weights are torch.float32"):
+            model.encoder(x.double())
+        with torch.autocast("cpu", dtype=torch.bfloat16):  # autocast casts input and weights: still fine
+            assert model.encoder(x.bfloat16(), visible).shape[:2] == split.visible.shape
+        with pytest.raises(TypeError, match="x must be a torch tensor.*torch.from_numpy"):
+            model.encoder(x.numpy())
+        for call in (lambda v: model.targets(v, visible), lambda v: model.reconstruct(v, visible, pred)):
+            with pytest.raises(ValueError, match=r"expected clips of shape \(B, 3, 4, 32, 32\), got \(2, 4, 32, 32, 3\)"):
+                call(x.permute(0, 2, 3, 4, 1))  # channels last
+            with pytest.raises(ValueError, match=r"expected clips of shape .*got \(2, 3, 4, 24, 24\)"):
+                call(x[..., :24, :24])
+        # A mask of the wrong batch size or width: named, not "the same number of visible tokens".
+        for call in (model, model.targets, model.encoder):
+            with pytest.raises(ValueError, match=r"visible must be bool \(B, N\) = \(2, 32\), got torch.bool \(1, 32\)"):
+                call(x, visible[:1])
+            with pytest.raises(ValueError, match=r"visible must be bool \(B, N\) = \(2, 32\), got torch.bool \(2, 20\)"):
+                call(x, visible[:, :20])
+        with pytest.raises(ValueError, match=r"visible must be bool \(B, N\) = \(2, 32\), got torch.bool \(1, 32\)"):
+            model.reconstruct(x, visible[:1], pred[:1])
+        with pytest.raises(ValueError, match="the token split has 1 rows but x has 2 clips"):
+            model(x, TokenSplit(split.visible[:1], split.masked[:1]))
+        with pytest.raises(ValueError, match="integer token indices.*split_tokens"):
+            model.targets(x, TokenSplit(split.visible.float(), split.masked.float()))
+        with pytest.raises(ValueError, match="integer token indices"):
+            model(x, TokenSplit(split.visible[0], split.masked[0]))
+        with pytest.raises(ValueError, match=r"predictions must be \(B, N - n, P\) = \(2, 24, 384\).*\(2, 10, 384\)"):
+            model.reconstruct(x, visible, pred[:, :10])
+        with pytest.raises(ValueError, match=r"predictions must be .*\(1, 24, 384\)"):
+            model.reconstruct(x, visible, pred[:1])
+        z = model.enc_dec_proj(model.encoder(x, split))
+        with pytest.raises(ValueError, match=r"z must be \(B, n, dec_dim\) = \(2, 8, 24\)"):
+            model.decoder(z[:, :5], split)
+        torch.testing.assert_close(model.decoder(z, split), pred)
+
+
+def test_official_loading_errors_name_the_problem(tmp_path):
+    official = to_official(MarlinAutoencoder(SMALL))
+    with pytest.raises(TypeError, match="state_dict must be a dict"):
+        from_official(list(official.items()), SMALL)
+    with pytest.raises(ValueError, match="'encoder.norm.weight' holds ndarray, not a tensor"):
+        from_official({**official, "encoder.norm.weight": official["encoder.norm.weight"].numpy()}, SMALL)
+    no_mlp = {k: v for k, v in official.items() if k != "encoder.blocks.0.mlp.layers.0.linear.weight"}
+    with pytest.raises(ValueError, match="cannot infer the model size.*mlp.layers.0.linear.weight' is missing.*pass config="):
+        config_from_official(no_mlp, num_frames=SMALL.num_frames)
+    # A MARLIN-lite training checkpoint is not official weights: say which loader it needs.
+    ckpt = tmp_path / "checkpoint.pt"
+    torch.save({"config": {"model": "tiny"}, "model": MarlinAutoencoder(SMALL).state_dict(), "step": 1}, ckpt)
+    with pytest.raises(ValueError, match="MARLIN-lite training checkpoint.*model_from_checkpoint"):
+        load_pretrained(ckpt)

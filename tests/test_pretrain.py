@@ -159,6 +159,31 @@ def test_resume_after_a_crash_matches_an_uninterrupted_run(tmp_path):
     assert [h["loss"] for h in resumed.history] == [h["loss"] for h in full.history]
 
 
+def test_checkpoint_loading_names_a_wrong_file(tmp_path):
+    from marlin_lite.model import MarlinAutoencoder, get_config
+    from marlin_lite.pretrain import NotACheckpointError
+
+    with pytest.raises(FileNotFoundError, match="no checkpoint at"):
+        model_from_checkpoint(tmp_path / "missing.pt")
+    weights = tmp_path / "weights.pt"  # a bare state dict is not a training checkpoint
+    torch.save(MarlinAutoencoder(get_config("tiny", enc_depth=1, dec_depth=1)).state_dict(), weights)
+    for load in (load_checkpoint, model_from_checkpoint):
+        with pytest.raises(NotACheckpointError, match=r"weights.pt is not a MARLIN-lite checkpoint: it holds a dict with keys \['encoder"):
+            load(weights)
+    tensor = tmp_path / "tensor.pt"
+    torch.save(torch.zeros(3), tensor)
+    with pytest.raises(NotACheckpointError, match="tensor.pt is not a MARLIN-lite checkpoint: it holds a Tensor"):
+        model_from_checkpoint(tensor)
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(weights.read_bytes()[:1000])
+    with pytest.raises(ValueError, match="truncated.pt is not a readable MARLIN-lite checkpoint"):
+        model_from_checkpoint(truncated)
+    mixed = tmp_path / "mixed.pt"  # weights of another model under a tiny config
+    torch.save({"config": {**MICRO, "model_overrides": {}}, "model": torch.load(weights)}, mixed)
+    with pytest.raises(ValueError, match="mixed.pt: the saved weights do not fit the model its config describes"):
+        model_from_checkpoint(mixed)
+
+
 def test_resume_refuses_a_changed_config(tmp_path):
     train(_cfg(tmp_path, max_steps=3))
     with pytest.raises(ValueError, match=r"config differs in \['mask_ratio'\]"):
