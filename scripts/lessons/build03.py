@@ -21,7 +21,8 @@ sharper reconstructions.
 2. assemble the encoder and the decoder by hand from the package's weights and get the same
    numbers as the package;
 3. follow the tensor shapes through the network, for the lesson's tiny model and for MARLIN's;
-4. count parameters and FLOPs of MARLIN's ViT-S/B/L and compare with the paper;
+4. count parameters and FLOPs of MARLIN's ViT-S/B/L, compare with the paper, and see where
+   the work goes as the mask ratio changes;
 5. load a tiny model saved by the *official* MARLIN code and reproduce its outputs.
 
 *Run time: under a minute on a laptop CPU.*
@@ -45,6 +46,7 @@ from einops import rearrange
 from marlin_lite import model as M
 from marlin_lite import viz
 from marlin_lite.masking import TokenGrid, make_visible_mask, num_visible
+from marlin_lite.pretrain import step_flops
 from marlin_lite.synthface import generate_clip
 from marlin_lite.utils import seed_everything
 from marlin_lite.video import frames_to_tensor, tensor_to_frames
@@ -280,16 +282,69 @@ attention_products = cfg.enc_depth * 4 * n_visible**2 * cfg.enc_dim + cfg.dec_de
 print("FlopCounterMode == our count minus attention products:", counter.get_total_flops() == flops_inline(cfg, n_visible) - attention_products)
 for name in ["tiny", "small", "base", "large"]:
     c = M.get_config(name)
-    f = M.estimate_flops(c, num_visible(c.num_tokens, 0.9), discriminator=True)
+    k = num_visible(c.num_tokens, 0.9)
+    f = M.estimate_flops(c, k, discriminator=True)
     print(f"{name:6s} forward {f['total'] / 1e9:8.2f} GFLOP/clip (encoder {f['encoder_blocks'] / f['total']:.0%}, decoder {f['decoder_blocks'] / f['total']:.0%})"
-          f" -> training step about {3 * f['total'] / 1e12:.3f} TFLOP/clip")
+          f" -> training step {step_flops(c, k) / 1e12:.3f} TFLOP/clip")
 """)
 md(r"""
-For ViT-B this count gives about 0.23 TFLOP per training-step clip (forward and backward,
-about 3x the forward; the course's reference notes quote about 0.25 with a slightly different
-accounting). Lesson 04 uses such counts to turn measured clips per second into GPU
-utilisation.
+A training step costs about 3x the forward (a backward costs about twice its forward), but not
+exactly: the pixels need no gradient, and the critic runs more than once per step.
+`marlin_lite.pretrain.step_flops` keeps that account (lesson 04 derives it and checks it with
+`FlopCounterMode`): about 0.25 TFLOP per clip for ViT-B, the figure the course's reference
+notes use. Lesson 04 turns such counts and measured clips per second into GPU utilisation.
 
+### Where the work goes
+
+The same count, split by part, for each preset at a mask ratio of 0.9: the decoder runs on
+all $N$ tokens, the encoder only on the visible tenth, so the big encoder is the cheaper half.
+""")
+code("""
+PARTS = ["patch_embed", "encoder_blocks", "enc_dec_proj", "decoder_blocks", "decoder_head", "discriminator"]
+
+
+def show_flops(ax, preset, mask_ratio):
+    \"\"\"Bars of one preset's forward GFLOP per clip, by part, at mask_ratio (the critic on the masked patches).\"\"\"
+    c = M.get_config(preset)
+    k = num_visible(c.num_tokens, mask_ratio)
+    f = M.estimate_flops(c, k, discriminator=True)
+    ax.barh(PARTS, [f[p] / 1e9 for p in PARTS], color=[f"C{i}" for i in range(len(PARTS))])
+    ax.invert_yaxis()
+    ax.set_xlabel("GFLOP per clip (forward)")
+    ax.set_title(f"{preset}, ratio {mask_ratio:.2f}: {k} visible of {c.num_tokens} | step {step_flops(c, k) / 1e9:.1f} GFLOP", fontsize=8)
+    return f
+
+
+fig, axes = plt.subplots(1, 4, figsize=(15, 2.6), sharey=True)
+for ax, name in zip(axes, ["tiny", "small", "base", "large"]):
+    f = show_flops(ax, name, 0.9)
+    assert sum(f[p] for p in PARTS) == f["total"]
+plt.tight_layout()
+plt.show()
+""")
+md(r"""
+Change the preset and the mask ratio yourself: at a ratio of 0.5 the encoder sees five times
+as many tokens, so its matrix products cost five times as much and its attention products,
+quadratic in the visible tokens, twenty-five times. (The widget
+needs a running kernel; the figure above shows every preset at 0.9.)
+""")
+code("""
+# NBVAL_IGNORE_OUTPUT
+import ipywidgets as widgets
+
+from marlin_lite.course import interact  # ipywidgets.interact, checked by the tests (see its docstring)
+
+
+def explore(preset="base", mask_ratio=0.9):
+    fig, ax = plt.subplots(figsize=(6, 2.6))
+    show_flops(ax, preset, mask_ratio)
+    plt.tight_layout()
+    plt.show()
+
+
+interact(explore, preset=["tiny", "small", "base", "large"], mask_ratio=widgets.FloatSlider(value=0.9, min=0.5, max=0.95, step=0.05));
+""")
+md(r"""
 ## 7. The official model, reproduced
 
 `marlin_lite.model.from_official` loads a state dict saved by the official MARLIN code
