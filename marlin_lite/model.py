@@ -613,7 +613,10 @@ def config_from_official(
     side2 = n_tokens // (frames // tubelet)
     side = int(round(math.sqrt(side2)))
     if side * side * (frames // tubelet) != n_tokens:
-        raise ValueError(f"{n_tokens} tokens do not fit num_frames={frames} with tubelet {tubelet}; pass num_frames")
+        raise ValueError(
+            f"{n_tokens} tokens do not fit num_frames={frames} with tubelet {tubelet}; pass the clip length as "
+            "num_frames= (config_from_official, from_official) or the whole model as config= (from_official, load_pretrained)"
+        )
     depth = lambda part: len({k.split(".")[2] for k in sd if k.startswith(f"{part}.blocks.")})  # noqa: E731
     dec_dim = _need(sd, "decoder.mask_token", 3).shape[-1] if not encoder_only else 64
     qkv_bias = "encoder.blocks.0.attn.q_bias" in sd
