@@ -490,7 +490,8 @@ def estimate_flops(cfg: MarlinConfig | str, num_visible: int, *, discriminator: 
     ``enc_dec_proj``, decoder head, optionally the critic on the masked predictions); layer
     norms, GELU and softmax are left out (under 1 %). A transformer block of width ``D`` over
     ``n`` tokens with MLP ratio ``r`` costs ``2 n D^2 (4 + 2 r) + 4 n^2 D``. A training step
-    (forward + backward) costs about three times the forward.
+    (forward + backward) costs about three times the forward; :func:`marlin_lite.pretrain.step_flops`
+    counts it as each training loop runs it (the critic more than once).
     """
     c = get_config(cfg)
     N, n, P = c.num_tokens, num_visible, c.patch_dim
