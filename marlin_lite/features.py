@@ -84,7 +84,10 @@ def extract_features(
             f = enc.extract_features(x, keep_seq=pooling == "none")
         out.append(f.float().cpu())
     enc.train(was_training)
-    return torch.cat(out) if out else torch.empty(0)
+    if not out:  # no clips: the empty batch of the shape a non-empty one has
+        c = enc.cfg
+        return torch.empty((0, c.num_tokens, c.enc_dim) if pooling == "none" else (0, c.enc_dim))
+    return torch.cat(out)
 
 
 def video_windows(frames: np.ndarray, clip_len: int = 16, sample_rate: int = 2, *, name: str | None = None) -> np.ndarray:

@@ -30,6 +30,9 @@ def test_pooling_and_batching(model):
         torch.testing.assert_close(mean, model.encoder.extract_features(x), atol=1e-5, rtol=1e-5)
     seq = extract_features(model, x, pooling="none", batch_size=3)
     assert seq.shape == (5, CFG.num_tokens, CFG.enc_dim)
+    # no clips: an empty batch of the same shape, so torch.cat with other batches still works
+    assert extract_features(model, x[:0]).shape == (0, CFG.enc_dim)
+    assert extract_features(model, x[:0], pooling="none").shape == (0, CFG.num_tokens, CFG.enc_dim)
     with pytest.raises(ValueError, match="pooling"):
         extract_features(model, x, pooling="cls")
     with pytest.raises(TypeError, match="MarlinEncoder"):
