@@ -302,10 +302,22 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     return ckpt
 
 
+def saved_config(ckpt: dict[str, Any], path: str | os.PathLike[str]) -> PretrainConfig:
+    """The :class:`PretrainConfig` a checkpoint (from :func:`load_checkpoint`) was trained with;
+    a config this version cannot read (keys renamed or removed since) is an error naming ``path``."""
+    try:
+        return load_config(**ckpt["config"])
+    except (TypeError, ValueError) as err:
+        raise ValueError(
+            f"{path}: its saved config does not load in this version of MARLIN-lite ({err}); the checkpoint was "
+            "written by another version: retrain, or read its weights with torch.load(path, weights_only=True)['model']"
+        ) from err
+
+
 def model_from_checkpoint(path: str | os.PathLike[str]) -> MarlinAutoencoder:
     """The trained autoencoder (with its critic) of a checkpoint, in eval mode."""
     ckpt = load_checkpoint(path)
-    cfg = load_config(**ckpt["config"])
+    cfg = saved_config(ckpt, path)
     model = MarlinAutoencoder(cfg.model_config())
     try:
         model.load_state_dict(ckpt["model"])
@@ -447,7 +459,7 @@ def train(
     start_step, history = 0, []
     if resume:
         ckpt = load_checkpoint(ckpt_path)
-        saved = load_config(**ckpt["config"])
+        saved = saved_config(ckpt, ckpt_path)
         changed = {k for k in asdict(cfg) if k not in _RUNTIME_KEYS and getattr(saved, k) != getattr(cfg, k)}
         if changed:
             hint = " (the learning-rate schedule spans max_steps, so a longer run is a new run)" if "max_steps" in changed else ""
@@ -655,7 +667,7 @@ def ensure_pretrained(cfg: PretrainConfig) -> TrainResult:
     path = Path(cfg.out_dir) / CHECKPOINT
     if path.exists():
         ckpt = load_checkpoint(path)
-        saved = load_config(**ckpt["config"])
+        saved = saved_config(ckpt, path)
         same = all(getattr(saved, k) == getattr(cfg, k) for k in asdict(cfg) if k not in _RUNTIME_KEYS)
         same = same and ckpt.get("data") == (store_fingerprint(cfg.data_path) if cfg.data_path else None)
         if same and int(ckpt["step"]) == cfg.max_steps:

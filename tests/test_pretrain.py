@@ -182,6 +182,10 @@ def test_checkpoint_loading_names_a_wrong_file(tmp_path):
     torch.save({"config": {**MICRO, "model_overrides": {}}, "model": torch.load(weights)}, mixed)
     with pytest.raises(ValueError, match="mixed.pt: the saved weights do not fit the model its config describes"):
         model_from_checkpoint(mixed)
+    other_version = tmp_path / "other_version.pt"  # a config key this version does not know
+    torch.save({"config": {**MICRO, "retired_option": 1}, "model": {}}, other_version)
+    with pytest.raises(ValueError, match=r"other_version.pt: its saved config does not load in this version.*retired_option"):
+        model_from_checkpoint(other_version)
 
 
 def test_resume_refuses_a_changed_config(tmp_path):
