@@ -171,6 +171,13 @@ def reconstruction_loss(pred: torch.Tensor, target: torch.Tensor, norm_pix: bool
     With ``norm_pix`` each target patch is standardised by its own mean and variance first
     (MAE's option); MARLIN uses raw [0, 1] pixels.
     """
+    if pred.shape != target.shape:
+        raise ValueError(f"pred {tuple(pred.shape)} and target {tuple(target.shape)} must have the same shape (B, M, P)")
+    if pred.numel() == 0:
+        raise ValueError(
+            f"no masked patches to reconstruct (pred {tuple(pred.shape)}): the mask hides nothing, so the loss "
+            "would be NaN; use a mask_ratio above 0 or a visible mask with some False"
+        )
     if norm_pix:
         mean = target.mean(-1, keepdim=True)
         var = target.var(-1, keepdim=True, unbiased=True)

@@ -50,6 +50,10 @@ def test_losses():
     target = torch.rand(2, 5, 12)
     assert reconstruction_loss(target, target) == 0
     assert reconstruction_loss(target + 0.1, target).item() == pytest.approx(0.01, rel=1e-4)
+    with pytest.raises(ValueError, match="same shape"):
+        reconstruction_loss(target[:, :4], target)
+    with pytest.raises(ValueError, match="the mask hides nothing"):
+        reconstruction_loss(target[:, :0], target[:, :0])
     normed = reconstruction_loss(torch.zeros_like(target), target, norm_pix=True)
     assert normed.item() == pytest.approx(11 / 12, rel=1e-3)  # standardised targets: unbiased var 1
     disc = torch.nn.Linear(12, 1)
