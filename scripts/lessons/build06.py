@@ -28,7 +28,8 @@ SynthFace person carries.
    `marlin_lite.tasks.linear_probe`;
 4. run MARLIN's three baselines with `marlin_lite.tasks.run_far` (random-init probe,
    supervised from scratch, pretrained probe) over label fractions and seeds, with error bars;
-5. read per-attribute AUCs and a low-data curve honestly, next to what the paper reports.
+5. read per-attribute AUCs and a low-data curve honestly, next to what the paper reports, and
+   look at the test people behind any attribute's AUC (an explorer over all 24).
 
 *Run time: under a minute on 2 CPU cores when lesson 04's checkpoint exists; about a minute
 more when it has to be trained first.*
@@ -514,18 +515,24 @@ differs). Attributes with a single class among the test people get no bar.
 """)
 code("""
 def per_attribute_auc(enc_for_seed):
-    aucs = []
+    \"\"\"(A,) test AUC of each attribute and (N_test, A) test probabilities, both the mean over the seeds' probes.\"\"\"
+    aucs, probs = [], []
     for seed in SEEDS:
         f = {name: cache.get(enc_for_seed(seed), ds) for name, ds in splits.items()}
         probe = linear_probe(f["train"].pooled(), y["train"], f["val"].pooled(), y["val"], task="multilabel",
                              lr=PROBE_LR, epochs=PROBE_EPOCHS, seed=seed)
-        report = far_report(probe.predict(f["test"].pooled()), y["test"])
-        aucs.append([r["auc"] for r in report])
-    return np.array(aucs).mean(axis=0)  # nan where the test people hold a single class (the same for every seed)
+        scores = probe.predict(f["test"].pooled()).detach()
+        aucs.append([r["auc"] for r in far_report(scores, y["test"])])
+        probs.append(scores)
+    # nan AUC where the test people hold a single class (the same for every seed)
+    return np.array(aucs).mean(axis=0), torch.stack(probs).mean(dim=0)
 
 
 misses = cache.misses
-auc_attr = {"pretrained": per_attribute_auc(lambda seed: model), "random init": per_attribute_auc(lambda seed: random_encoder(mcfg, seed))}
+encoder_for_seed = {"pretrained": lambda seed: model, "random init": lambda seed: random_encoder(mcfg, seed)}
+auc_attr, test_probs = {}, {}  # test_probs: kept for the attribute explorer below
+for name, enc_for_seed in encoder_for_seed.items():
+    auc_attr[name], test_probs[name] = per_attribute_auc(enc_for_seed)
 print("features reused from the cache (none recomputed):", cache.misses == misses)
 order = np.argsort(-np.nan_to_num(auc_attr["pretrained"], nan=-1))
 fig, ax = plt.subplots(figsize=(10, 3.8))
@@ -551,6 +558,107 @@ the probe to find them without also fitting noise (an AUC below 0.5 on new peopl
 noise). With 36 test people a rare attribute has only a few positives, so one bar is noisy:
 read the pattern, not a single attribute.
 
+### Behind one bar: the people it ranks
+
+An AUC says how well a probe *ranks people*: the share of (with, without) pairs of test people
+in which the one who has the attribute gets the higher probability. `show_attribute` draws the
+test people behind one bar. Top row: people who have the attribute; bottom row: people who do
+not; each row runs from the highest to the lowest probability the probe gives (evenly spaced
+along that ranking, so the first and last faces are the best- and worst-ranked of the row).
+Right: every test person's probability, the shown ones ringed; the AUC is the share of (green,
+grey) pairs with the green point further right. The probabilities are those of section 6's
+probes (the mean over the seeds' probes), so nothing is trained again. The title repeats the
+train prevalence and the two probes' AUCs of the bar chart; the supervised-from-scratch
+baseline has only the table's overall numbers (per attribute it would have to be trained
+again).
+""")
+code("""
+test_frames = torch.stack([test_set[i]["video"][:, mid] for i in range(len(test_set))]).permute(0, 2, 3, 1).numpy()  # once
+
+
+def show_attribute(attribute, probe="pretrained", k=4):
+    \"\"\"k test people with the attribute (top row) and k without (bottom), middle frames titled with the probe's
+    probability, highest first; right: every test person's probability. Rows may be short or empty.\"\"\"
+    a = ATTRIBUTES.index(attribute)
+    scores, has = test_probs[probe][:, a].numpy(), y["test"][:, a].bool().numpy()
+    fig = plt.figure(figsize=(1.9 * k + 4.4, 4.6))
+    grid = fig.add_gridspec(2, k + 1, width_ratios=[1] * k + [2.3])
+    strip = fig.add_subplot(grid[:, k])
+    for row, (value, label, colour) in enumerate([(True, "with", "C2"), (False, "without", "0.55")]):
+        members = np.flatnonzero(has == value)
+        members = members[np.argsort(-scores[members], kind="stable")]  # highest probability first
+        picks = np.unique(np.linspace(0, len(members) - 1, min(k, len(members))).round().astype(int))
+        shown = members[picks]
+        for col in range(k):
+            ax = fig.add_subplot(grid[row, col])
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if col < len(shown):
+                ax.imshow(test_frames[shown[col]])
+                ax.set_title(f"p = {scores[shown[col]]:.2f}", fontsize=8)
+            else:
+                for spine in ax.spines.values():
+                    spine.set_visible(False)
+            if col == 0:
+                ax.set_ylabel(f"{label} {attribute}\\n({len(members)} of {len(has)} test people)", fontsize=8)
+                if len(members) == 0:
+                    ax.text(0.5, 0.5, f"no test person\\n{label} it", ha="center", va="center", fontsize=8, transform=ax.transAxes)
+        offsets = ((np.arange(len(members)) % 5) - 2) * 0.08  # a fixed spread so equal probabilities stay visible
+        strip.scatter(scores[members], 1 - row + offsets, s=16, color=colour, label=f"{label} ({len(members)})")
+        strip.scatter(scores[shown], 1 - row + offsets[picks], s=70, facecolors="none", edgecolors="k", lw=0.8)
+    strip.axvline(0.5, color="k", lw=0.8, ls="--", label="threshold 0.5")
+    strip.axvline(float(prevalence["train"][a]), color="C3", lw=0.8, ls=":", label="train prevalence")
+    right = max(0.5, float(scores.max()), float(prevalence["train"][a])) + 0.05
+    strip.set(xlim=(0, right), ylim=(-0.6, 2.1), xlabel=f"{probe} probe's probability")
+    strip.set_yticks([1, 0], ["with", "without"])
+    auc_here = metrics.binary_auc(test_probs[probe][:, a], y["test"][:, a])  # of these averaged probabilities
+    strip.set_title("every test person (ringed: shown)\\nAUC of these probabilities: "
+                    + ("n/a" if math.isnan(auc_here) else f"{auc_here:.2f}"), fontsize=8)
+    strip.legend(fontsize=7, loc="upper center", ncol=2)
+
+    def auc_text(name):
+        v = auc_attr[name][a]
+        return "n/a (one class in test)" if np.isnan(v) else f"{v:.2f}"
+
+    fig.suptitle(f"{attribute}: {float(prevalence['train'][a]):.0%} of the {len(train_set)} training people have it | "
+                 f"test AUC (mean over seeds): pretrained probe {auc_text('pretrained')}, random-init probe {auc_text('random init')}"
+                 f"\\nmiddle frames of test people, highest probability first; titles: the {probe} probe's probability", fontsize=9)
+    plt.tight_layout()
+    plt.show()
+
+
+show_attribute("black_hair")
+""")
+md(r"""
+When this lesson was written, black hair was the attribute the pretrained probe ranked best: nearly
+every person with black hair got a higher probability than nearly every person without, while
+the probabilities themselves stayed modest (a rare attribute pulls the head's bias down), so
+at the threshold 0.5 several of them would still count as "absent". That is the difference
+between the two metrics of section 2 in one picture: the ranking (AUC) can be right while the
+threshold (accuracy) is not.
+
+### Explore
+
+Pick any of the 24 attributes and either probe. Compare a colour (`red_hair`, `pale_skin`) with
+`beard` or `mustache`, which were below 0.5 when this lesson was written: do the faces in the
+top row have the attribute at a glance, and does the probe rank them any better than a coin
+would? With the `random init` probe, which attributes still separate, and why might those be
+colours? An attribute that no test person has (possible with other parameters) shows an empty
+row and no AUC. (The widget needs a running kernel; the figure above shows `black_hair` under
+the pretrained probe.)
+""")
+code("""
+# NBVAL_IGNORE_OUTPUT
+from marlin_lite.course import interact  # ipywidgets.interact, checked by the tests (see its docstring)
+
+
+def explore(attribute="black_hair", probe="pretrained"):
+    show_attribute(attribute, probe)
+
+
+interact(explore, attribute=list(ATTRIBUTES), probe=list(test_probs));
+""")
+md(r"""
 The low-data curve: each metric against the share of training labels, mean ± std over the
 seeds, with the blind floors as dashed lines. MARLIN's claim is that pretraining helps most
 when labels are few.
