@@ -25,7 +25,8 @@ that are talking at the same time.
 3. write the **macro F1** (the exercise) and check it against `marlin_lite.tasks.metrics`;
 4. set honest floors: chance, the majority class, and a linear probe on raw pixels;
 5. run MARLIN's three baselines with `marlin_lite.tasks.run_fer` over label fractions and
-   seeds, read the confusion matrices, and ask *where* in the token grid expression lives;
+   seeds, read the confusion matrices and one clip's predicted probabilities, and ask *where*
+   in the token grid expression lives;
 6. put what the course measured next to what the paper reports.
 
 *Run time: about two minutes on 2 CPU cores when lesson 04's checkpoint exists; about a
@@ -359,6 +360,111 @@ plt.tight_layout()
 plt.show()
 torch.testing.assert_close(fer_confusion(pixel_scores, y["test"]).sum(), torch.tensor(len(test_set)))
 print("columns the pretrained probe uses (of 6):", int((fer_confusion(pretrained_scores, y["test"]).sum(0) > 0).sum()))
+""")
+md(r"""
+### One clip, three probes
+
+A confusion matrix counts decisions; a probe gives more than a decision. Its `predict` returns
+six softmax probabilities per clip, and how they are spread says how sure the head is. Three
+probes of the lesson, all trained on all the training labels at seed `SEEDS[0]` with
+`PROBE_LR` and `PROBE_EPOCHS` (epoch picked on the validation loss): the **pretrained probe**
+and the **pixel probe** from above, and a **random-init probe** on the random encoder of seed
+`SEEDS[0]`, trained here once the same way (`run_fer` has already encoded the clips with that
+encoder, so its features come from `cache` and the probe takes a second).
+""")
+code("""
+random_feats = {name: cache.get(random_encoder(mcfg, SEEDS[0]), ds) for name, ds in splits.items()}  # cache hits
+random_probe = linear_probe(random_feats["train"].pooled(), y["train"], random_feats["val"].pooled(), y["val"],
+                            task="multiclass", num_classes=C, lr=PROBE_LR, epochs=PROBE_EPOCHS, seed=SEEDS[0])
+probe_probs = {"pretrained probe": pretrained_scores,  # (test clips, C) probabilities of each probe, computed once
+               "random-init probe": random_probe.predict(random_feats["test"].pooled()),
+               "pixel probe": pixel_scores}
+
+
+def show_prediction(i, probes=tuple(probe_probs)):
+    \"\"\"Test clip i: its frames over time, each titled with the expression intensity of that frame, and
+    below them one bar chart per probe in probes of its predicted probabilities (green: the true expression).\"\"\"
+    intensity = test_set.clip(i).per_frame["expression_intensity"]  # re-rendered (milliseconds) for the titles
+    true, T = int(y["test"][i]), videos["test"].shape[2]
+    fig = plt.figure(figsize=(9, 4.4))
+    frames = fig.add_gridspec(1, T, left=0.06, right=0.99, top=0.87, bottom=0.6, wspace=0.08)
+    bars = fig.add_gridspec(1, len(probes), left=0.06, right=0.99, top=0.47, bottom=0.15, wspace=0.08)
+    for t in range(T):
+        ax = fig.add_subplot(frames[0, t])
+        ax.imshow(videos["test"][i, :, t].permute(1, 2, 0).numpy())
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(f"frame {t}\\nintensity {intensity[t]:.2f}", fontsize=7)
+    fig.suptitle(f"test clip {i} (person {test_set.specs[i].identity}): true expression {EXPRESSIONS[true]}", fontsize=9)
+    for k, name in enumerate(probes):
+        ax = fig.add_subplot(bars[0, k])
+        p = probe_probs[name][i].numpy()
+        pred = int(p.argmax())
+        ax.axvspan(true - 0.5, true + 0.5, color="C2", alpha=0.15)
+        ax.bar(range(C), p, color=["C2" if c == true else "0.6" for c in range(C)])
+        ax.axhline(1 / C, color="k", lw=0.8, ls="--")
+        ax.set_ylim(0, 1)
+        ax.set_xticks(range(C), EXPRESSIONS, rotation=45, ha="right", fontsize=7)
+        ax.get_xticklabels()[true].set_color("C2")
+        ax.tick_params(axis="y", labelsize=7, labelleft=k == 0)
+        ax.set_title(f"{name}: says {EXPRESSIONS[pred]}", fontsize=9, color="C2" if pred == true else "C3")
+    fig.axes[T].set_ylabel("probability", fontsize=8)
+    plt.show()
+""")
+md(r"""
+Below: the first *happy* clip of the test set. The frame titles show the expression rising from
+0 (neutral) to the apex and partly releasing; the bars show what each probe makes of the whole
+clip (green: the true class, dashed: chance, $1/6$; a title is green when the probe's top class
+is right, red when not). The printed lines compare how *sure* the probes are, by the mean over
+the test clips of each probe's largest probability (differences under `MARGIN` count as
+"about as confident").
+""")
+code("""
+example = int((y["test"] == EXPRESSIONS.index("happy")).nonzero()[0])
+show_prediction(example)
+confidence = {name: float(p.max(dim=1).values.mean()) for name, p in probe_probs.items()}
+sure = {"better": "more confident", "worse": "less confident", "no clear difference": "about as confident"}
+print("every probe's probabilities sum to 1 on every clip:",
+      all(torch.allclose(p.sum(dim=1), torch.ones(len(p))) for p in probe_probs.values()))
+for a, b in [("pixel probe", "pretrained probe"), ("pixel probe", "random-init probe"), ("pretrained probe", "random-init probe")]:
+    print(f"{a} against {b} (mean top probability): {sure[compare(confidence[a], confidence[b])]}")
+pixel_loss = F.nll_loss(pixel_scores.clamp_min(1e-12).log(), y["test"]).item()
+print(f"pixel probe's test cross-entropy above ln {C} (a head that says 1/{C} to everything):", pixel_loss > np.log(C))
+""")
+md(r"""
+**What to look for.** The two encoder probes spread their bets: their bars sit close to the
+dashed line, and the top class wins by little, so a slightly different run may well name
+another expression. The pixel probe is the opposite: one tall bar, near-certain, right only a
+little more often than chance (its accuracy is in section 4). On 6144 standardised pixels,
+`PROBE_LR` moves the logits far within a few steps, so its softmax is almost one-hot whether it
+is right or wrong; the last line shows what that costs: its cross-entropy is worse than that of
+a head that says $1/6$ to everything (section 2). Confidence is not accuracy.
+
+### Explore
+
+Pick any test clip (0 to 143 at the default size) and which probes to show. Do the encoder
+probes ever put a clear bar on the green class? Does the pixel probe's tall bar land on green
+more than about one clip in five? Are the clips with a long, strong apex read better than those
+where the expression comes late? (The widget needs a running kernel; the figure above shows
+the first happy clip with all three probes.)
+""")
+code("""
+# NBVAL_IGNORE_OUTPUT
+import ipywidgets as widgets
+
+from marlin_lite.course import interact  # ipywidgets.interact, checked by the tests (see its docstring)
+
+
+def explore(clip=example, probes=tuple(probe_probs)):
+    show_prediction(clip, probes)
+
+
+interact(
+    explore,
+    clip=widgets.IntSlider(value=example, min=0, max=len(test_set) - 1, continuous_update=False),
+    probes=[("all three", tuple(probe_probs)), ("pretrained and pixel", ("pretrained probe", "pixel probe"))]
+    + [(name, (name,)) for name in probe_probs],
+);
 """)
 md(r"""
 ## 6. Where does expression live in the token grid?
