@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from marlin_lite.model import MarlinAutoencoder, MarlinEncoder, _check_clips
+from marlin_lite.model import MarlinAutoencoder, MarlinEncoder, check_clips
 from marlin_lite.utils import pick_device
 from marlin_lite.video import clip_indices, frames_to_tensor, read_video, window_starts
 
@@ -66,7 +66,7 @@ def extract_features(
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     enc = as_encoder(model)
-    _check_clips(clips, enc.cfg, "clips")  # before the model moves or leaves training mode
+    check_clips(clips, enc.cfg, "clips")  # before the model moves or leaves training mode
     dev = torch.device(device) if device is not None else next(enc.parameters()).device
     enc = enc.to(dev)
     was_training = enc.training

@@ -317,7 +317,7 @@ def select_tokens(tokens: torch.Tensor, which: torch.Tensor) -> torch.Tensor:
     return gather_tokens(tokens, split_tokens(which).visible)
 
 
-def _check_clips(x: Any, cfg: MarlinConfig, name: str = "x") -> None:
+def check_clips(x: Any, cfg: MarlinConfig, name: str = "x") -> None:
     """Raise unless ``x`` is a float tensor ``(B, C, T, H, W)`` of the config's size (shape and
     dtype only: no read-back)."""
     want = (cfg.in_chans, cfg.num_frames, cfg.img_size, cfg.img_size)
@@ -348,7 +348,7 @@ class MarlinEncoder(nn.Module):
         self.norm = nn.LayerNorm(cfg.enc_dim, eps=cfg.norm_eps)
 
     def _check_input(self, x: torch.Tensor) -> None:
-        _check_clips(x, self.cfg)
+        check_clips(x, self.cfg)
         weight = self.patch_embed.proj.weight
         # Only on a mismatch is autocast asked (it casts both for the Conv3d, float64 excepted): valid
         # input costs nothing.
@@ -456,20 +456,20 @@ class MarlinAutoencoder(nn.Module):
     def forward(self, x: torch.Tensor, visible: torch.Tensor | TokenSplit) -> torch.Tensor:
         """``x (B, 3, T, H, W)``, ``visible`` (``bool (B, N)`` or a :class:`TokenSplit`) ->
         masked-patch predictions ``(B, N - n, P)``. A mask is split once for encoder and decoder."""
-        _check_clips(x, self.cfg)
+        check_clips(x, self.cfg)
         split = as_split(visible, self.cfg.num_tokens, x.shape[0])
         return self.decoder(self.enc_dec_proj(self.encoder(x, split)), split)
 
     def targets(self, x: torch.Tensor, visible: torch.Tensor | TokenSplit) -> torch.Tensor:
         """The pixels the decoder must predict: masked patches ``(B, N - n, P)``, ascending order."""
-        _check_clips(x, self.cfg)
+        check_clips(x, self.cfg)
         split = as_split(visible, self.cfg.num_tokens, x.shape[0])
         return gather_tokens(patchify(x, self.cfg.patch_size, self.cfg.tubelet_size), split.masked)
 
     def reconstruct(self, x: torch.Tensor, visible: torch.Tensor | TokenSplit, predictions: torch.Tensor) -> torch.Tensor:
         """Visible patches from ``x``, masked ones from ``predictions`` -> ``(B, 3, T, H, W)``."""
         c = self.cfg
-        _check_clips(x, c)
+        check_clips(x, c)
         idx = as_split(visible, c.num_tokens, x.shape[0]).masked
         want = (x.shape[0], idx.shape[1], c.patch_dim)
         if not isinstance(predictions, torch.Tensor) or tuple(predictions.shape) != want:
