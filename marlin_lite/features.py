@@ -7,7 +7,10 @@
   window covers 32 source frames) -> ``(n_windows, D)``, or reduced over windows by ``mean``
   or ``max`` to ``(D,)``.
 
-The encoder sees every token (no masking) at feature time.
+The encoder sees every token (no masking) at feature time. A folder of videos, from the command
+line (one ``.npy`` per video, resumable, with a report; see :func:`extract_folder`)::
+
+    python -m marlin_lite.features VIDEO_DIR OUT_DIR --encoder runs/pretrain/checkpoint.pt [--reduction mean]
 """
 
 from __future__ import annotations
@@ -166,3 +169,137 @@ def extract_video(
     if reduction == "max":
         return feats.max(0).values
     return feats
+
+
+# --------------------------------------------------------------------------------------
+# A folder of videos, from the command line
+# --------------------------------------------------------------------------------------
+
+FEATURES_REPORT = "features_report.json"
+
+
+def extract_folder(
+    video_dir: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    encoder: str | os.PathLike[str],
+    *,
+    sample_rate: int = 2,
+    reduction: str = "none",
+    batch_size: int = 8,
+    device: str = "auto",
+    precision: str = "auto",
+    overwrite: bool = False,
+    progress: bool = True,
+    allow_download: bool = False,
+) -> dict:
+    """Features of every video under ``video_dir`` with :func:`extract_video`, one ``.npy`` each.
+
+    ``encoder`` is anything :func:`marlin_lite.scaled.load_encoder` takes: a MARLIN-lite
+    ``checkpoint.pt`` or its run folder, an official weight name or file, or ``random:<preset>``.
+    Videos should be face crops (``python -m marlin_lite.preprocess`` makes them); each frame is
+    resized to the encoder's size. ``OUT_DIR/<path relative to VIDEO_DIR>.npy`` holds float32
+    ``(n_windows, D)`` (``reduction="none"``) or ``(D,)``; it is written atomically, and a file
+    already there is kept (the run resumes) unless ``overwrite``. A video that cannot be read or
+    is shorter than one window is reported and the rest go on. Returns the report, also written
+    to ``OUT_DIR/features_report.json``: the encoder, the settings, each video's status
+    (``done``, ``kept`` or ``error`` with the message) and output shape.
+    """
+    import time
+
+    from marlin_lite.preprocess import find_videos, output_name
+    from marlin_lite.scaled import load_encoder
+    from marlin_lite.utils import atomic_write_bytes, json_bytes
+
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    root, out = Path(video_dir), Path(out_dir)
+    videos = find_videos(root, out)
+    if not videos:
+        raise FileNotFoundError(f"no video files under '{root}'; check the path and the file extensions")
+    enc, source = load_encoder(encoder, allow_download=allow_download)
+    dev = pick_device(device)
+    started = time.perf_counter()
+    files: list[dict] = []
+    items = videos
+    if progress:
+        from tqdm.auto import tqdm
+
+        items = tqdm(videos, desc="videos", unit="video")
+    for path in items:
+        name = output_name(path, root)
+        target = out / f"{name}.npy"
+        row: dict = {"video": str(path.relative_to(root)), "features": str(target.relative_to(out))}
+        if target.exists() and not overwrite:
+            row.update(status="kept", shape=list(np.load(target, mmap_mode="r").shape))
+        else:
+            try:
+                feats = extract_video(path, enc, sample_rate=sample_rate, reduction=reduction, batch_size=batch_size,
+                                      device=dev, precision=precision)
+            except Exception as err:  # noqa: BLE001 (any unreadable or too short video is reported, the rest go on)
+                row.update(status="error", error=f"{type(err).__name__}: {err}")
+            else:
+                array = feats.numpy().astype(np.float32)
+                atomic_write_bytes(target, _npy_bytes(array))
+                row.update(status="done", shape=list(array.shape))
+        files.append(row)
+    counts = {s: sum(r["status"] == s for r in files) for s in ("done", "kept", "error")}
+    report = {
+        "video_dir": str(root), "encoder": {k: v for k, v in source.items() if k != "report"},
+        "settings": {"sample_rate": sample_rate, "reduction": reduction, "clip_len": enc.cfg.num_frames,
+                     "size": enc.cfg.img_size, "precision": precision, "device": str(dev)},
+        "counts": counts, "seconds": round(time.perf_counter() - started, 2), "files": files,
+    }
+    atomic_write_bytes(out / FEATURES_REPORT, json_bytes(report))
+    return report
+
+
+def _npy_bytes(array: np.ndarray) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m marlin_lite.features VIDEO_DIR OUT_DIR --encoder ...``; exit 0 when every video
+    has its features, 1 when some could not be read (listed), 2 for bad arguments."""
+    import argparse
+    import sys
+
+    p = argparse.ArgumentParser(
+        prog="python -m marlin_lite.features",
+        description="MARLIN features of every video in a folder (face crops; see python -m marlin_lite.preprocess), one .npy "
+                    f"per video under OUT_DIR with the same relative path, and {FEATURES_REPORT}. Resumes: existing .npy files are kept.",
+    )
+    p.add_argument("video_dir")
+    p.add_argument("out_dir")
+    p.add_argument("--encoder", required=True,
+                   help="a MARLIN-lite checkpoint.pt or run folder, an official weight name or file, or random:<preset>")
+    p.add_argument("--reduction", choices=REDUCTIONS, default="none", help="none: (n_windows, D); mean / max over windows: (D,)")
+    p.add_argument("--sample-rate", type=int, default=2, help="take every k-th frame (MARLIN: 2)")
+    p.add_argument("--batch-size", type=int, default=8, help="windows per forward pass")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto")
+    p.add_argument("--overwrite", action="store_true", help="recompute features that already exist")
+    p.add_argument("--download", action="store_true", help="download official weights named by --encoder if not cached")
+    p.add_argument("--no-progress", action="store_true")
+    a = p.parse_args(argv)
+    try:
+        report = extract_folder(a.video_dir, a.out_dir, a.encoder, sample_rate=a.sample_rate, reduction=a.reduction,
+                                batch_size=a.batch_size, device=a.device, precision=a.precision, overwrite=a.overwrite,
+                                progress=not a.no_progress, allow_download=a.download)
+    except (FileNotFoundError, ValueError, TypeError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    c = report["counts"]
+    print(f"{c['done']} videos done, {c['kept']} kept from an earlier run, {c['error']} failed "
+          f"({report['seconds']} s) -> {a.out_dir}/{FEATURES_REPORT}")
+    for row in report["files"]:
+        if row["status"] == "error":
+            print(f"  {row['video']}: {row['error']}")
+    return 0 if c["error"] == 0 else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

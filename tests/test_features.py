@@ -93,3 +93,41 @@ def test_extract_video_from_a_file(model, tmp_path):
 def test_extract_video_on_the_committed_sample(model):
     feats = extract_video(DEFAULT_DIR / "synth_00_a.mp4", model)
     assert feats.shape == (3, CFG.enc_dim) and torch.isfinite(feats).all()  # 48 frames at 112x112
+
+
+def test_feature_cli_on_a_folder(tmp_path, capsys):
+    """python -m marlin_lite.features: one .npy per video with extract_video's numbers, an error
+    per unreadable or too short video (the rest go on, exit 1), and a second run keeps what exists."""
+    import json
+
+    from marlin_lite.features import FEATURES_REPORT, main
+    from marlin_lite.scaled import load_encoder
+
+    videos, out = tmp_path / "videos", tmp_path / "features"
+    (videos / "people").mkdir(parents=True)
+    write_video(videos / "a.mp4", generate_clip(1, 0, size=64, num_frames=40).frames, 25.0)
+    write_video(videos / "people" / "b.mp4", generate_clip(2, 0, size=64, num_frames=24).frames, 25.0)
+    write_video(videos / "short.mp4", generate_clip(3, 0, size=64, num_frames=6).frames, 25.0)  # under one window
+    (videos / "broken.mp4").write_bytes(b"not a video")
+    args = [str(videos), str(out), "--encoder", "random:tiny", "--no-progress"]
+    assert main(args) == 1
+    report = json.loads((out / FEATURES_REPORT).read_text())
+    status = {r["video"]: r["status"] for r in report["files"]}
+    assert status == {"a.mp4": "done", "people/b.mp4": "done", "short.mp4": "error", "broken.mp4": "error"}
+    assert report["counts"] == {"done": 2, "kept": 0, "error": 2} and report["encoder"]["kind"] == "random"
+    printed = capsys.readouterr().out
+    assert "short.mp4:" in printed and "broken.mp4:" in printed
+    encoder, _ = load_encoder("random:tiny")
+    a = np.load(out / "a.npy")
+    assert a.shape == (2, encoder.cfg.enc_dim) and a.dtype == np.float32  # 40 frames at rate 2: windows at 0 and 16
+    np.testing.assert_allclose(a, extract_video(videos / "a.mp4", encoder).numpy(), rtol=1e-5, atol=1e-5)
+    assert np.load(out / "people" / "b.npy").shape == (1, encoder.cfg.enc_dim)
+
+    before = (out / "a.npy").stat().st_mtime_ns
+    assert main([*args, "--reduction", "mean"]) == 1  # resumes: existing files are kept, as they were
+    report = json.loads((out / FEATURES_REPORT).read_text())
+    assert report["counts"] == {"done": 0, "kept": 2, "error": 2} and (out / "a.npy").stat().st_mtime_ns == before
+    assert main([*args, "--reduction", "mean", "--overwrite"]) == 1
+    assert np.load(out / "a.npy").shape == (encoder.cfg.enc_dim,)
+    assert main([str(tmp_path / "missing"), str(out), "--encoder", "random:tiny"]) == 2
+    assert "does not exist" in capsys.readouterr().err
