@@ -206,6 +206,7 @@ def extract_folder(
     """
     import time
 
+    from marlin_lite.model import OFFICIAL_WEIGHTS
     from marlin_lite.preprocess import find_videos, output_name
     from marlin_lite.scaled import load_encoder
     from marlin_lite.utils import atomic_write_bytes, json_bytes
@@ -216,6 +217,8 @@ def extract_folder(
     videos = find_videos(root, out)
     if not videos:
         raise FileNotFoundError(f"no video files under '{root}'; check the path and the file extensions")
+    if not str(encoder).startswith("random:") and str(encoder) not in OFFICIAL_WEIGHTS:
+        encoder = Path(encoder).expanduser().resolve()  # a file path is read from the working directory
     enc, source = load_encoder(encoder, allow_download=allow_download)
     dev = pick_device(device)
     started = time.perf_counter()

@@ -95,7 +95,7 @@ def test_extract_video_on_the_committed_sample(model):
     assert feats.shape == (3, CFG.enc_dim) and torch.isfinite(feats).all()  # 48 frames at 112x112
 
 
-def test_feature_cli_on_a_folder(tmp_path, capsys):
+def test_feature_cli_on_a_folder(tmp_path, capsys, monkeypatch):
     """python -m marlin_lite.features: one .npy per video with extract_video's numbers, an error
     per unreadable or too short video (the rest go on, exit 1), and a second run keeps what exists."""
     import json
@@ -131,3 +131,16 @@ def test_feature_cli_on_a_folder(tmp_path, capsys):
     assert np.load(out / "a.npy").shape == (encoder.cfg.enc_dim,)
     assert main([str(tmp_path / "missing"), str(out), "--encoder", "random:tiny"]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+    # a checkpoint path is read from the working directory, as a command line reads paths
+    from marlin_lite.pretrain import load_config, model_from_checkpoint, train
+
+    train(load_config(model="tiny", model_overrides={"enc_depth": 1, "dec_depth": 1}, num_identities=4, clips_per_identity=1,
+                      batch_size=2, max_steps=1, warmup_steps=1, progress=False, out_dir=str(tmp_path / "run")))
+    monkeypatch.chdir(tmp_path)
+    assert main(["videos", "from_checkpoint", "--encoder", "run/checkpoint.pt", "--no-progress"]) == 1
+    report = json.loads((tmp_path / "from_checkpoint" / FEATURES_REPORT).read_text())
+    assert report["encoder"]["kind"] == "marlin_lite" and report["counts"]["done"] == 2
+    np.testing.assert_allclose(np.load(tmp_path / "from_checkpoint" / "a.npy"),
+                               extract_video(videos / "a.mp4", model_from_checkpoint(tmp_path / "run" / "checkpoint.pt")).numpy(),
+                               rtol=1e-5, atol=1e-5)

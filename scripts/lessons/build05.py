@@ -179,6 +179,34 @@ torch.testing.assert_close(extract_video(path, model, reduction="max"), package.
 print("mean / max are taken over the windows:", True)
 """)
 md(r"""
+For your own videos there is a command line that does this for a whole folder (face crops, as
+`python -m marlin_lite.preprocess` makes them): one `.npy` per video, written atomically, a
+report of what failed, and a rerun that keeps what is already there. Here it runs on the 36
+clips of `data_samples/` with this lesson's checkpoint, and its file for our video holds the
+numbers `extract_video` gave:
+""")
+code("""
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+
+features_dir = Path(tempfile.mkdtemp(prefix="lesson05_features_"))
+command = [sys.executable, "-m", "marlin_lite.features", str(DEFAULT_DIR), str(features_dir),
+           "--encoder", str(Path(OUT_DIR) / "checkpoint.pt"), "--sample-rate", str(SAMPLE_RATE), "--no-progress"]  # paths from here
+print("$ python -m marlin_lite.features", DEFAULT_DIR.name, "FEATURES_DIR --encoder", Path(OUT_DIR).name + "/checkpoint.pt")
+done = subprocess.run(command, capture_output=True, text=True)
+assert done.returncode == 0, done.stderr[-2000:]
+report = json.loads((features_dir / "features_report.json").read_text())
+print("counts:", report["counts"], "| encoder:", report["encoder"]["kind"], report["encoder"]["preset"])
+from_file = np.load(features_dir / f"{VIDEO}.npy")
+print(f"{VIDEO}.npy: {from_file.shape} float32")
+torch.testing.assert_close(torch.from_numpy(from_file), extract_video(path, model, sample_rate=SAMPLE_RATE), rtol=1e-5, atol=1e-5)
+print("the same numbers as extract_video:", True)
+shutil.rmtree(features_dir)  # only a demonstration: keep the folder when you run it on your own videos
+""")
+md(r"""
 ## 3. A set of faces to probe: identities x expressions
 
 To ask *what* the features encode we need clips whose factors we control. `SynthFaceDataset`
