@@ -247,6 +247,44 @@ fig = viz.show_frames(crops, frame_ids=show_ids, size=1.6)
 plt.show()
 """)
 md(r"""
+**Explore.** Move through the frames and change the margin and the smoothing: the raw box
+(white) jumps with the landmarks, the smoothed one (yellow) glides, and a small margin cuts the
+hair band and the chin off the crop. (The widget needs a running kernel; the figures above show
+frame `t0` at the defaults.)
+""")
+code("""
+# NBVAL_IGNORE_OUTPUT
+import ipywidgets as widgets
+
+from marlin_lite.course import interact  # ipywidgets.interact, checked by the tests (see its docstring)
+
+
+def explore(frame=t0, margin=MARGIN, smoothing=2.0):
+    raw_b = F.square_boxes(track.landmarks, track.detected, margin=margin, smoothing=0)
+    smooth_b = F.square_boxes(track.landmarks, track.detected, margin=margin, smoothing=smoothing)
+    crop = F.crop_frames(frames[frame : frame + 1], smooth_b[frame : frame + 1], SIZE)[0]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(8, 3.4), gridspec_kw={"width_ratios": [1.6, 1]})
+    ax1.imshow(frames[frame])
+    for (bx, by, bs), colour in ((raw_b[frame], "white"), (smooth_b[frame], "yellow")):
+        ax1.add_patch(plt.Rectangle((bx - bs / 2, by - bs / 2), bs, bs, fill=False, ec=colour, lw=1.5))
+    bx, by, bs = smooth_b[frame]
+    ax1.set_xlim(min(-10, bx - bs / 2 - 10), max(W + 10, bx + bs / 2 + 10))
+    ax1.set_ylim(max(H + 10, by + bs / 2 + 10), min(-10, by - bs / 2 - 10))
+    ax1.set_title(f"frame {frame}: raw box (white), smoothed (yellow), side {bs:.0f} px", fontsize=8)
+    ax2.imshow(crop)
+    ax2.set_title(f"the crop, {SIZE}x{SIZE} (margin {margin:.2f}, smoothing {smoothing:g})", fontsize=8)
+    for ax in (ax1, ax2):
+        ax.set_xticks([])
+        ax.set_yticks([])
+    plt.tight_layout()
+    plt.show()
+
+
+interact(explore, frame=widgets.IntSlider(value=t0, min=0, max=T - 1),
+         margin=widgets.FloatSlider(value=MARGIN, min=1.0, max=2.0, step=0.05),
+         smoothing=widgets.FloatSlider(value=2.0, min=0.0, max=6.0, step=0.5));
+""")
+md(r"""
 ## 4. Parsing: landmarks -> 11-label maps
 
 Fasking needs MARLIN's 11 labels per pixel. `faces.mesh_parsing` draws them from the
