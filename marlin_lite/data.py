@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from marlin_lite.synthface import ATTRIBUTES, EXPRESSIONS, MANIPULATIONS, SynthClip, generate_clip
+from marlin_lite.synthface import ATTRIBUTES, EXPRESSION_STYLES, EXPRESSIONS, FRAMINGS, MANIPULATIONS, SynthClip, generate_clip
 
 SPLITS = ("train", "val", "test")
 
@@ -154,8 +154,13 @@ class SynthFaceDataset(Dataset):
     Args:
         split: ``"train"``, ``"val"`` or ``"test"``.
         size, num_frames, fps, sample_rate: render settings.
-        cache: keep rendered items in memory (fast epochs, costs RAM:
-            ``len * T * H * W * 3`` bytes).
+        framing, expressions: render settings too (:data:`~marlin_lite.synthface.FRAMINGS`,
+            :data:`~marlin_lite.synthface.EXPRESSION_STYLES`): ``framing="face"`` frames clips
+            as MARLIN's face crops do, ``expressions="marked"`` makes expressions learnable at
+            lesson size. They join the render settings (and the cache key) only when they
+            differ from the defaults, so existing caches and plans keep their names.
+        cache: keep rendered clips in memory (fast epochs; they are kept as uint8, about
+            ``len * T * H * W * 4`` bytes with the parsing maps, and made float per item).
         cache_dir: or keep them as ``.npz`` files in this folder (shared across runs and
             processes; the file name hashes the clip spec and render settings).
         Other keyword arguments go to :func:`plan_clips`.
@@ -172,6 +177,8 @@ class SynthFaceDataset(Dataset):
         num_frames: int = 16,
         fps: float = 25.0,
         sample_rate: int = 16000,
+        framing: str = "scene",
+        expressions: str = "subtle",
         split_by: str = "identity",
         fractions: tuple[float, float, float] = (0.7, 0.15, 0.15),
         fake_fraction: float = 0.0,
@@ -182,7 +189,15 @@ class SynthFaceDataset(Dataset):
     ) -> None:
         self.split = split
         self.world_seed = world_seed
-        self.render = dict(size=size, num_frames=num_frames, fps=fps, sample_rate=sample_rate)
+        if framing not in FRAMINGS:
+            raise ValueError(f"framing must be one of {FRAMINGS}, got {framing!r}")
+        if expressions not in EXPRESSION_STYLES:
+            raise ValueError(f"expressions must be one of {EXPRESSION_STYLES}, got {expressions!r}")
+        self.render: dict[str, Any] = dict(size=size, num_frames=num_frames, fps=fps, sample_rate=sample_rate)
+        if framing != "scene":
+            self.render["framing"] = framing
+        if expressions != "subtle":
+            self.render["expressions"] = expressions
         self.specs = plan_clips(
             split,
             num_identities=num_identities,
@@ -194,7 +209,7 @@ class SynthFaceDataset(Dataset):
             manipulations=manipulations,
             max_av_offset=max_av_offset,
         )
-        self._memory: dict[int, dict[str, torch.Tensor]] | None = {} if cache else None
+        self._memory: dict[int, dict[str, np.ndarray]] | None = {} if cache else None
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         if self.cache_dir is not None:
             self.cache_dir.mkdir(parents=True, exist_ok=True)
@@ -223,10 +238,10 @@ class SynthFaceDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         index = self._check_index(index)
-        if self._memory is not None and index in self._memory:
-            return self._memory[index]
         arrays: dict[str, Any] | None = None
-        if self.cache_dir is not None:
+        if self._memory is not None:
+            arrays = self._memory.get(index)
+        if arrays is None and self.cache_dir is not None:
             path = self._cache_path(index)
             if path.exists():
                 with np.load(path) as z:
@@ -244,8 +259,10 @@ class SynthFaceDataset(Dataset):
                 tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")  # workers may race
                 np.savez_compressed(tmp, **arrays)
                 tmp.replace(path)
+        if self._memory is not None:
+            self._memory[index] = arrays
         s = self.specs[index]
-        item = {
+        return {
             "video": torch.from_numpy(arrays["frames"]).permute(3, 0, 1, 2).float().div_(255),
             "parsing": torch.from_numpy(arrays["parsing"]),
             "audio": torch.from_numpy(arrays["audio"]),
@@ -258,9 +275,6 @@ class SynthFaceDataset(Dataset):
             "identity": torch.tensor(s.identity),
             "index": torch.tensor(index),
         }
-        if self._memory is not None:
-            self._memory[index] = item
-        return item
 
 
 __all__ = ["ATTRIBUTES", "ClipSpec", "SPLITS", "SynthFaceDataset", "identity_splits", "plan_clips"]

@@ -46,6 +46,7 @@ from marlin_lite.clipstore import ClipStore, make_loader, open_for_training, sto
 from marlin_lite.data import SynthFaceDataset
 from marlin_lite.masking import FACE_GUIDED, TokenGrid, check_label_range, make_visible_mask, num_visible
 from marlin_lite.model import Discriminator, MarlinAutoencoder, MarlinConfig, estimate_flops, get_config, split_tokens
+from marlin_lite.synthface import EXPRESSION_STYLES, FRAMINGS
 from marlin_lite.utils import pick_device
 
 CHECKPOINT = "checkpoint.pt"
@@ -72,6 +73,8 @@ class PretrainConfig:
     num_workers: int = 0
     cache: bool = True
     data_path: str | None = None  # a clip store folder (marlin_lite.clipstore); None = SynthFace
+    framing: str = "scene"  # SynthFace framing: scene | face (MARLIN's face crops)
+    expressions: str = "subtle"  # SynthFace expression style: subtle | marked
     # masking
     mask_strategy: str = "fasking"
     mask_ratio: float = 0.9
@@ -112,6 +115,8 @@ class PretrainConfig:
             (self.precision in ("auto", "fp32", "bf16"), "precision must be auto, fp32 or bf16"),
             (self.ckpt_every >= 0 and self.log_every >= 1, "ckpt_every must be >= 0 and log_every >= 1"),
             (self.data_path is None or isinstance(self.data_path, str), "data_path must be a clip store folder or null"),
+            (self.framing in FRAMINGS, f"framing must be one of {FRAMINGS}, got {self.framing!r}"),
+            (self.expressions in EXPRESSION_STYLES, f"expressions must be one of {EXPRESSION_STYLES}, got {self.expressions!r}"),
         ]
         if self.data_path == "":
             self.data_path = None  # `--data-path ''` selects SynthFace
@@ -503,6 +508,8 @@ def train(
             world_seed=cfg.world_seed,
             size=mcfg.img_size,
             num_frames=mcfg.num_frames,
+            framing=cfg.framing,
+            expressions=cfg.expressions,
             cache=cfg.cache,
         )
     data_id = dataset.fingerprint if isinstance(dataset, ClipStore) else None

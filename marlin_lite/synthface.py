@@ -72,6 +72,18 @@ ATTRIBUTES: tuple[str, ...] = (
 #: Expression classes; ``neutral`` has zero intensity throughout the clip.
 EXPRESSIONS: tuple[str, ...] = ("neutral", "happy", "sad", "surprised", "angry", "disgusted")
 
+#: How a clip is framed: ``scene`` (the head moves in a wider shot, the background belongs to
+#: the person) or ``face`` (MARLIN's input: a square crop that follows the face, which fills the
+#: frame; the background is drawn per clip).
+FRAMINGS: tuple[str, ...] = ("scene", "face")
+
+#: How far expressions go: ``subtle`` (the original SynthFace: about 2 % of a scene-framed
+#: clip's pixels change between expressions) or ``marked`` (about twice the geometry, plus the
+#: local marks of real expressions: cheeks raised and eyes narrowed in a smile, a furrow between
+#: lowered brows in anger, a wrinkled nose in disgust, forehead lines in surprise, a drawn-down
+#: mouth and raised inner brows in sadness).
+EXPRESSION_STYLES: tuple[str, ...] = ("subtle", "marked")
+
 #: Deepfake manipulation kinds; ``none`` is a real clip.
 MANIPULATIONS: tuple[str, ...] = ("none", "face_swap", "reenactment", "mouth_resynthesis")
 
@@ -154,6 +166,25 @@ _EXPRESSION_TARGETS = {
     "surprised": (0.0, 0.55, 0.78, 0.13, 0.1, 1.35),
     "angry": (-0.4, 0.05, 0.88, -0.07, -0.5, 0.88),
     "disgusted": (-0.7, 0.08, 0.95, -0.05, -0.25, 0.65),
+}
+#: The same six channels for ``expressions="marked"``: about twice as far from neutral.
+_EXPRESSION_TARGETS_MARKED = {
+    "neutral": (0.0, 0.0, 1.0, 0.0, 0.0, 1.0),
+    "happy": (2.6, 0.2, 1.32, 0.03, 0.0, 0.5),
+    "sad": (-2.0, 0.0, 0.85, 0.05, 1.0, 0.75),
+    "surprised": (0.0, 0.95, 0.66, 0.24, 0.15, 1.6),
+    "angry": (-0.6, 0.0, 0.8, -0.13, -1.1, 0.72),
+    "disgusted": (-1.5, 0.16, 0.9, -0.09, -0.5, 0.5),
+}
+# Local marks of the marked style (how dark, at full intensity): cheek raise (a lighter apple
+# of the cheek and a crease under each eye), brow furrow, nose wrinkle, forehead lines.
+_EXPRESSION_MARKS = {
+    "neutral": (0.0, 0.0, 0.0, 0.0),
+    "happy": (1.0, 0.0, 0.0, 0.0),
+    "sad": (0.0, 0.5, 0.0, 0.0),
+    "surprised": (0.0, 0.0, 0.0, 1.0),
+    "angry": (0.0, 1.0, 0.3, 0.0),
+    "disgusted": (0.3, 0.4, 1.0, 0.0),
 }
 
 # Materials: the renderer paints a material id per pixel, then colours it from a palette.
@@ -632,6 +663,32 @@ def sample_motion(
 # --------------------------------------------------------------------------------------
 
 
+#: Face framing: the face's half-height as a fraction of the frame (the scene framing's is 0.36),
+#: the face coordinate at the crop's centre (0 is between the eyes and the nose tip, 1 the chin),
+#: and how much of the head's motion in the frame a face-following crop leaves.
+FACE_CROP_HALF_HEIGHT = 0.5
+FACE_CROP_CENTRE_V = 0.2
+FACE_CROP_RESIDUAL = 0.25
+
+
+def face_crop_motion(motion: Motion) -> Motion:
+    """The motion as a face-following square crop sees it (``framing="face"``).
+
+    Like MARLIN's per-frame face crop, the crop is centred on the face and sized to it: the
+    clip's mean position and scale are removed, a quarter of the frame-to-frame motion is
+    left (detector jitter and a face that turns), and the face's half-height becomes
+    :data:`FACE_CROP_HALF_HEIGHT` of the frame (the square crop of side about 2 face
+    half-heights: brows to chin fill the frame, with a little hair and background at the
+    corners). Pose, expression, speech, blinks and lighting are unchanged.
+    """
+    zoom = FACE_CROP_HALF_HEIGHT / 0.36
+    r = FACE_CROP_RESIDUAL
+    scale = (1 + (motion.scale - motion.scale.mean()) * r) * zoom
+    tx = (motion.tx - motion.tx.mean()) * r
+    ty = (motion.ty - motion.ty.mean()) * r - FACE_CROP_CENTRE_V * 0.36 * scale
+    return Motion(**{**motion.__dict__, "tx": tx.astype(np.float32), "ty": ty.astype(np.float32), "scale": scale.astype(np.float32)})
+
+
 def mouth_opening(motion: Motion) -> np.ndarray:
     """How far the rendered mouth opens in each frame, ``float32 (T,)`` in [0, 1].
 
@@ -642,7 +699,7 @@ def mouth_opening(motion: Motion) -> np.ndarray:
     return np.clip(motion.mouth_open * 0.85 + extra, 0, 1).astype(np.float32)
 
 
-def _background_texture(identity: Identity, kind: str, size: int, rng: np.random.Generator) -> np.ndarray:
+def _background_texture(colours: np.ndarray, kind: str, size: int, rng: np.random.Generator) -> np.ndarray:
     """A ``float32 (2S, 2S, 3)`` texture (S = size) that frames pan across."""
     n = 2 * size
     g = np.arange(n, dtype=np.float32) / size  # image widths
@@ -663,7 +720,7 @@ def _background_texture(identity: Identity, kind: str, size: int, rng: np.random
     else:  # gradient with gentle waves
         w = 0.5 + 0.35 * (np.cos(theta) * (X - 1) + np.sin(theta) * (Y - 1)) + 0.08 * np.sin(2 * np.pi * freq * X)
     w = np.clip(w, 0, 1).astype(np.float32)[..., None]
-    c0, c1 = identity.background_colours
+    c0, c1 = colours
     return (c0 * (1 - w) + c1 * w).astype(np.float32)
 
 
@@ -682,6 +739,34 @@ def _blur3(img: np.ndarray) -> np.ndarray:
     return (p[:, :, :-2] + 2 * p[:, :, 1:-1] + p[:, :, 2:]) * 0.25
 
 
+def _expression_marks(rgb, mat, expression, k, u, v, at_u, at_v, eye_centres, cy, brow_up) -> np.ndarray:
+    """The marked style's local marks on the skin, each scaled by the intensity ``k (T, 1, 1)``.
+
+    Cheek raise (lighter cheek apples, a crease under each eye), a furrow of two short
+    vertical lines between the brows, wrinkles across the nose bridge, and forehead lines
+    just above the brows. They darken (or lighten) skin pixels only, so hair, glasses and
+    beards cover them as they would on a real face.
+    """
+    cheek, furrow, nose, forehead = (w * k for w in _EXPRESSION_MARKS[expression])
+    dark = np.zeros(mat.shape, np.float32)
+    light = np.zeros(mat.shape, np.float32)
+    for (ecu, ecv), side in zip(eye_centres, (-1, 1)):
+        light += cheek * (_ellipse(u, v, ecu + side * 0.04, ecv + 0.3, 0.17, 0.11) < 1) * 0.15
+        ring = _ellipse(u, v, ecu, ecv + 0.03, 0.2 * cy, 0.14)
+        dark += cheek * ((np.abs(ring - 1) < 0.3) & (v > ecv + 0.06)) * 0.3
+    for side in (-1, 1):
+        line = (np.abs(u - at_u(side * 0.065, 0.3)) < 0.02) & (v > at_v(-0.44, 0.3)) & (v < at_v(-0.2, 0.3))
+        dark += furrow * line * 0.55
+    for dv in (-0.03, 0.05):
+        dark += nose * ((np.abs(v - at_v(dv, 0.45)) < 0.018) & (np.abs(u - at_u(0.0, 0.45)) < 0.12)) * 0.5
+    for dv in (0.1, 0.19):
+        above = at_v(-0.34, 0.3) - brow_up - dv
+        dark += forehead * ((np.abs(v - above) < 0.018) & (np.abs(u - at_u(0.0, 0.3)) < 0.3)) * 0.45
+    skin = np.isin(mat, (M_SKIN, M_NOSE, M_BLUSH))[..., None]
+    factor = 1 - np.clip(dark, 0, 0.8)[..., None] + np.clip(light, 0, 0.4)[..., None]
+    return np.where(skin, rgb * factor, rgb)
+
+
 @dataclass
 class _Render:
     rgb: np.ndarray  # float32 (T, H, W, 3) in [0, 1]
@@ -692,8 +777,11 @@ class _Render:
     mouth_centre: tuple[np.ndarray, np.ndarray]  # (cu, cv) each (T, 1, 1)
 
 
-def _render(identity: Identity, motion: Motion, size: int, background: np.ndarray) -> _Render:
-    """Paint a clip: geometry in face coordinates, vectorised over (T, H, W)."""
+def _render(identity: Identity, motion: Motion, size: int, background: np.ndarray, marked: bool = False) -> _Render:
+    """Paint a clip: geometry in face coordinates, vectorised over (T, H, W).
+
+    ``marked`` selects the marked expression style (:data:`EXPRESSION_STYLES`).
+    """
     T = len(motion.yaw)
     col = lambda a: np.asarray(a, dtype=np.float32).reshape(T, 1, 1)  # noqa: E731
     g = ((np.arange(size, dtype=np.float32) + 0.5) / size - 0.5)
@@ -709,7 +797,7 @@ def _render(identity: Identity, motion: Motion, size: int, background: np.ndarra
     at_v = lambda v0, depth: v0 * cp + depth * sp  # noqa: E731
 
     ident = identity
-    e = _EXPRESSION_TARGETS[motion.expression]
+    e = (_EXPRESSION_TARGETS_MARKED if marked else _EXPRESSION_TARGETS)[motion.expression]
     k = col(motion.intensity)
     # Targets blend from neutral by the intensity: additive ones from 0, factors from 1.
     smile, extra_open, brow_up, brow_tilt = (x * k for x in (e[0], e[1], e[3], e[4]))
@@ -841,6 +929,8 @@ def _render(identity: Identity, motion: Motion, size: int, background: np.ndarra
     shade = 0.5 + 0.55 * lambert
     is_bg = mat == M_BG
     rgb = rgb * np.where(is_bg, 1, shade)[..., None]
+    if marked and motion.expression != "neutral":
+        rgb = _expression_marks(rgb, mat, motion.expression, k, u, v, at_u, at_v, eye_centres, cy, brow_up)
     # Background: pan a window across the texture.
     off = np.round(motion.bg_offset * size).astype(np.int64) + size // 2
     off = np.clip(off, 0, size)
@@ -938,6 +1028,8 @@ def generate_clip(
     av_offset: int = 0,
     manipulation: str = "none",
     donor_identity: int | None = None,
+    framing: str = "scene",
+    expressions: str = "subtle",
 ) -> SynthClip:
     """Render one talking-face clip with its ground truth (deterministic in all arguments).
 
@@ -957,6 +1049,11 @@ def generate_clip(
         manipulation: one of :data:`MANIPULATIONS` (``"none"`` = real).
         donor_identity: the other person of a ``"face_swap"`` (default: drawn from the
             clip seed, never equal to ``identity``).
+        framing: ``"scene"`` (a wider shot; the head moves in the frame and the background
+            belongs to the person) or ``"face"`` (MARLIN's input: a crop that tracks the face,
+            which fills the frame, with a background drawn per clip); see :data:`FRAMINGS`.
+        expressions: ``"subtle"`` or ``"marked"`` (larger, with local marks); see
+            :data:`EXPRESSION_STYLES`.
     """
     _check_int("clip_seed", clip_seed)
     size = _check_int("size", size, 16)
@@ -968,6 +1065,11 @@ def generate_clip(
         raise ValueError(f"unknown expression {expression!r}; choose one of {EXPRESSIONS}")
     if manipulation not in MANIPULATIONS:
         raise ValueError(f"unknown manipulation {manipulation!r}; choose one of {MANIPULATIONS}")
+    if framing not in FRAMINGS:
+        raise ValueError(f"unknown framing {framing!r}; choose one of {FRAMINGS}")
+    if expressions not in EXPRESSION_STYLES:
+        raise ValueError(f"unknown expressions {expressions!r}; choose one of {EXPRESSION_STYLES}")
+    marked = expressions == "marked"
     ident = sample_identity(identity, world_seed)
     # Independent streams, so that a fake or a shifted-audio version of a clip keeps the
     # same speech, motion and background as the real clip with the same seeds.
@@ -981,9 +1083,15 @@ def generate_clip(
     margin = (abs(av_offset) + (7 if manipulation == "mouth_resynthesis" else 1)) / fps
     speech = synthesize_speech(ident, duration + 2 * margin, rng=rng_speech, sample_rate=sample_rate, t0=-margin, speaking=speaking)
     motion = sample_motion(ident, T, fps, rng_motion, expression, speech)
-    background = _background_texture(ident, ident.background, size, rng_bg)
+    background_kind, background_colours = ident.background, ident.background_colours
+    if framing == "face":
+        motion = face_crop_motion(motion)
+        rng_scene = np.random.default_rng([world_seed, identity, clip_seed, 0xF4CE])
+        background_kind = BACKGROUNDS[int(rng_scene.integers(len(BACKGROUNDS)))]
+        background_colours = rng_scene.uniform(0.15, 0.95, (2, 3)).astype(np.float32)
+    background = _background_texture(background_colours, background_kind, size, rng_bg)
     fake_rng = rng_fake
-    render = _render(ident, motion, size, background)
+    render = _render(ident, motion, size, background, marked)
     rgb, parsing = render.rgb, render.parsing
     n_samples = int(round(duration * sample_rate))
     audio = speech.window(-av_offset / fps, n_samples)
@@ -997,7 +1105,7 @@ def generate_clip(
             if donor_identity == identity:
                 raise ValueError("donor_identity must differ from identity for a face swap")
             donor = sample_identity(donor_identity, world_seed)
-            other = _render(donor, motion, size, background)
+            other = _render(donor, motion, size, background, marked)
             alpha = _soft_region(_ellipse(u, v, 0.0, 0.08, 0.62, 0.8), 0.3)
             # Colour mismatch: the donor's skin is not colour-corrected to the target's.
             donor_rgb = other.rgb * fake_rng.uniform(0.9, 1.1, 3).astype(np.float32)
@@ -1008,7 +1116,7 @@ def generate_clip(
             driver = sample_motion(ident, T, fps, fake_rng, driver_expr, speech)
             for name in ("yaw", "pitch", "roll", "tx", "ty", "scale", "light", "gain", "bg_offset"):
                 setattr(driver, name, getattr(motion, name))
-            other = _render(ident, driver, size, background)
+            other = _render(ident, driver, size, background, marked)
             alpha = _soft_region(_ellipse(u, v, 0.0, 0.1, 0.6, 0.78), 0.3)
             # Temporal flicker: per-frame gain jitter and a one-pixel wobble of the pasted face.
             flicker = (1 + fake_rng.normal(0, 0.06, (T, 1, 1, 1))).astype(np.float32)
@@ -1024,7 +1132,7 @@ def generate_clip(
             t_src = (np.arange(T) - lag) / fps
             driven.mouth_open = np.array([speech.per_frame(speech.mouth_open, 1, fps, ts)[0] for ts in t_src], np.float32)
             driven.mouth_width = np.array([speech.per_frame(speech.mouth_width, 1, fps, ts)[0] for ts in t_src], np.float32)
-            other = _render(ident, driven, size, background)
+            other = _render(ident, driven, size, background, marked)
             mcu, mcv = render.mouth_centre
             alpha = _soft_region(_ellipse(u, v, mcu, mcv, 0.42, 0.3), 0.35)
             donor_rgb = _blur3(_blur3(other.rgb))  # re-synthesised mouths are softer
@@ -1053,6 +1161,8 @@ def generate_clip(
         "size": size,
         "fps": float(fps),
         "sample_rate": sample_rate,
+        "framing": framing,
+        "expressions": expressions,
         **extra,
     }
     per_frame = {
