@@ -208,3 +208,61 @@ def test_bad_arguments(kwargs, match):
         generate_clip(0, 0, **kwargs)
     with pytest.raises(ValueError, match="identity"):
         sample_identity(-1)
+
+
+# --------------------------------------------------------------------------------------
+# MARLIN-like framing and marked expressions
+# --------------------------------------------------------------------------------------
+
+
+def test_face_framing_fills_the_frame_and_draws_the_background_per_clip():
+    from marlin_lite import labels as L
+
+    def face_share(framing):
+        shares = []
+        for ident in range(6):
+            c = generate_clip(ident, 0, size=64, num_frames=4, framing=framing)
+            shares.append(float((c.parsing != L.BACKGROUND).mean()))
+        return np.mean(shares)
+
+    scene, face = face_share("scene"), face_share("face")
+    assert face > 0.6 and face > scene + 0.2, (scene, face)  # neck, clothes and hats are labelled background
+    # the crop follows the face: the face centre moves little between frames
+    c = generate_clip(5, 1, size=64, num_frames=16, framing="face")
+    centre = c.landmarks[:, LANDMARK_NAMES.index("nose_tip")]
+    assert np.abs(centre - centre.mean(0)).max() < 6
+    # the background belongs to the clip: two clips of one person differ outside the face
+    a, b = (generate_clip(2, s, size=64, num_frames=2, framing="face") for s in (0, 1))
+    bg = (a.parsing[0] == L.BACKGROUND) & (b.parsing[0] == L.BACKGROUND)
+    assert bg.sum() > 50
+    assert np.abs(a.frames[0][bg].astype(int) - b.frames[0][bg].astype(int)).mean() > 15
+    assert a.labels["framing"] == "face" and a.labels["expressions"] == "subtle"
+
+
+def test_marked_expressions_change_more_pixels_than_subtle_ones():
+    def change(style):
+        out = []
+        for ident in range(4):
+            happy = generate_clip(ident, 0, size=64, num_frames=8, expression="happy", framing="face", expressions=style)
+            angry = generate_clip(ident, 0, size=64, num_frames=8, expression="angry", framing="face", expressions=style)
+            out.append(float((np.abs(happy.frames.astype(int) - angry.frames.astype(int)).max(-1) > 20).mean()))
+        return np.mean(out)
+
+    subtle, marked = change("subtle"), change("marked")
+    assert marked > 1.5 * subtle, (subtle, marked)
+
+
+def test_framing_and_expression_style_are_checked():
+    with pytest.raises(ValueError, match="unknown framing"):
+        generate_clip(0, 0, size=32, num_frames=2, framing="tight")
+    with pytest.raises(ValueError, match="unknown expressions"):
+        generate_clip(0, 0, size=32, num_frames=2, expressions="loud")
+    from marlin_lite.data import SynthFaceDataset
+
+    with pytest.raises(ValueError, match="framing must be one of"):
+        SynthFaceDataset("train", num_identities=6, framing="x")
+    ds = SynthFaceDataset("train", num_identities=6, clips_per_identity=1, size=32, num_frames=2, framing="face", expressions="marked")
+    assert ds.render["framing"] == "face" and ds.render["expressions"] == "marked"
+    assert "framing" not in SynthFaceDataset("train", num_identities=6).render  # defaults keep old cache keys
+    clip = ds.clip(0)
+    assert clip.labels["framing"] == "face" and clip.labels["expressions"] == "marked"
