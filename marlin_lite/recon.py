@@ -20,7 +20,9 @@ Shapes: ``B`` clips, ``N`` tokens, ``n`` visible per clip, ``P`` values per patc
 
 from __future__ import annotations
 
+import argparse
 import math
+import sys
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -199,5 +201,52 @@ def reconstruction_table(reports: Sequence[ReconstructionReport]) -> str:
     return "\n".join(lines)
 
 
+def held_out_clips(num_clips: int, *, size: int = 64, num_frames: int = 8, framing: str = "face",
+                   expressions: str = "marked", world_seed: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+    """``num_clips`` SynthFace clips of people no course run trains on (world 2, one clip each):
+    ``float (B, 3, T, H, W)`` videos and ``uint8 (B, T, H, W)`` parsing maps."""
+    from marlin_lite.data import SynthFaceDataset
+
+    if num_clips < 1:
+        raise ValueError(f"num_clips must be >= 1, got {num_clips}")
+    ds = SynthFaceDataset("test", num_identities=int(num_clips / 0.15) + 1, clips_per_identity=1, world_seed=world_seed,
+                          size=size, num_frames=num_frames, framing=framing, expressions=expressions)
+    items = [ds[i] for i in range(num_clips)]
+    return torch.stack([it["video"] for it in items]), torch.stack([it["parsing"] for it in items])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m marlin_lite.recon CHECKPOINT [--clips N] [--strategies fasking tube]``: the
+    reconstruction table of a checkpoint on held-out SynthFace people."""
+    from marlin_lite.pretrain import model_from_checkpoint
+
+    parser = argparse.ArgumentParser(prog="python -m marlin_lite.recon", description=main.__doc__.split("\n")[0])
+    parser.add_argument("checkpoint", help="a MARLIN-lite checkpoint (a run's checkpoint.pt or the shipped weights)")
+    parser.add_argument("--clips", type=int, default=240, help="held-out clips (default 240)")
+    parser.add_argument("--strategies", nargs="+", default=["fasking", "tube"], help="maskings to score (default fasking tube)")
+    parser.add_argument("--mask-ratio", type=float, default=0.9)
+    parser.add_argument("--framing", default="face")
+    parser.add_argument("--expressions", default="marked")
+    parser.add_argument("--seed", type=int, default=0, help="the masks' seed")
+    args = parser.parse_args(argv)
+    try:
+        model = model_from_checkpoint(args.checkpoint).float()
+        cfg = model.cfg
+        x, parsing = held_out_clips(args.clips, size=cfg.img_size, num_frames=cfg.num_frames, framing=args.framing,
+                                    expressions=args.expressions)
+        reports = [reconstruction_report(model, x, strategy=s, mask_ratio=args.mask_ratio, parsing=parsing, seed=args.seed)
+                   for s in args.strategies]
+    except (FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"{args.checkpoint}: {args.clips} held-out clips (world 2, framing {args.framing}, expressions {args.expressions})")
+    print(reconstruction_table(reports))
+    return 0
+
+
 __all__ = ["BASELINES", "ReconstructionReport", "mean_visible_patch", "nearest_visible_patch", "reconstruction_report",
-           "reconstruction_table", "token_coordinates"]
+           "reconstruction_table", "token_coordinates", "held_out_clips"]
+
+
+if __name__ == "__main__":
+    sys.exit(main())

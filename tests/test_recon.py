@@ -68,3 +68,19 @@ def test_report_on_smooth_clips_ranks_copying_above_the_mean():
     assert lo <= r <= hi
     table = reconstruction_table([rep])
     assert "tube 0.75" in table and table.count("\n") == 2
+
+
+def test_cli_prints_the_table_and_refuses_a_missing_checkpoint(tmp_path, capsys):
+    from marlin_lite.pretrain import load_config, train
+    from marlin_lite.recon import held_out_clips, main
+
+    cfg = load_config("configs/tiny.yaml", max_steps=2, num_identities=6, clips_per_identity=1, batch_size=2,
+                      out_dir=str(tmp_path / "run"), progress=False, ckpt_every=2)
+    train(cfg)
+    assert main([str(tmp_path / "run" / "checkpoint.pt"), "--clips", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "4 held-out clips" in out and "fasking 0.90" in out and "tube 0.90" in out
+    assert main([str(tmp_path / "missing.pt")]) == 2
+    assert "missing.pt" in capsys.readouterr().err
+    x, p = held_out_clips(3, size=32, num_frames=4)
+    assert x.shape == (3, 3, 4, 32, 32) and p.shape == (3, 4, 32, 32) and p.dtype == torch.uint8
