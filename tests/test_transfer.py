@@ -1,0 +1,308 @@
+"""The transfer evaluation (marlin_lite.transfer): statistics, low-data subsets, probes that can
+fail, and the command end to end on a tiny checkpoint with --quick sizes (seconds).
+
+Nothing here asserts that pretraining helps: the tests check that the harness measures what it
+says (a label it can see is found, a shuffled label is not), that its statistics match known
+values, and that the report holds every method, regime and number it should.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from marlin_lite.features import extract_features
+from marlin_lite.tasks.metrics import binary_auc, multiclass_accuracy, multilabel_auc
+from marlin_lite.tasks.probe import random_encoder
+from marlin_lite.transfer import (
+    COMPARISONS,
+    METHOD_LABELS,
+    METHODS,
+    REGIMES,
+    attribute_subsets,
+    conclusion,
+    encoder_views,
+    low_data_subsets,
+    main,
+    paired_difference,
+    per_class_subsets,
+    pixel_features,
+    SmallCNN3D,
+    TransferSettings,
+    select_probe,
+    summarize,
+    task_metrics,
+    train_classifier,
+    t_cdf,
+    t_interval,
+    t_quantile,
+    verdict,
+)
+from marlin_lite.utils import sha256_file
+
+# --------------------------------------------------------------------------------------
+# Statistics
+# --------------------------------------------------------------------------------------
+
+# Two-sided 95 % (p = 0.975) and other quantiles of Student's t from printed tables.
+KNOWN_T = [
+    (0.975, 1, 12.7062), (0.975, 2, 4.3027), (0.975, 3, 3.1824), (0.975, 4, 2.7764), (0.975, 9, 2.2622),
+    (0.975, 30, 2.0423), (0.95, 5, 2.0150), (0.995, 10, 3.1693), (0.9, 2, 1.8856),
+]
+
+
+@pytest.mark.parametrize("p, df, expected", KNOWN_T)
+def test_t_quantile_matches_printed_tables(p, df, expected):
+    assert t_quantile(p, df) == pytest.approx(expected, abs=5e-5)
+    assert t_quantile(1 - p, df) == pytest.approx(-expected, abs=5e-5)  # symmetric
+    assert t_cdf(t_quantile(p, df), df) == pytest.approx(p, abs=1e-10)
+
+
+def test_t_distribution_closed_forms_and_normal_limit():
+    for t in (-3.0, -0.5, 0.0, 0.7, 2.0, 10.0):
+        assert t_cdf(t, 1) == pytest.approx(0.5 + math.atan(t) / math.pi, abs=1e-12)  # Cauchy
+        assert t_cdf(t, 2) == pytest.approx(0.5 + t / (2 * math.sqrt(2 + t * t)), abs=1e-12)
+    assert t_quantile(0.975, 1e7) == pytest.approx(1.959964, abs=1e-5)
+    assert t_quantile(0.5, 3) == 0.0
+    with pytest.raises(ValueError, match="p must be"):
+        t_quantile(1.0, 3)
+    with pytest.raises(ValueError, match="df must be"):
+        t_quantile(0.9, 0)
+
+
+def test_paired_difference_by_hand():
+    a = {0: 0.80, 1: 0.70, 2: 0.90, 3: 0.5}
+    b = {0: 0.60, 1: 0.65, 2: 0.70, 7: 0.1}  # seeds 3 and 7 are unpaired: left out
+    d = paired_difference(a, b)
+    assert set(d["per_seed"]) == {0, 1, 2}
+    assert [round(d["per_seed"][s], 10) for s in (0, 1, 2)] == [0.2, 0.05, 0.2]
+    # mean 0.15; sd = sqrt((0.05^2 + 0.1^2 + 0.05^2) / 2) = sqrt(0.0075); se = sd / sqrt(3) = 0.05
+    assert d["mean"] == pytest.approx(0.15)
+    assert d["sd"] == pytest.approx(math.sqrt(0.0075))
+    assert d["half_width"] == pytest.approx(4.302653 * 0.05, abs=1e-6)
+    assert (d["lo"], d["hi"]) == pytest.approx((0.15 - 0.2151326, 0.15 + 0.2151326), abs=1e-6)
+    assert d["n"] == 3 and verdict(d["lo"], d["hi"]) == "n.s."  # the interval holds 0
+    tight = paired_difference({0: 0.9, 1: 0.91, 2: 0.92}, {0: 0.5, 1: 0.5, 2: 0.5})
+    assert verdict(tight["lo"], tight["hi"]) == "> 0" and tight["lo"] > 0
+    worse = paired_difference({0: 0.5, 1: 0.5, 2: 0.5}, {0: 0.9, 1: 0.91, 2: 0.92})
+    assert verdict(worse["lo"], worse["hi"]) == "< 0"
+    one = t_interval([0.7])  # one seed: a mean, no interval
+    assert one["mean"] == 0.7 and one["n"] == 1 and math.isnan(one["half_width"])
+    assert t_interval([0.5, float("nan"), 0.7])["n"] == 2  # an undefined metric (nan) is dropped
+
+
+# --------------------------------------------------------------------------------------
+# Low-data subsets
+# --------------------------------------------------------------------------------------
+
+
+def test_per_class_subsets_count_and_nest():
+    labels = torch.tensor([0] * 20 + [1] * 12 + [2] * 3 + [3] * 7)[torch.randperm(42, generator=torch.Generator().manual_seed(0))]
+    subs = per_class_subsets(labels, REGIMES, seed=0)
+    assert list(subs) == ["1", "5", "10", "all"]
+    for k in (1, 5, 10):
+        counts = torch.bincount(labels[subs[str(k)]], minlength=4)
+        assert counts.tolist() == [min(k, n) for n in (20, 12, 3, 7)]  # k per class, capped by what exists
+        assert subs[str(k)].unique().numel() == subs[str(k)].numel()
+    assert set(subs["1"].tolist()) <= set(subs["5"].tolist()) <= set(subs["10"].tolist()) <= set(subs["all"].tolist())
+    assert subs["all"].tolist() == list(range(42))
+    again = per_class_subsets(labels, REGIMES, seed=0)
+    assert all(torch.equal(subs[k], again[k]) for k in subs)  # seeded
+    other = per_class_subsets(labels, REGIMES, seed=1)
+    assert not torch.equal(subs["5"], other["5"])
+    # DFD and FER go through the same rule
+    assert torch.equal(low_data_subsets("fer", labels, REGIMES, 0)["5"].sort().values, low_data_subsets("fer", labels, REGIMES, 0)["5"])
+    fake = torch.tensor([0, 1] * 15)
+    dfd = low_data_subsets("dfd", fake.float(), (1, 5), 3)
+    assert torch.bincount(fake[dfd["1"]]).tolist() == [1, 1] and torch.bincount(fake[dfd["5"]]).tolist() == [5, 5]
+
+
+def test_attribute_subsets_give_every_attribute_k_positives_and_nest():
+    g = torch.Generator().manual_seed(0)
+    prevalence = torch.linspace(0.03, 0.6, 24)
+    attrs = (torch.rand(150, 24, generator=g) < prevalence).float()
+    attrs[:, 5] = 0
+    attrs[[3, 77], 5] = 1  # an attribute with only 2 positives in the whole split
+    available = attrs.sum(0)
+    subs = attribute_subsets(attrs, REGIMES, seed=0)
+    previous: set[int] = set()
+    for k in (1, 5, 10):
+        chosen = subs[str(k)]
+        have = attrs[chosen].sum(0)
+        assert bool((have >= torch.minimum(torch.full_like(available, k), available)).all()), k
+        assert previous <= set(chosen.tolist())  # nested
+        previous = set(chosen.tolist())
+        # greedy: every chosen person was needed by some attribute at its turn, so far fewer than everyone
+        assert chosen.numel() < 150
+    assert subs["all"].numel() == 150
+    assert torch.equal(attribute_subsets(attrs, REGIMES, seed=0)["5"], subs["5"])
+    assert not torch.equal(attribute_subsets(attrs, REGIMES, seed=1)["5"], subs["5"])
+    assert torch.equal(low_data_subsets("far", attrs, (5,), 0)["5"], attribute_subsets(attrs, (5,), 0, purpose="far")["5"])
+    with pytest.raises(ValueError, match="task must be one of"):
+        low_data_subsets("lipsync", attrs, (1,), 0)
+
+
+# --------------------------------------------------------------------------------------
+# Features and probes
+# --------------------------------------------------------------------------------------
+
+
+def test_encoder_views_match_the_package_features_and_pixel_pooling():
+    enc = random_encoder("tiny", 0)
+    clips = (torch.rand(3, 3, 8, 64, 64, generator=torch.Generator().manual_seed(1)) * 255).to(torch.uint8)
+    views = encoder_views(enc, clips, grid=2, batch_size=2)
+    x = clips.float() / 255
+    assert torch.allclose(views["mean"], extract_features(enc, x), atol=1e-5)  # MARLIN's feature
+    tokens = extract_features(enc, x, pooling="none")  # (3, 256, 128): grid (4, 8, 8), ordered (t, h, w)
+    manual = tokens.reshape(3, 4, 2, 4, 2, 4, 128).mean(dim=(1, 3, 5))  # time mean, 2 x 2 regions of 4 x 4 tokens
+    assert views["grid"].shape == (3, 4 * 128)
+    assert torch.allclose(views["grid"], manual.reshape(3, -1), atol=1e-5)
+    pix = pixel_features(clips, size=8, time_groups=4)
+    assert pix.shape == (3, 3 * 4 * 8 * 8)
+    assert torch.allclose(pix[0, 0], x[0, 0, :2, :8, :8].mean(), atol=1e-6)  # first group, first 8 x 8 block, red
+
+
+def test_probe_finds_a_label_it_can_see_and_not_a_shuffled_one():
+    # Labels are linear functions of Gaussian features (no clusters: a shuffled label then carries
+    # no information at all, and the test split is large enough to show it).
+    g = torch.Generator().manual_seed(0)
+    w = torch.randn(32, 6, generator=g)
+    data = {s: torch.randn(n, 32, generator=g) for s, n in (("train", 300), ("val", 100), ("test", 600))}
+    noise = {s: torch.randn(x.shape[0], 32, generator=g) for s, x in data.items()}
+    views = {"mean": data, "grid": noise}  # the label is in "mean" only
+    items = torch.arange(300)
+    perm = torch.randperm(300, generator=g)
+
+    def shuffled(targets):
+        return dict(targets, train=targets["train"][perm])
+
+    expression = {s: (x @ w).argmax(1) for s, x in data.items()}
+    good = select_probe(views, expression, items, task="fer", l2_grid=(1.0, 1e-2))
+    assert good.pooling == "mean"  # validation finds the view that carries the label
+    assert multiclass_accuracy(good.test_scores, expression["test"]) > 0.7  # 300 labels: not perfect, far above chance
+    bad = select_probe(views, shuffled(expression), items, task="fer", l2_grid=(1.0, 1e-2))
+    assert multiclass_accuracy(bad.test_scores, expression["test"]) < 0.3  # chance is 1/6
+    # binary (DFD) and multi-label (FAR) heads, scored by AUC
+    fake = {s: (x @ w[:, 0] > 0).float() for s, x in data.items()}
+    dfd = select_probe(views, fake, items, task="dfd", l2_grid=(1.0,))
+    assert binary_auc(dfd.test_scores, fake["test"]) > 0.9
+    dfd_bad = select_probe(views, shuffled(fake), items, task="dfd", l2_grid=(1.0,))
+    assert abs(binary_auc(dfd_bad.test_scores, fake["test"]) - 0.5) < 0.1
+    attrs = {s: (x @ w > 0.5).float() for s, x in data.items()}
+    far = select_probe(views, attrs, items, task="far", l2_grid=(1.0,))
+    assert multilabel_auc(far.test_scores, attrs["test"], "macro") > 0.9 and far.test_scores.shape == (600, 6)
+    far_bad = select_probe(views, shuffled(attrs), items, task="far", l2_grid=(1.0,))
+    assert abs(multilabel_auc(far_bad.test_scores, attrs["test"], "macro") - 0.5) < 0.1
+
+
+def test_training_keeps_the_best_validation_checkpoint():
+    g = torch.Generator().manual_seed(0)
+    clips = torch.rand(80, 3, 8, 32, 32, generator=g) * 0.2
+    fake = (torch.arange(80) % 2).float()
+    clips[fake == 1, 0, :, :16, :16] += 0.6  # "fakes" have a bright red corner: learnable
+    clips = (clips.clamp(0, 1) * 255).to(torch.uint8)
+    settings = TransferSettings(ft_batch_size=8, ft_max_epochs=3, ft_min_steps=1, ft_evals=6, ft_patience=6)
+    model = SmallCNN3D(1, width=2)
+    r = train_classifier(model, clips[:60], fake[:60], clips[60:], fake[60:], task="dfd", lr=3e-3, settings=settings, seed=0)
+    assert r["steps"] == 3 * 8 and 1 <= r["best_step"] <= r["steps"]
+    with torch.no_grad():  # the returned model is the best checkpoint: its validation numbers are the reported ones
+        scores = torch.sigmoid(model.eval()(clips[60:].float() / 255)[:, 0])
+    assert task_metrics("dfd", scores, fake[60:])["auc"] == pytest.approx(r["val_metric"])
+    assert r["val_metric"] > 0.9
+
+
+def test_conclusions_are_generated_from_the_numbers():
+    records = []
+    for seed, (pre, rnd, scr, ft) in enumerate([(0.80, 0.60, 0.70, 0.75), (0.82, 0.61, 0.60, 0.80), (0.81, 0.62, 0.80, 0.70)]):
+        for method, v in (("pretrained_probe", pre), ("random_init_probe", rnd), ("supervised_scratch", scr), ("pretrained_finetune", ft)):
+            for regime in ("1", "all"):
+                records.append({"task": "dfd", "method": method, "regime": regime, "seed": seed, "metrics": {"auc": v, "accuracy": v}})
+    summary = summarize(records)
+    assert {(d["a"], d["b"]) for d in summary["differences"]} == set(COMPARISONS)
+    text = conclusion("dfd", summary, (1, "all"))
+    assert "the pretrained probe beats the random-init probe (+0.200 [" in text
+    assert "the pretrained probe cannot be told apart from supervised training from scratch (+0.110 [" in text
+    assert "the fine-tuned pretrained encoder cannot be told apart from scratch" in text
+
+
+# --------------------------------------------------------------------------------------
+# The command
+# --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    from marlin_lite.pretrain import load_config, train
+
+    out = tmp_path_factory.mktemp("transfer_ckpt")
+    # batch 4: 6 people split 70/15/15 leave 4 training clips
+    train(load_config("configs/tiny.yaml", max_steps=3, num_identities=6, clips_per_identity=1, batch_size=4, framing="face",
+                      expressions="marked", out_dir=str(out), progress=False))
+    return out / "checkpoint.pt"
+
+
+def test_cli_quick_end_to_end_writes_markdown_and_json(checkpoint, tmp_path):
+    out = tmp_path / "docs" / "results.md"
+    argv = ["--encoder", str(checkpoint), "--out", str(out), "--quick", "--seeds", "0", "1", "--quiet"]
+    assert main(argv) == 0
+    results = json.loads(out.with_suffix(".json").read_text())
+    prov = results["provenance"]
+    assert prov["command"] == "python -m marlin_lite.transfer " + " ".join(argv)
+    assert prov["encoder_sha256"] == sha256_file(checkpoint)
+    assert {"torch", "numpy", "python", "marlin_lite"} <= set(prov["versions"]) and "git_commit" in prov
+    assert results["seeds"] == [0, 1] and results["tasks"] == ["far", "fer", "dfd"]
+    assert results["settings"]["regimes"] == [1, 5, 10, "all"]
+    seen = {(r["task"], r["method"], r["regime"], r["seed"]) for r in results["records"]}
+    for task in ("far", "fer", "dfd"):
+        for seed in (0, 1):
+            for method in METHODS:
+                for regime in (["all"] if method == "ceiling" else ["1", "5", "10", "all"]):
+                    assert (task, method, regime, seed) in seen, (task, method, regime, seed)
+    assert len(results["records"]) == 3 * 2 * (5 * 4 + 1)
+    for r in results["records"]:
+        assert r["headline"] is None or 0 <= r["headline"] <= 1
+        assert r["n_train"] >= 1 and r["choice"]
+    diffs = results["summary"]["differences"]
+    assert len(diffs) == 3 * 4 * len(COMPARISONS)
+    for d in diffs:  # each difference is the mean of its per-seed differences
+        per = [v for v in d["per_seed"].values()]
+        if per:
+            assert d["mean"] == pytest.approx(sum(per) / len(per))
+    md = out.read_text()
+    for label in METHOD_LABELS.values():
+        assert label in md
+    for head in ("k = 1", "k = 5", "k = 10", "all labels"):
+        assert head in md
+    assert sha256_file(checkpoint) in md and "## Paired differences" in md and "## Conclusions" in md
+    assert md.count("\n- FAR (") == md.count("\n- FER (") == md.count("\n- DFD (") == 1
+    assert "quick mode" in md
+
+
+def test_cli_bad_arguments_exit_2_naming_the_argument(checkpoint, tmp_path, capsys):
+    cases = [
+        (["--encoder", str(tmp_path / "missing.pt")], "--encoder"),
+        (["--encoder", str(checkpoint), "--tasks", "far", "lipsync"], "--tasks"),
+        (["--encoder", str(checkpoint), "--seeds", "0", "x"], "--seeds"),
+        (["--encoder", str(checkpoint), "--seeds", "1", "1"], "--seeds"),
+        (["--encoder", str(checkpoint), "--out", str(tmp_path / "r.json")], "--out"),
+        ([], "--encoder"),
+    ]
+    not_a_checkpoint = tmp_path / "notes.pt"
+    not_a_checkpoint.write_text("not a checkpoint")
+    cases.append((["--encoder", str(not_a_checkpoint)], "--encoder"))
+    for argv, name in cases:
+        with pytest.raises(SystemExit) as err:
+            main(argv + ["--quiet"])
+        assert err.value.code == 2, argv
+        message = capsys.readouterr().err.strip()
+        assert len(message.splitlines()) == 1 and name in message, (argv, message)
+    assert not any(tmp_path.glob("*.md"))
+    # and through the interpreter, as a user runs it
+    run = subprocess.run([sys.executable, "-m", "marlin_lite.transfer", "--encoder", str(tmp_path / "nope.pt")],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2 and "--encoder" in run.stderr and len(run.stderr.strip().splitlines()) == 1
