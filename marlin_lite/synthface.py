@@ -1161,10 +1161,12 @@ def generate_clip(
         "size": size,
         "fps": float(fps),
         "sample_rate": sample_rate,
-        "framing": framing,
-        "expressions": expressions,
         **extra,
     }
+    if framing != "scene" or expressions != "subtle":
+        # recorded when either differs from the default, so the default clips' labels (and the
+        # committed data_samples/) stay as they were
+        labels.update(framing=framing, expressions=expressions)
     per_frame = {
         "mouth_open": mouth_opening(motion),
         "mouth_width": motion.mouth_width,
