@@ -54,6 +54,13 @@ fine-tune - supervised scratch. The intervals reflect the seeds' variation (whic
 labelled, initialisation), not the sampling of the fixed test split. Every sentence of the
 report's conclusions is generated from these numbers (:func:`conclusion`).
 
+**Cost.** The default run (:data:`DEFAULT_DATA`: FAR 400 people x 1 clip, FER 160 x 3, DFD 200 x
+2 with half of them fake, i.e. 240-288 labelled train clips per task with all labels; 3 seeds; the
+tiny preset) spends about three quarters of its time fine-tuning ViTs with all labels; estimated
+at 35-45 minutes on 2 idle CPU cores (from a measured DFD single-seed run; see the report that
+came with this module), minutes on a GPU (``--device cuda``). ``--quick`` runs everything at toy
+sizes in well under a minute (for tests; its numbers mean nothing).
+
 Shapes: ``N`` items (each a clip of ``T`` frames, one encoder window), ``D`` encoder width,
 ``C`` outputs (24 attributes, 6 expressions, 1 for real/fake), ``A`` attributes.
 """
@@ -117,7 +124,7 @@ POOLINGS = ("mean", "grid")
 #: Data per task (SynthFace arguments besides the shared ones). Sizes of the default run.
 DEFAULT_DATA: dict[str, dict[str, Any]] = {
     "far": {"num_identities": 400, "clips_per_identity": 1, "fake_fraction": 0.0},
-    "fer": {"num_identities": 200, "clips_per_identity": 3, "fake_fraction": 0.0},
+    "fer": {"num_identities": 160, "clips_per_identity": 3, "fake_fraction": 0.0},
     "dfd": {"num_identities": 200, "clips_per_identity": 2, "fake_fraction": 0.5},
 }
 #: ``--quick``: a few people per task (seconds; for tests and smoke runs, not for conclusions).
@@ -153,8 +160,9 @@ class TransferSettings:
             seed tries them all (per task, method and regime) and the later seeds train with
             the rate it chose (on validation), which saves 2/3 of the later seeds' training.
         ft_batch_size, ft_weight_decay: fine-tuning batch and AdamW weight decay.
-        ft_max_epochs, ft_min_steps: the step budget, ``max(ft_min_steps, ft_max_epochs *
-            ceil(n / batch))`` steps, so tiny subsets still get enough steps.
+        ft_max_epochs, ft_min_steps, ft_max_steps: the step budget, ``max(ft_min_steps,
+            ft_max_epochs * ceil(n / batch))`` steps (so tiny subsets still get enough steps),
+            capped at ``ft_max_steps`` when that is set.
         ft_evals: validation evaluations spread over the budget; ``ft_patience``: stop after
             this many evaluations without improvement (the best evaluation's weights are kept).
         cnn_width: channels of the first layer of the 3-D CNN ceiling candidate (0: no CNN).
@@ -180,18 +188,19 @@ class TransferSettings:
     ft_weight_decay: float = 0.05
     ft_max_epochs: int = 8
     ft_min_steps: int = 30
-    ft_evals: int = 8
-    ft_patience: int = 3
+    ft_max_steps: int | None = None
+    ft_evals: int = 6
+    ft_patience: int = 2
     cnn_width: int = 16
-    cnn_max_epochs: int = 20
+    cnn_max_epochs: int = 15
     feature_batch_size: int = 32
 
     @classmethod
     def quick(cls) -> TransferSettings:
         """Tiny sizes and budgets: the whole pipeline in seconds (tests, smoke runs)."""
         return cls(
-            data=copy.deepcopy(QUICK_DATA), probe_l2=(1.0, 1e-2), probe_max_iter=30, ft_lrs=(1e-3,), ft_batch_size=4,
-            ft_max_epochs=1, ft_min_steps=2, ft_evals=1, ft_patience=1, cnn_width=4, cnn_max_epochs=1,
+            data=copy.deepcopy(QUICK_DATA), probe_l2=(1.0, 1e-2), probe_max_iter=15, ft_lrs=(1e-3,), ft_batch_size=4,
+            ft_max_epochs=1, ft_min_steps=1, ft_max_steps=2, ft_evals=1, ft_patience=1, cnn_width=4, cnn_max_epochs=1,
         )
 
     def validate(self, tasks: Iterable[str] = TASKS) -> TransferSettings:
@@ -199,14 +208,18 @@ class TransferSettings:
             if t not in self.data:
                 raise ValueError(f"settings.data has no entry for task {t!r} (it has {sorted(self.data)})")
         bad = [r for r in self.regimes if not (r == "all" or (isinstance(r, int) and not isinstance(r, bool) and r >= 1))]
-        if bad or not self.regimes:
-            raise ValueError(f"regimes must be ints >= 1 (labels per class) and/or 'all', got {self.regimes}")
+        ints = [r for r in self.regimes if r != "all"]
+        ordered = ints == sorted(set(ints)) and ("all" not in self.regimes or list(self.regimes).index("all") == len(self.regimes) - 1)
+        if bad or not self.regimes or not ordered:
+            raise ValueError(f"regimes must be increasing ints >= 1 (labels per class), optionally followed by 'all'; got {self.regimes}")
         if not self.probe_l2 or not self.ft_lrs:
             raise ValueError("probe_l2 and ft_lrs must each name at least one value")
         if self.ft_lr_search not in ("every_seed", "first_seed"):
             raise ValueError(f"ft_lr_search must be 'every_seed' or 'first_seed', got {self.ft_lr_search!r}")
-        if min(self.ft_batch_size, self.ft_max_epochs, self.ft_evals, self.ft_patience, self.probe_max_iter, self.grid) < 1:
-            raise ValueError("ft_batch_size, ft_max_epochs, ft_evals, ft_patience, probe_max_iter and grid must be >= 1")
+        if min(self.ft_batch_size, self.ft_max_epochs, self.ft_evals, self.ft_patience, self.probe_max_iter, self.grid,
+               self.ft_max_steps or 1, self.cnn_max_epochs) < 1:
+            raise ValueError("ft_batch_size, ft_max_epochs, ft_max_steps, ft_evals, ft_patience, probe_max_iter, grid and "
+                             "cnn_max_epochs must be >= 1")
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -688,6 +701,7 @@ def train_classifier(
     """Train a whole model (clips -> logits) with AdamW at a constant ``lr``; early stopping on val.
 
     The budget is ``max(ft_min_steps, ft_max_epochs * ceil(n / batch))`` steps of mini-batches
+    (at most ``ft_max_steps`` when set)
     (a seeded reshuffle every pass); the validation headline metric (ties: lower loss) is
     measured ``ft_evals`` times, evenly spread; training stops after ``ft_patience``
     evaluations without improvement and the best evaluation's weights are loaded back into
@@ -701,6 +715,8 @@ def train_classifier(
     bs = min(settings.ft_batch_size, n)
     per_epoch = math.ceil(n / bs)
     total = max(settings.ft_min_steps, settings.ft_max_epochs * per_epoch)
+    if settings.ft_max_steps is not None:
+        total = min(total, settings.ft_max_steps)
     eval_at = sorted({max(1, round(total * (i + 1) / settings.ft_evals)) for i in range(settings.ft_evals)})
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=settings.ft_weight_decay)
     gen = task_generator(seed, "transfer", task, "shuffle")
@@ -1123,7 +1139,9 @@ def render_markdown(results: Mapping[str, Any], provenance: Mapping[str, Any]) -
            if settings.get("ft_lr_search") == "first_seed" else "(searched by every seed; ")
         + f"AdamW, weight decay "
         f"{settings['ft_weight_decay']:g}, batch {settings['ft_batch_size']}, up to max({settings['ft_min_steps']}, "
-        f"{settings['ft_max_epochs']} epochs) steps, {settings['ft_evals']} validation checks, patience {settings['ft_patience']}, "
+        f"{settings['ft_max_epochs']} epochs) steps"
+        + (f" (at most {settings['ft_max_steps']})" if settings.get("ft_max_steps") else "")
+        + f", {settings['ft_evals']} validation checks, patience {settings['ft_patience']}, "
         "best check's weights kept); the test split is only scored",
         f"- **pixel probe**: each clip average-pooled to {settings['pixel_time']} frame groups x {settings['pixel_size']}x"
         f"{settings['pixel_size']} pixels x RGB ({3 * settings['pixel_time'] * settings['pixel_size'] ** 2} numbers)",
