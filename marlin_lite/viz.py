@@ -245,3 +245,54 @@ def show_visible_tokens(
     if new_figure:
         fig.tight_layout()
     return fig
+
+
+def plot_intervals(
+    ax,
+    labels: Sequence[str],
+    estimates: Sequence[float],
+    lows: Sequence[float],
+    highs: Sequence[float],
+    *,
+    references: dict[str, float] | None = None,
+    colors: Sequence | None = None,
+    xlabel: str | None = None,
+    xlim: tuple[float, float] | None = None,
+    annotate: bool = True,
+) -> None:
+    """A forest plot of estimates with intervals: one row per label, top to bottom.
+
+    Each row is a dot at ``estimates[i]`` and a bar from ``lows[i]`` to ``highs[i]`` (e.g. a
+    95 % interval); ``references`` (``{name: x}``, such as chance or a floor) are drawn as
+    dashed vertical lines with a legend; with ``annotate`` the value and interval are written at
+    the right of each row (``0.52 [0.44, 0.60]``). Draws into ``ax`` (a matplotlib Axes).
+    """
+    n = len(labels)
+    if not (len(estimates) == len(lows) == len(highs) == n) or n == 0:
+        raise ValueError(f"labels, estimates, lows and highs must have the same non-zero length, got {n}, "
+                         f"{len(estimates)}, {len(lows)}, {len(highs)}")
+    est, lo, hi = (np.asarray(v, dtype=np.float64) for v in (estimates, lows, highs))
+    if np.any(lo > est + 1e-12) or np.any(hi < est - 1e-12):
+        raise ValueError("every interval must contain its estimate (lows <= estimates <= highs)")
+    colors = list(colors) if colors is not None else ["C0"] * n
+    if len(colors) != n:
+        raise ValueError(f"colors must have one entry per label ({n}), got {len(colors)}")
+    y = np.arange(n)[::-1]
+    for k in range(n):
+        ax.plot([lo[k], hi[k]], [y[k], y[k]], color=colors[k], lw=2, solid_capstyle="butt")
+        ax.plot([est[k]], [y[k]], "o", color=colors[k], ms=5)
+    for j, (name, x) in enumerate((references or {}).items()):
+        ax.axvline(x, color="k" if j == 0 else f"{0.3 + 0.2 * j:.1f}", lw=0.9, ls="--" if j == 0 else ":", label=name)
+    ax.set_yticks(y, list(labels), fontsize=8)
+    ax.set_ylim(-0.7, n - 0.3)
+    if xlim is not None:
+        ax.set_xlim(*xlim)
+    if annotate:
+        right = ax.get_xlim()[1]
+        for k in range(n):
+            ax.text(right, y[k], f" {est[k]:.2f} [{lo[k]:.2f}, {hi[k]:.2f}]", va="center", fontsize=7, clip_on=False)
+    if xlabel:
+        ax.set_xlabel(xlabel, fontsize=8)
+    ax.tick_params(axis="x", labelsize=7)
+    if references:
+        ax.legend(fontsize=7, loc="lower left")

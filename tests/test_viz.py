@@ -96,3 +96,22 @@ def test_show_visible_tokens_paints_one_slot():
         viz.show_visible_tokens(c.frames[0], c.parsing[0], np.ones((4, 2), bool), slot_member)
     with pytest.raises(ValueError, match="membership maps"):
         viz.show_visible_tokens(c.frames[0], c.parsing[0], visible, {"skin": np.ones((2, 2), bool)})
+
+
+def test_plot_intervals_draws_one_row_per_method():
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    viz.plot_intervals(ax, ["a", "b", "c"], [0.5, 0.6, 0.7], [0.4, 0.55, 0.6], [0.6, 0.7, 0.8],
+                       references={"chance": 0.5}, xlim=(0, 1), xlabel="accuracy")
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "b", "c"]
+    assert ax.get_yticks().tolist() == [2, 1, 0]  # the first label on top
+    assert any(t.get_text() == " 0.60 [0.55, 0.70]" for t in ax.texts)
+    assert ax.get_legend() is not None and ax.get_xlim() == (0, 1)
+    plt.close(fig)
+    fig, ax = plt.subplots()
+    with pytest.raises(ValueError, match="same non-zero length"):
+        viz.plot_intervals(ax, ["a"], [0.5, 0.6], [0.4], [0.6])
+    with pytest.raises(ValueError, match="contain its estimate"):
+        viz.plot_intervals(ax, ["a"], [0.7], [0.4], [0.6])
+    plt.close(fig)
