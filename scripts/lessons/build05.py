@@ -12,30 +12,27 @@ md, code = lesson.md, lesson.code
 md(r"""
 # Lesson 05 · Features: what the pretrained encoder knows
 
-Lesson 04 pretrained MARLIN's recipe without a single label and shipped the result as the
-**course checkpoint**. The decoder and the critic were scaffolding: what MARLIN keeps is the
-**encoder**, and every downstream task uses the **feature vector** it turns a face video into.
-This lesson builds that vector with MARLIN's protocol and then asks, before any head is
-trained, what it knows, measured against two controls a skeptic would ask for: the same
-network before pretraining, and raw pixels.
+Lesson 04 pretrained MARLIN's recipe without labels and shipped the result as the **course
+checkpoint**. What MARLIN keeps is the **encoder**: every downstream task uses the feature
+vector it turns a face video into. This lesson builds that vector and asks, before any head is
+trained, what it knows, against two controls a skeptic would ask for: the same network before
+pretraining, and raw pixels.
 
 **In this lesson you will**
-1. load the course checkpoint (or your own run) and rebuild the exact network it started from;
-2. derive MARLIN's feature protocol by hand (non-overlapping windows at sample rate 2, the
-   encoder over *all* tokens, mean over tokens, then the final LayerNorm) and check it against
-   `marlin_lite.features.extract_video`;
-3. extract features of clips of unseen people with the pretrained encoder, the random-init
-   encoder and raw pixels, and look at them with a PCA written from an SVD;
+1. load the course checkpoint (or your own run) and rebuild the network it started from;
+2. derive MARLIN's feature protocol by hand and check it against `extract_video`;
+3. extract features of unseen people with the pretrained encoder, the random-init encoder and
+   raw pixels, and look at them with a PCA written from an SVD;
 4. measure nearest-neighbour retrieval (same person? same expression?) with 95 % intervals
-   over people, and read the result as it comes out;
+   over people;
 5. write `cosine_knn`, the k-nearest-neighbour search behind it.
 
-*Run time: well under a minute on 2 CPU cores with the shipped checkpoint.*
+*Run time: under a minute on 2 CPU cores.*
 """)
 code("""
 SEED = 0
 WEIGHTS = "course"  # "course": the shipped checkpoint | "train": CONFIG/OUT_DIR through the checkpoint ladder | a checkpoint.pt path
-CONFIG = "../configs/course.yaml"  # used by WEIGHTS = "train": the course recipe (about 45 min on 2 CPU cores)
+CONFIG = "../configs/course.yaml"  # used by WEIGHTS = "train": the course recipe (about 40 min on 2 CPU cores)
 OUT_DIR = "../runs/course"  # used by WEIGHTS = "train": reused if it holds a finished run of CONFIG, resumed or trained otherwise
 NUM_IDENTITIES = 30  # people in the retrieval set
 CLIPS_PER_IDENTITY = 6  # with 6, every person shows each of the 6 expressions once
@@ -74,15 +71,12 @@ md(r"""
 ## 1. The encoder: the course checkpoint
 
 The course checkpoint is lesson 04's recipe run to the end: the tiny preset (4 blocks, 128
-wide) pretrained with fasking at 90 % on thousands of SynthFace people, for the steps printed
-below. Its clips are **framed as MARLIN frames its inputs**: a square crop that follows the
-face, which fills the frame, on a background drawn per clip (lesson 04 explains why: in wide
-shots fasking's visible tokens are mostly background, and a background that belongs to a person
-gives away who it is). Every clip in this lesson is rendered the same way.
-`load_course_model` checks the file's SHA-256 against its record and returns a float32 model
-in eval mode. `WEIGHTS = "train"` rebuilds it through the checkpoint ladder instead
-(`ensure_pretrained`: reuse a finished run in `OUT_DIR`, resume a partial one, or train), and
-a path loads any checkpoint of your own; the appendix has the commands.
+wide), fasking at 90 %, thousands of SynthFace people. Its clips are **framed as MARLIN frames
+its inputs**: a square crop that follows the face, which fills the frame, on a background drawn
+per clip (lesson 04 explains why), and so is every clip in this lesson. `load_course_model`
+checks the file's SHA-256 against its record and returns a float32 model in eval mode;
+`WEIGHTS = "train"` goes through the checkpoint ladder instead (`ensure_pretrained`), and a
+path loads a checkpoint of your own (appendix).
 """)
 code("""
 # NBVAL_IGNORE_OUTPUT
@@ -109,11 +103,9 @@ assert pre_cfg.world_seed != WORLD_SEED, "this lesson's people must come from a 
 print(f"this lesson:       people of world {WORLD_SEED}, framing {FRAMING!r}, expressions {EXPRESSIONS!r}")
 """)
 md(r"""
-The control that tells us what pretraining added is **the same network before pretraining**.
-`train()` seeds PyTorch with the config's `seed` and then builds the model, so building it
-after the same seed gives exactly the weights pretraining started from (`fork_rng` leaves the
-lesson's own random state alone). Same architecture, same initial draw; the only difference is
-the pretraining.
+What pretraining added is measured against **the same network before pretraining**: `train()`
+seeds PyTorch with the config's `seed`, then builds the model, so doing the same gives exactly
+the weights pretraining started from (`fork_rng` leaves the lesson's random state alone).
 """)
 code("""
 with torch.random.fork_rng():
@@ -137,9 +129,8 @@ A downstream task gets a whole video, of any length. MARLIN turns it into featur
    one vector of width $D$ per window, so a video becomes `(n_windows, D)`;
 5. for a single vector per video, reduce over the windows by `mean` (or `max`).
 
-MARLIN uses 16-frame windows (32 source frames each); the tiny model uses 8 (16 source
-frames). Here is a 48-frame face video of a person from world 1, written to an mp4 and read
-back as any video would be:
+MARLIN uses 16-frame windows; the tiny model uses 8. Here is a 48-frame face video of a
+person from world 1, written to an mp4 and read back as any video would be:
 """)
 code("""
 video_dir = Path(tempfile.mkdtemp(prefix="lesson05_videos_"))  # a folder of face crops (the appendix adds more)
@@ -175,11 +166,10 @@ plt.tight_layout()
 plt.show()
 """)
 md(r"""
-Next, the windows become model tensors `(n, 3, T, SIZE, SIZE)` in $[0, 1]$: channels first,
-then each frame resized on its own (bilinear with antialiasing, as `prepare_clips` does; here
-the frames already have the model's size). Then the encoder, written out with the package's
-own layers (lesson 03 derived each of them): patch embedding plus positions for **all** $N$
-tokens, the blocks, the mean over tokens, and only then the final LayerNorm.
+Next, the windows become tensors `(n, 3, T, SIZE, SIZE)` in $[0, 1]$, each frame resized
+(here already the model's size), and go through the encoder written out with the package's
+layers (lesson 03): patch embedding plus positions for **all** $N$ tokens, the blocks, the mean
+over tokens, and only then the final LayerNorm.
 """)
 code("""
 x = torch.from_numpy(windows).float().div(255).permute(0, 4, 1, 2, 3)  # (n, 3, T, H, W)
@@ -207,11 +197,10 @@ gap = (other_order - by_hand).norm(dim=1) / by_hand.norm(dim=1)
 print(f"LayerNorm-then-mean differs from mean-then-LayerNorm by {gap.mean():.2f} of the vector's length")
 """)
 md(r"""
-The official order is the mean first, then LayerNorm, which gives a vector with zero mean and
-unit variance over its $D$ entries (times the learned scale). LayerNorm on every token and
-then the mean is another vector; for this encoder the last line puts the gap at about 1 % of
-the vector's length, small but not zero, and the heads of lessons 06-09 are trained on the
-official order. Finally, a video is either its windows or one vector:
+The official order (mean, then LayerNorm) gives a vector with zero mean and unit variance over
+its $D$ entries, times the learned scale. The other order gives another vector: for this
+encoder about 1 % off, small but not zero. Finally, a video is either its windows or one
+vector:
 """)
 code("""
 for reduction in ["none", "mean", "max"]:
@@ -224,11 +213,10 @@ print("mean / max are taken over the windows:", True)
 md(r"""
 ## 3. A set of faces to probe: identities x expressions
 
-To ask *what* the features encode we need clips whose factors we control. `SynthFaceDataset`
-with `split_by="clip"` and `fractions=(1, 0, 0)` puts every clip in `"train"`, and its plan
-cycles the expressions so that, with 6 clips per person, **every person shows every
-expression exactly once**. The people come from `WORLD_SEED` = 1, a world the encoder never
-saw. Each clip is rendered at the model's size and length, so it is one window already.
+To ask *what* the features encode we need clips whose factors we control. With
+`split_by="clip"` and 6 clips per person, `SynthFaceDataset` cycles the expressions so that
+**every person shows every expression exactly once**. The people come from `WORLD_SEED` = 1,
+which the encoder never saw; each clip is rendered at the model's size and length, one window.
 """)
 code("""
 dataset = SynthFaceDataset("train", split_by="clip", fractions=(1.0, 0.0, 0.0), num_identities=NUM_IDENTITIES,
@@ -264,13 +252,12 @@ plt.show()
 md(r"""
 Three feature sets for the same clips:
 
-* **pretrained**: the course encoder, with the protocol above (`extract_features` does steps
-  3-4 for clips that are one window each);
-* **random init**: the same network before pretraining (section 1);
-* **pixels**: no network at all. Each frame averaged down to $16 \times 16$ and every one of
-  the $3 \cdot 8 \cdot 16 \cdot 16 = 6144$ numbers standardised over the clips (the raw-pixel
-  floor lessons 06 and 07 use as well). If a network cannot beat this, it has learnt nothing
-  a resize could not do.
+* **pretrained**: the course encoder with the protocol above (`extract_features`);
+* **random init**: the same network before pretraining;
+* **pixels**: no network. Each frame averaged to $16 \times 16$, and each of the
+  $3 \cdot 8 \cdot 16 \cdot 16 = 6144$ numbers standardised over the clips (the floor of
+  lessons 06 and 07 too). A network that cannot beat this has learnt nothing a resize could
+  not do.
 """)
 code("""
 def standardise(x):
@@ -289,13 +276,11 @@ for name, f in features.items():
 md(r"""
 ## 4. A first look: PCA from an SVD
 
-PCA finds the directions along which the features vary most. Center the $N \times D$ matrix,
-$X_c = X - \bar{x}$, and take its SVD $X_c = U S V^\top$: the rows of $V^\top$ are the principal
-directions, $X_c V_{:, :2} = U_{:, :2} S_{:2}$ the 2-D coordinates, and $S_i^2 / (N-1)$ the
-variance along direction $i$, so $S_i^2 / \sum_j S_j^2$ is the share of the variance it
-explains. The check below compares with the eigenvalues of the $N \times N$ Gram matrix
-$X_c X_c^\top / (N-1)$, which has the same non-zero eigenvalues as the $D \times D$ covariance
-matrix and stays small when $D$ is 6144.
+Center the $N \times D$ features, $X_c = X - \bar{x}$, and take the SVD $X_c = U S V^\top$:
+the rows of $V^\top$ are the principal directions, $X_c V_{:, :2}$ the 2-D coordinates, and
+$S_i^2 / \sum_j S_j^2$ the share of variance direction $i$ explains. The check uses the
+$N \times N$ Gram matrix $X_c X_c^\top / (N-1)$, whose non-zero eigenvalues are the covariance
+matrix's and which stays small when $D$ is 6144.
 """)
 code("""
 def pca_2d(f):
@@ -331,28 +316,21 @@ plt.tight_layout()
 plt.show()
 """)
 md(r"""
-In the top row, the pretrained features gather each person's six clips into small clumps of
-one colour, and the first two directions hold most of the variance (the titles say how much).
-The random-init features form one blob with the colours mixed; pixels also clump by person,
-more loosely. Coloured by expression (bottom row), no panel shows any grouping. PCA shows only
-two directions, though, so a factor can be present and invisible here; retrieval, next, uses
-all of them.
+In the top row the pretrained features gather each person's six clips into small clumps of
+one colour; the random-init features form one mixed blob; pixels clump by person, more
+loosely. Coloured by expression (bottom row), no panel shows any grouping. PCA shows two
+directions only; retrieval, next, uses all of them.
 
 ## 5. Nearest-neighbour retrieval, with intervals
 
-For each clip (the *query*) find the most similar **other** clip by cosine similarity
-$\cos(a, b) = a^\top b / (\lVert a\rVert \lVert b\rVert)$ and ask: is it the same person? the same
-expression? Top-1 accuracy over all queries. Because every person shows every expression
-once, a clip's same-person neighbours all have *other* expressions: when the nearest clip is
-the same person, it cannot be the same expression. So we also ask the expression question
-**among other people's clips only**. Chance levels follow from the labels.
+For each clip (the *query*) find the most similar **other** clip by cosine similarity and ask:
+same person? same expression? A clip's same-person neighbours all show *other* expressions, so
+we also ask the expression question **among other people's clips only**.
 
-An accuracy over 180 queries is not exact. The queries of one person are not independent (they
-share a face), so the unit of sampling is the **person**: average each person's hits, then
-report the mean over people $\pm$ $1.96 \times$ its standard error, $s / \sqrt{P}$ with $s$ the
-standard deviation of the per-person means and $P$ the number of people (a 95 % interval by
-the normal approximation). Differences between two feature sets are **paired**: the same
-queries, so the interval is that of the per-person differences.
+The queries of one person are not independent (they share a face), so the sampling unit is the
+**person**: average each person's hits and report the mean over people $\pm 1.96\, s/\sqrt{P}$,
+with $s$ the standard deviation of the $P$ per-person means (a 95 % interval). Differences
+between feature sets are **paired** (same queries): the interval of the per-person differences.
 """)
 code("""
 def cosine_similarity_matrix(f):
@@ -415,9 +393,9 @@ plt.tight_layout()
 plt.show()
 """)
 md(r"""
-The comparisons that matter are paired: pretrained against random init (what pretraining
-added) and pretrained against pixels (whether the network beats a resize). An interval that
-excludes 0 is a difference these 30 people support; one that includes 0 is not.
+The paired comparisons: pretrained against random init (what pretraining added) and against
+pixels (whether the network beats a resize). An interval that excludes 0 is a difference these
+30 people support.
 """)
 code("""
 differences = {}
@@ -436,27 +414,23 @@ assert d + hw < 0.05, "the pretrained encoder should not beat pixels at identity
 assert all(abs(hits[name]["expression, other people"].mean().item() - chance["expression, other people"]) < 0.1 for name in hits)
 """)
 md(r"""
-**Who is in the clip.** Pretraining taught the encoder a great deal about faces: its nearest
-neighbour is the same person for most queries, against about a third for the same network
-before pretraining (the paired difference is about +0.5, with an interval far from 0). But the
-skeptic's floor is higher still: resized pixels find the same person at least as often, and
-the pretrained-minus-pixels interval lies below 0. The backgrounds are drawn per clip, so what
-the pixels match is the face itself: skin, hair, beard and glasses cover most of a framed
-clip, and a SynthFace identity is largely those colours in those places. A linear resize keeps
-exactly that; the encoder's 128 numbers keep much of it, but not all.
+**Who is in the clip.** Pretraining taught the encoder a lot about faces: its nearest
+neighbour is the same person for most queries, against about a third before pretraining (a
+paired difference near +0.5, far from 0). But the skeptic's floor is higher still: resized
+pixels find the same person at least as often, and the pretrained-minus-pixels interval lies
+below 0. Backgrounds are drawn per clip, so what pixels match is the face itself: skin, hair,
+beard and glasses fill a framed clip, and a SynthFace identity is largely those colours in
+those places. A resize keeps exactly that; the encoder's 128 numbers keep much of it.
 
-**Which expression.** No feature set retrieves it. Among all clips, every set falls *below*
-chance: each person's other clips are all other expressions, and they are the nearest ones.
-Among other people's clips, the pretrained features sit at chance and the random-init ones a
-little under it (both intervals include chance); pixels land a few points above, with an
-interval that only just excludes it. An expression changes a few
-percent of the pixels over a few frames (lesson 07 measures it), and cosine similarity of a
-mean over all tokens weighs every dimension equally, so the face's identity swamps it.
-Retrieval cannot weight the few directions that might carry expression; a trained head can,
-which is what lessons 06-09 do.
+**Which expression.** No feature set retrieves it. Among all clips every set is *below*
+chance, since a person's other clips, all other expressions, are the nearest. Among other
+people's clips the pretrained features sit at chance and the random-init ones a little under
+(both intervals include chance); pixels land a few points above, an interval that only just
+excludes it. An expression changes a few percent of the pixels (lesson 07 measures it), and
+cosine similarity of a mean over tokens weighs every dimension equally, so identity swamps
+it. A trained head can weight the few directions that might carry it: lessons 06-09.
 
-The similarity matrices show the same at a glance (clips sorted by person: each block on the
-diagonal is one person's 6 clips):
+The similarity matrices (clips sorted by person, 6 per block on the diagonal):
 """)
 code("""
 fig, axes = plt.subplots(1, 3, figsize=(12, 3.9))
@@ -472,10 +446,9 @@ plt.show()
 md(r"""
 ## 6. What the neighbours look like
 
-Three queries and their 4 nearest other clips (last frame each; a green title means the same
-person as the query). `show_neighbours` sorts the query's row of a similarity matrix, most
-similar first, and leaves the query itself out of that one row. The exercise below computes the
-neighbours of *every* clip at once.
+Three queries and their 4 nearest other clips (green title: the query's person).
+`show_neighbours` sorts the query's row of a similarity matrix and leaves the query out; the
+exercise computes the neighbours of *every* clip at once.
 """)
 code("""
 def show_neighbours(queries, sim, k, title=None):
@@ -509,10 +482,9 @@ show_neighbours(queries, similarities["pretrained"], k=4, title="pretrained feat
 md(r"""
 ### Explore
 
-Pick any query clip, a feature set and `k`: do the neighbours under `random init` or `pixels`
-look like those under `pretrained`? When a neighbour is another person, what do the two share
-(skin tone, hair, glasses, the expression)? (The widget needs a running kernel; the figure
-above shows three queries under the pretrained features.)
+Pick a query clip, a feature set and `k`: do the neighbours under `random init` or `pixels`
+look like those under `pretrained`? When a neighbour is another person, what do the two share?
+(The widget needs a running kernel; the figure above is one of its settings.)
 """)
 code("""
 # NBVAL_IGNORE_OUTPUT
@@ -578,8 +550,7 @@ print("self-check passed")
 """, tags=["self-check"])
 md(r"""
 With `cosine_knn`, *precision at k* (the share of a query's k neighbours that are the same
-person) is a one-liner, and a gentler measure than top-1. Here it is for $k = 5$, the number of
-other clips each person has, with the same intervals over people:
+person) is a one-liner; here for $k = 5$, each person's number of other clips:
 """)
 code("""
 for name, f in features.items():
@@ -590,30 +561,25 @@ for name, f in features.items():
 md(r"""
 ## Summary
 
-- **Protocol** (`marlin_lite.features`): `video_windows` cuts a video into non-overlapping
-  windows of `num_frames` frames at sample rate 2, `prepare_clips` resizes them,
-  `extract_features` runs the encoder over all tokens and takes the mean over tokens, then
-  the final LayerNorm; `extract_video` does the whole chain for a file and reduces over the
-  windows with `none` / `mean` / `max`.
-- **Controls**: the same network before pretraining (rebuilt from the pretraining seed) and
-  standardised $16 \times 16$ pixels, compared on the same queries with paired 95 % intervals
-  over people, the sampling unit.
+- **Protocol** (`marlin_lite.features`): non-overlapping windows at sample rate 2
+  (`video_windows`), resized (`prepare_clips`), the encoder over all tokens, the mean over
+  tokens, then the final LayerNorm (`extract_features`); `extract_video` does it for a file and
+  reduces over windows with `none` / `mean` / `max`.
+- **Controls**: the same network before pretraining and standardised $16 \times 16$ pixels, on
+  the same queries, with paired 95 % intervals over people.
 - **Measured with the course checkpoint**: pretraining lifts identity retrieval from about a
   third of the queries to most of them (top-1 and precision at 5 alike), yet raw pixels do at
-  least as well on these framed synthetic faces; expression is at chance for all three.
-  Pretraining clearly changed what the encoder represents; whether that beats a resize is a
-  question for trained heads.
+  least as well on these framed faces; expression is at chance for all three. Pretraining
+  changed what the encoder represents; whether that beats a resize is for trained heads to say.
 
 **Next:** lesson 06 trains a linear head on these frozen features for facial attributes, and
 compares the same three feature sets with labels in the loop.
 
 ## Appendix: the command line, and where the checkpoint comes from
 
-**Features of a folder of videos.** For your own face crops (as `python -m marlin_lite.preprocess`
-makes them) one command writes one `.npy` per video, atomically, with a report of what failed,
-and a rerun keeps what is already there. Here it runs on a folder of four framed SynthFace
-videos (section 2's and three more) with the course checkpoint, and its file for section 2's
-video holds the numbers `extract_video` gave:
+**Features of a folder of videos.** For your own face crops (`python -m marlin_lite.preprocess`
+makes them), one command writes one `.npy` per video, atomically, with a report of failures;
+a rerun keeps what exists. Here on four framed SynthFace videos (section 2's and three more):
 """)
 code("""
 import json
@@ -641,9 +607,8 @@ shutil.rmtree(features_dir)  # a demonstration: keep the folders when you run it
 shutil.rmtree(video_dir)
 """)
 md(r"""
-**Provenance of the course checkpoint.** The weights file ships in `marlin_lite/weights/` with a
-JSON record: its SHA-256 (checked on every load), the config, the whole metrics log, the commit
-it was trained at and the command. These are the lines that identify what this lesson measured:
+**Provenance.** The weights ship in `marlin_lite/weights/` with a JSON record: SHA-256 (checked
+on every load), config, metrics log, commit and command. What this lesson measured:
 """)
 code("""
 if WEIGHTS == "course":
@@ -657,13 +622,11 @@ else:
     print("WEIGHTS =", WEIGHTS, "(not the shipped checkpoint)")
 """)
 md(r"""
-To train and use your own: `python -m marlin_lite.pretrain --config configs/course.yaml`
-(from the repository root; about 45 minutes on 2 CPU cores, resumable with `--resume`), then
-run this lesson with `WEIGHTS = "train"` (it finds the finished run in `OUT_DIR`), or with
-`WEIGHTS` set to the path of any `checkpoint.pt`. `python -m marlin_lite.course_weights
-export runs/course` writes such a run as a float16 weights file with its record, and
-`python -m marlin_lite.course_weights verify` checks the shipped one. Papermill sets the same
-parameters from the command line:
+To train your own: `python -m marlin_lite.pretrain --config configs/course.yaml` (from the
+repository root; under an hour on 2 CPU cores, resumable with `--resume`), then run this lesson
+with `WEIGHTS = "train"`, or with the path of any `checkpoint.pt`.
+`python -m marlin_lite.course_weights export runs/course` writes a run as float16 weights with
+a record, and `... verify` checks the shipped ones. From the command line:
 `papermill notebooks/05_feature_extraction.ipynb out.ipynb -p WEIGHTS train`.
 """)
 
