@@ -28,6 +28,8 @@ from marlin_lite.transfer import (
     conclusion,
     encoder_views,
     low_data_subsets,
+    load_results,
+    plot_task,
     main,
     paired_difference,
     per_class_subsets,
@@ -36,7 +38,10 @@ from marlin_lite.transfer import (
     TransferSettings,
     select_probe,
     summarize,
+    task_differences,
     task_metrics,
+    task_rows,
+    task_table,
     train_classifier,
     t_cdf,
     t_interval,
@@ -281,6 +286,39 @@ def test_cli_quick_end_to_end_writes_markdown_and_json(checkpoint, tmp_path):
     assert sha256_file(checkpoint) in md and "## Paired differences" in md and "## Conclusions" in md
     assert md.count("\n- FAR (") == md.count("\n- FER (") == md.count("\n- DFD (") == 1
     assert "quick mode" in md
+
+    # Reading it back, as lessons do: the rows are the summary's numbers, in table order.
+    back = load_results(out)  # the Markdown path finds the JSON beside it
+    assert back["summary"] == results["summary"]
+    for task in ("far", "fer", "dfd"):
+        rows = task_rows(back, task)
+        assert [r["method"] for r in rows][:4] == ["pixel_probe"] * 4 and rows[-1]["method"] == "ceiling"
+        for r in rows:
+            per = list(r["per_seed"].values())
+            assert r["mean"] == pytest.approx(sum(per) / len(per)) and r["n"] == len(per) == 2
+        text = task_table(back, task)
+        probe_all = next(r for r in rows if r["method"] == "pretrained_probe" and r["regime"] == "all")
+        assert f"{probe_all['mean']:.3f} ± {probe_all['half_width']:.3f}" in text and "floors" in text
+        diffs = task_differences(back, task)
+        assert len(diffs) == 4 * len(COMPARISONS)
+        assert all(d["verdict"] == verdict(d["lo"], d["hi"]) for d in diffs)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    plot_task(ax, back, "fer")
+    drawn = set(ax.get_legend_handles_labels()[1])
+    assert drawn == {METHOD_LABELS[m] for m in METHODS} | {"best blind floor"}
+    plt.close(fig)
+    with pytest.raises(ValueError, match="lipsync"):
+        task_rows(back, "lipsync")
+    with pytest.raises(FileNotFoundError, match="python -m marlin_lite.transfer"):
+        load_results(tmp_path / "nothing.md")
+    (tmp_path / "bad.json").write_text('{"summary": {}}')
+    with pytest.raises(ValueError, match="not a marlin_lite.transfer report"):
+        load_results(tmp_path / "bad.json")
 
 
 def test_cli_bad_arguments_exit_2_naming_the_argument(checkpoint, tmp_path, capsys):
