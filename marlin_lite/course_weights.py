@@ -30,7 +30,16 @@ from typing import Any, Sequence
 import torch
 
 from marlin_lite.model import MarlinAutoencoder
-from marlin_lite.pretrain import CHECKPOINT, atomic_save, load_checkpoint, model_from_checkpoint, saved_config
+from marlin_lite.pretrain import (
+    CHECKPOINT,
+    PretrainConfig,
+    atomic_save,
+    ensure_pretrained,
+    load_checkpoint,
+    load_config,
+    model_from_checkpoint,
+    saved_config,
+)
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 #: The shipped weights and their record.
@@ -137,6 +146,52 @@ def load_course_model(path: str | os.PathLike[str] = COURSE_WEIGHTS, *, verify: 
     if verify:
         verify_course_weights(path)
     return model_from_checkpoint(path).float().eval()
+
+
+def lesson_model(
+    weights: str | os.PathLike[str] = "course", *, config: str | os.PathLike[str] | None = None,
+    out_dir: str | os.PathLike[str] | None = None, progress: bool = False,
+) -> tuple[MarlinAutoencoder, PretrainConfig, str]:
+    """The pretrained model a lesson starts from, chosen by its ``WEIGHTS`` parameter.
+
+    Args:
+        weights: ``"course"``: the shipped checkpoint (hash checked); ``"train"``: the run of
+            ``config`` in ``out_dir`` through :func:`~marlin_lite.pretrain.ensure_pretrained`
+            (reused if finished, resumed if stopped, trained otherwise); any other value: the
+            path of a MARLIN-lite checkpoint (``checkpoint.pt`` of a run, or exported weights).
+        config, out_dir: the recipe and run folder of ``"train"``.
+        progress: progress bars while ``"train"`` trains.
+    Returns:
+        ``(model, pretraining config, description)``: the autoencoder in float32, eval mode, on
+        the CPU; the config it was trained with; a short phrase naming where it came from.
+    """
+    if weights == "course":
+        return load_course_model(), load_config(**course_record()["config"]), "the course checkpoint"
+    if weights == "train":
+        if config is None:
+            raise ValueError('WEIGHTS = "train" needs CONFIG (a YAML recipe, e.g. ../configs/course.yaml)')
+        cfg = load_config(config, **({"out_dir": str(out_dir)} if out_dir is not None else {}), progress=progress)
+        return ensure_pretrained(cfg).model.float().cpu().eval(), cfg, f"your run of {config} in {cfg.out_dir}"
+    path = Path(weights)
+    if not path.is_file():
+        raise FileNotFoundError(f'WEIGHTS = {str(weights)!r}: no such checkpoint file; use "course" (the shipped '
+                                f'checkpoint), "train" (CONFIG in OUT_DIR) or the path of a checkpoint.pt')
+    return model_from_checkpoint(path).float().eval(), saved_config(load_checkpoint(path), path), f"the checkpoint {path}"
+
+
+def describe_record(record: dict[str, Any] | None = None) -> str:
+    """How the shipped checkpoint was made, in four lines (command, data, recipe, hash and time)."""
+    rec = record if record is not None else course_record()
+    cfg = rec["config"]
+    return "\n".join([
+        f"command: {rec['command']}",
+        f"trained at commit {rec['commit']}, {rec['step']} steps of batch {cfg['batch_size']}, {cfg['num_identities']} people "
+        f"of world {cfg['world_seed']} x {cfg['clips_per_identity']} clips (70 % train split)",
+        f"framing {cfg['framing']!r}, expressions {cfg['expressions']!r}, masking {cfg['mask_strategy']} at {cfg['mask_ratio']}, "
+        f"adversarial {cfg['adversarial']}",
+        f"sha256 {rec['sha256'][:16]}..., {rec['parameters']} parameters stored as {rec['dtype']}; trained in "
+        f"{rec['training']['wall_seconds'] / 60:.0f} min on {rec['training']['machine'].split(';')[0]}",
+    ])
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -37,6 +37,13 @@ def test_shipped_weights_match_their_record_config_and_load():
     # the weights are the stored float16 values
     stored = torch.load(CW.COURSE_WEIGHTS, map_location="cpu", weights_only=True)["model"]
     torch.testing.assert_close(model.encoder.patch_embed.proj.weight, stored["encoder.patch_embed.proj.weight"].float())
+    # what the lessons load and print
+    same, pre, where = CW.lesson_model("course")
+    assert where == "the course checkpoint" and pre.max_steps == record["step"] and pre.framing == saved["framing"]
+    torch.testing.assert_close(same.encoder.patch_embed.proj.weight, model.encoder.patch_embed.proj.weight)
+    text = CW.describe_record(record)
+    assert text.splitlines()[0] == f"command: {CW.COURSE_COMMAND}" and record["sha256"][:16] in text
+    assert f"{record['step']} steps of batch {saved['batch_size']}" in text
 
 
 def test_a_changed_weights_file_is_refused(tmp_path):
@@ -77,6 +84,18 @@ def test_export_writes_float16_weights_that_load_and_a_record(tmp_path):
     with pytest.raises(ValueError, match="stopped at step 2 of 4"):
         CW.export_weights(tmp_path / "run2", tmp_path / "y.pt")
     assert CW.main(["export", str(tmp_path / "nowhere"), "--out", str(tmp_path / "z.pt")]) == 2
+
+    # A lesson's WEIGHTS: a checkpoint path and "train" (a finished run is reused, not retrained).
+    yaml_path = tmp_path / "recipe.yaml"
+    yaml_path.write_text(yaml.safe_dump({k: v for k, v in vars(cfg).items() if k not in ("out_dir", "progress")}))
+    for weights, kwargs in [(str(out), {}), ("train", {"config": yaml_path, "out_dir": tmp_path / "run"})]:
+        model, pre, where = CW.lesson_model(weights, **kwargs)
+        assert not model.training and pre.max_steps == 3 and pre.framing == "face" and where
+        torch.testing.assert_close(model.encoder.extract_features(x), small.encoder.extract_features(x), atol=2e-2, rtol=2e-2)
+    with pytest.raises(FileNotFoundError, match="WEIGHTS = 'nothing.pt'"):
+        CW.lesson_model("nothing.pt")
+    with pytest.raises(ValueError, match="CONFIG"):
+        CW.lesson_model("train")
 
 
 def test_the_course_command_runs_a_few_steps(tmp_path):
