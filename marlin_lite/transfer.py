@@ -1334,6 +1334,18 @@ def task_differences(results: Mapping[str, Any], task: str) -> list[dict[str, An
     return out
 
 
+def differences_table(results: Mapping[str, Any], task: str) -> str:
+    """The paired differences of one task as text: per regime, each comparison's mean and 95 %
+    t-interval over seeds and its sign (``> 0``, ``< 0`` or ``n.s.``)."""
+    rows = task_differences(results, task)
+    width = max((len(d["label"]) for d in rows), default=10)
+    lines = [f"{TASK_TITLES[task]}: paired differences of {METRIC_NAMES[HEADLINE[task]]} (same seed, same labelled items)"]
+    for d in rows:
+        regime = _regime_label(d["regime"] if d["regime"] == "all" else int(d["regime"]))
+        lines.append(f"{regime:>10s}  {d['label']:{width}s}  {_interval(d):>26s}  {d['verdict']}")
+    return "\n".join(lines)
+
+
 def plot_task(ax, results: Mapping[str, Any], task: str, methods: Sequence[str] | None = None, metric: str | None = None) -> None:
     """Draw one task's results into a matplotlib ``ax``: the headline metric (or ``metric``)
     against the number of labels, one line per method with its 95 % t-interval as error bars,

@@ -26,6 +26,7 @@ from marlin_lite.transfer import (
     REGIMES,
     attribute_subsets,
     conclusion,
+    differences_table,
     encoder_views,
     low_data_subsets,
     load_results,
@@ -302,6 +303,8 @@ def test_cli_quick_end_to_end_writes_markdown_and_json(checkpoint, tmp_path):
         diffs = task_differences(back, task)
         assert len(diffs) == 4 * len(COMPARISONS)
         assert all(d["verdict"] == verdict(d["lo"], d["hi"]) for d in diffs)
+        text = differences_table(back, task)
+        assert len(text.splitlines()) == 1 + len(diffs) and f"{diffs[0]['mean']:+.3f}" in text
     import matplotlib
 
     matplotlib.use("Agg")
