@@ -52,11 +52,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from marlin_lite.course_weights import COURSE_WEIGHTS, course_record, load_course_model
+from marlin_lite.course_weights import COURSE_WEIGHTS, course_record, lesson_model
 from marlin_lite.data import SynthFaceDataset
 from marlin_lite.features import extract_features, extract_video, prepare_clips, video_windows
 from marlin_lite.model import MarlinAutoencoder
-from marlin_lite.pretrain import ensure_pretrained, load_checkpoint, load_config, model_from_checkpoint, saved_config
 from marlin_lite.synthface import EXPRESSIONS as EXPRESSION_NAMES
 from marlin_lite.synthface import generate_clip
 from marlin_lite.utils import seed_everything
@@ -80,15 +79,7 @@ path loads a checkpoint of your own (appendix).
 """)
 code("""
 # NBVAL_IGNORE_OUTPUT
-if WEIGHTS == "course":
-    model = load_course_model()  # hash checked against the record first
-    pre_cfg = load_config(**course_record()["config"])
-elif WEIGHTS == "train":
-    pre_cfg = load_config(CONFIG, out_dir=OUT_DIR, progress=True)
-    model = ensure_pretrained(pre_cfg).model.float().eval()
-else:
-    pre_cfg = saved_config(load_checkpoint(WEIGHTS), WEIGHTS)
-    model = model_from_checkpoint(WEIGHTS).float().eval()
+model, pre_cfg, source = lesson_model(WEIGHTS, config=CONFIG, out_dir=OUT_DIR, progress=True)  # the shipped checkpoint's hash is checked first
 """)
 code("""
 mcfg = model.cfg

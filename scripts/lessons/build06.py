@@ -27,15 +27,18 @@ course checkpoint's training data (lesson 04 explains why).
 4. run MARLIN's baselines with `run_far` beside a raw-pixel probe, with 95 % intervals over
    seeds and over test people;
 5. read per-attribute AUCs and a low-data curve, and look at the people behind any
-   attribute's AUC (an explorer).
+   attribute's AUC (an explorer);
+6. read the full-size transfer report (k labels per attribute, 3 seeds, tuned baselines, a
+   supervised ceiling) for FAR.
 
-*Run time: about RUNTIME on 2 CPU cores, most of it fine-tuning.*
+*Run time: about two minutes on 2 CPU cores, most of it fine-tuning.*
 """)
 code("""
 SEED = 0
 WEIGHTS = "course"  # "course": the shipped checkpoint | "train": CONFIG/OUT_DIR through the checkpoint ladder | a checkpoint.pt path
 CONFIG = "../configs/course.yaml"  # used by WEIGHTS = "train": the course recipe (about 40 min on 2 CPU cores)
 OUT_DIR = "../runs/course"  # used by WEIGHTS = "train": reused if it holds a finished run of CONFIG, resumed or trained otherwise
+FULL_REPORT = "../docs/results.md"  # the full-size transfer report (section 7), written by python -m marlin_lite.transfer
 RESULTS_DIR = "../runs/lesson06"  # the results table is saved here (JSON and Markdown)
 NUM_IDENTITIES = 200  # people; attributes belong to a person, so people are the samples that count
 CLIPS_PER_IDENTITY = 1
@@ -63,12 +66,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from marlin_lite.course_weights import course_record, load_course_model
+from marlin_lite.course_weights import course_record, lesson_model
 from marlin_lite.data import SynthFaceDataset
-from marlin_lite.pretrain import ensure_pretrained, load_checkpoint, load_config, model_from_checkpoint, saved_config
 from marlin_lite.synthface import ATTRIBUTES
 from marlin_lite.tasks import FeatureCache, ResultsTable, far_metrics, far_report, linear_probe, make_head, random_encoder, run_far
 from marlin_lite.tasks import metrics, subsample, task_generator
+from marlin_lite.transfer import differences_table, load_results, plot_task, task_table
 from marlin_lite.utils import seed_everything
 
 %matplotlib inline
@@ -93,15 +96,7 @@ checkpoint ladder with `CONFIG` and `OUT_DIR`; a path loads a checkpoint of your
 """)
 code("""
 # NBVAL_IGNORE_OUTPUT
-if WEIGHTS == "course":
-    model = load_course_model()
-    pre_cfg = load_config(**course_record()["config"])
-elif WEIGHTS == "train":
-    pre_cfg = load_config(CONFIG, out_dir=OUT_DIR, progress=True)
-    model = ensure_pretrained(pre_cfg).model.float().eval()
-else:
-    pre_cfg = saved_config(load_checkpoint(WEIGHTS), WEIGHTS)
-    model = model_from_checkpoint(WEIGHTS).float().eval()
+model, pre_cfg, source = lesson_model(WEIGHTS, config=CONFIG, out_dir=OUT_DIR, progress=True)  # the shipped checkpoint's hash is checked first
 """)
 code("""
 mcfg = model.cfg
@@ -722,6 +717,50 @@ fraction (clearly from 36 people on) and is level with the pixel probe in micro 
 throughout, while in macro AUC pixels pull ahead as labels grow. MARLIN's low-data claim holds
 here against random initialisation, not against raw pixels. (Fine-tuning: 100 % only.)
 
+""")
+md(r"""
+## 7. At full size: the transfer report
+
+Everything above is lesson-sized: one split, fractions of the labels, short training. The
+question this course exists to answer (does MARLIN's pretraining help?) deserves more, so
+`python -m marlin_lite.transfer` asks it at full size, with the protocol a skeptic would ask
+for: labels as **k examples per class** (1, 5, 10 and all), **3 seeds** (each draws the
+labelled examples, the random encoder and every head), probes that choose their pooling (the
+mean token or a 2 x 2 grid of regions) and L2 on validation, supervised training from scratch
+and fine-tuning **tuned** on validation (three learning rates, early stopping), and a
+supervised **ceiling** (the better of a ViT and a small 3-D CNN trained from scratch with all
+labels). The report ships as `docs/results.md`, with every per-seed number in
+`docs/results.json`; it takes about 25 minutes per task on 2 CPU cores, so the lesson reads it rather
+than rerunning it. Its numbers are read from the committed file, so they are the same on every machine.
+""")
+code("""
+full = load_results(FULL_REPORT)
+prov = full["provenance"]
+print(prov['command'])
+print(f"commit {prov['git_commit'][:12]}, encoder sha256 {prov['encoder_sha256'][:16]}..., seeds {full['seeds']}")
+if WEIGHTS == "course":  # the report is about this lesson's encoder
+    assert prov["encoder_sha256"] == course_record()["sha256"], "docs/results.json was made with another checkpoint"
+print()
+print(task_table(full, "far"))
+fig, ax = plt.subplots(figsize=(8, 4))
+plot_task(ax, full, "far")
+ax.legend(fontsize=7, loc="best")
+plt.show()
+print(differences_table(full, "far"))
+""")
+md(r"""
+**Reading the report.** The lesson's finding holds at full size, against tuned baselines. The
+pretrained probe beats its random-init twin from 5 labelled positives per attribute on
+(+0.039 [+0.013, +0.065] micro AUC at k = 5, +0.032 [+0.016, +0.049] with all labels; at
+k = 1 the interval holds 0), and beats the ViT trained from scratch by 0.11 to 0.14 from k = 5
+on. Fine-tuning the checkpoint beats scratch at k = 5 and 10 (about +0.07) but stays below the
+frozen probe, and with all labels it cannot be told apart from scratch. Two controls keep the
+claim modest: the pixel probe is level with or ahead of the pretrained probe in every regime
+(0.871 against 0.855 with all labels), and a small 3-D CNN trained from scratch on all labels
+reaches 0.920. Pretraining gives a ViT a head start on attributes; at this scale it does not
+give it more than a good look at the pixels.
+""")
+md(r"""
 ## Summary
 - **FAR is multi-label**: $A$ yes/no questions, one `Linear(D, A)` head, BCE with logits in its
   stable form $\max(z, 0) - zy + \log(1 + e^{-|z|})$.
@@ -736,6 +775,8 @@ here against random initialisation, not against raw pixels. (Fine-tuning: 100 % 
   pixels is as good in micro AUC and better in macro AUC, best on small, local attributes that
   a mean over tokens dilutes; a 45-step fine-tune stays below the frozen probe. Pretraining
   taught the encoder about faces; for a linear head it does not yet hold more than the pixels.
+- **At full size** (`docs/results.md`, 3 seeds, k labels per attribute): pretrained beats random init
+  from k = 5 (+0.032 micro AUC with all labels) and scratch by 0.11-0.14; pixels stay level or ahead.
 
 **Next:** lesson 07 (facial expressions): a multi-class task with the same protocol, where a
 face's *motion* matters, not only its appearance.
