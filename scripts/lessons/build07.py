@@ -832,36 +832,7 @@ interact(
     + [(name, (name,)) for name in probe_probs],
 );
 """)
-md(r"""
-## 7. At full size: the transfer report
-
-Everything above is lesson-sized: one split, fractions of the labels, short training. The
-question this course exists to answer (does MARLIN's pretraining help?) deserves more, so
-`python -m marlin_lite.transfer` asks it at full size, with the protocol a skeptic would ask
-for: labels as **k examples per class** (1, 5, 10 and all), **3 seeds** (each draws the
-labelled examples, the random encoder and every head), probes that choose their pooling (the
-mean token or a 2 x 2 grid of regions) and L2 on validation, supervised training from scratch
-and fine-tuning **tuned** on validation (three learning rates, early stopping), and a
-supervised **ceiling** (the better of a ViT and a small 3-D CNN trained from scratch with all
-labels). The report ships as `docs/results.md`, with every per-seed number in
-`docs/results.json`; it takes about 25 minutes per task on 2 CPU cores, so the lesson reads it rather
-than rerunning it. Its numbers are read from the committed file, so they are the same on every machine.
-""")
-code("""
-full = load_results(FULL_REPORT)
-prov = full["provenance"]
-print(prov['command'])
-print(f"commit {prov['git_commit'][:12]}, encoder sha256 {prov['encoder_sha256'][:16]}..., seeds {full['seeds']}")
-if WEIGHTS == "course":  # the report is about this lesson's encoder
-    assert prov["encoder_sha256"] == course_record()["sha256"], "docs/results.json was made with another checkpoint"
-print()
-print(task_table(full, "fer"))
-fig, ax = plt.subplots(figsize=(8, 4))
-plot_task(ax, full, "fer")
-ax.legend(fontsize=7, loc="best")
-plt.show()
-print(differences_table(full, "fer"))
-""")
+lesson.full_report("fer", 7)
 md(r"""
 **Reading the report.** The task is learnable: a small 3-D CNN trained from scratch on all
 labels reads 0.951 ± 0.017 of the expressions, and the report's coarser pixel probe (8 x 8
