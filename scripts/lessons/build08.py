@@ -654,8 +654,8 @@ md(r"""
 **Is DFD learnable here?** Partly. Raw pixels find nothing: 0.52 [0.40, 0.64]. Their frame
 differences do: 0.70 [0.62, 0.78] with all 150 training videos, 0.69 with 46. The networks
 trained from scratch do not get that far within the lesson's budget: the ViT stays at chance
-(0.51), the small CNN reaches 0.61, and validation picks the CNN as the **supervised ceiling**,
-0.61 [0.49, 0.72], an interval that does not exclude chance. At this scale a linear probe on a
+(0.51), the small CNN reaches 0.60, and validation picks the CNN as the **supervised ceiling**,
+0.60 [0.47, 0.72], an interval that does not exclude chance. At this scale a linear probe on a
 hand-made feature beats the best network trained on the same labels. Section 6 shows which
 fakes make up the difference.
 
@@ -867,8 +867,8 @@ the supervised benchmark).
 
 On SynthFace, with the course checkpoint, the claim is **not reproduced**. The pretrained
 probe's video AUC, 0.62 [0.49, 0.74], is not clearly different from a random encoder's (0.58),
-raw pixels (0.52) or the supervised ceiling (0.61; paired difference $-0.01$ [$-0.10$,
-$+0.08$]); fine-tuning the checkpoint does not improve on its probe (0.57); and a linear probe
+raw pixels (0.52) or the supervised ceiling (0.60; paired difference $-0.01$ [$-0.09$,
+$+0.07$]); fine-tuning the checkpoint does not improve on its probe (0.57); and a linear probe
 on frame differences, which needs no network, reaches 0.70 by finding every reenactment. The ceiling says why the comparison is
 hard to win at this scale: from 150 training videos, what any detector here learns is mostly
 the reenactment's flicker, while the swapped face and the blurred mouth stay near chance for
@@ -882,7 +882,7 @@ all of them. The protocol is reproduced; the result is not.
   (your `roc_points`); the trapezoid area is the rank AUC of `metrics.binary_auc`. With weights
   per pair it gives a **cluster-bootstrap interval** over test people for every AUC.
 - **Learnability**: raw pixels 0.52, frame differences 0.70 (reenactment 1.00), the
-  supervised ceiling (a 3-D CNN from scratch, chosen on validation) 0.61 [0.49, 0.72].
+  supervised ceiling (a 3-D CNN from scratch, chosen on validation) 0.60 [0.47, 0.72].
 - **Pretraining**: the course checkpoint's probe, 0.62 [0.49, 0.74], is not clearly better than
   a random encoder, raw pixels or the ceiling (paired intervals), and fine-tuning it (0.57) does
   not help.
