@@ -9,6 +9,23 @@ import nbformat as nbf
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 
 
+def own_encoder_help(notebook: str) -> str:
+    """The appendix paragraph of lessons 07-08 on running a lesson with your own encoder
+    (``WEIGHTS``), with the commands for ``notebook``; ends with a blank line."""
+    return f"""**Your own encoder.** With `WEIGHTS = "train"`, `lesson_model` calls
+`ensure_pretrained(load_config(CONFIG, out_dir=OUT_DIR))`: it loads the finished run in
+`OUT_DIR`, resumes it if it stopped, or trains it (the course recipe: the training time printed
+above). Any other value is read as the path of a checkpoint (`checkpoint.pt` of a run). From a terminal, at the repository root:
+
+```bash
+python -m marlin_lite.pretrain --config configs/course.yaml    # trains (or resumes) runs/course
+papermill notebooks/{notebook} out.ipynb --cwd notebooks -p WEIGHTS train   # this lesson on it
+python -m marlin_lite.course_weights export runs/course --out my.pt   # optional: package it as the course checkpoint is
+```
+
+"""
+
+
 class Lesson:
     """Cells in order; ``write(name)`` saves them as ``notebooks/<name>`` without outputs."""
 

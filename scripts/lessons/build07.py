@@ -3,7 +3,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _lesson import Lesson  # noqa: E402
+from _lesson import Lesson, own_encoder_help  # noqa: E402
 
 lesson = Lesson()
 md, code = lesson.md, lesson.code
@@ -888,19 +888,7 @@ through `load_course_model`, which checks its SHA-256 against its record first. 
 code("""
 print(describe_record() if WEIGHTS == "course" else f"encoder: {source}")
 """)
-md(r"""
-**Your own encoder.** With `WEIGHTS = "train"`, `lesson_model` calls
-`ensure_pretrained(load_config(CONFIG, out_dir=OUT_DIR))`: it loads the finished run in
-`OUT_DIR`, resumes it if it stopped, or trains it (the course recipe: the training time printed
-above). Any other value is read as the path of a checkpoint (`checkpoint.pt` of a run). From a terminal, at the repository root:
-
-```bash
-python -m marlin_lite.pretrain --config configs/course.yaml    # trains (or resumes) runs/course
-papermill notebooks/07_facial_expressions.ipynb out.ipynb --cwd notebooks -p WEIGHTS train   # this lesson on it
-python -m marlin_lite.course_weights export runs/course --out my.pt   # optional: package it as the course checkpoint is
-```
-
-**The package's runner.** `marlin_lite.tasks.run_fer` runs MARLIN's own protocol in one call:
+md(own_encoder_help("07_facial_expressions.ipynb") + r"""**The package's runner.** `marlin_lite.tasks.run_fer` runs MARLIN's own protocol in one call:
 Adam probes at one learning rate (the epoch chosen on the validation loss) and a fixed number of
 fine-tuning epochs (no validation selection), into a `ResultsTable`:
 
