@@ -1,11 +1,11 @@
 """Does MARLIN-style pretraining transfer on SynthFace? A seeded evaluation with intervals.
 
 One command measures a pretrained MARLIN-lite encoder against the baselines a skeptic asks for,
-on three downstream tasks, in four label regimes, over several seeds, and writes the results
-table (Markdown) and every number behind it (JSON, beside it)::
+on MARLIN's four downstream tasks, in four label regimes, over several seeds, and writes the
+results table (Markdown) and every number behind it (JSON, beside it)::
 
     python -m marlin_lite.transfer --encoder runs/course/checkpoint.pt --out docs/results.md
-    python -m marlin_lite.transfer --encoder CKPT --seeds 0 1 2 --tasks far fer dfd --quick
+    python -m marlin_lite.transfer --encoder CKPT --seeds 0 1 2 --tasks far fer dfd ls --quick
 
 **Tasks** (the :class:`~marlin_lite.tasks.probe.TaskSpec`\\ s of :mod:`marlin_lite.tasks`, their
 metrics; the headline metric first): FAR, facial attributes (micro AUC; macro AUC), FER,
@@ -13,6 +13,13 @@ expressions (accuracy; macro F1), DFD, deepfake detection (video AUC; accuracy).
 SynthFace people of ``world_seed=1`` (none of them seen in pretraining, which uses world 0),
 MARLIN-like face crops (``framing="face"``) with large, local expressions
 (``expressions="marked"``), split 60/10/30 % by person.
+
+**LS**, lip sync, is a generation task and has its own protocol (:func:`evaluate_lipsync`, MARLIN's:
+the encoder replaces Wav2Lip's face encoder in a generator that redraws the lower face from the
+audio, scored by a sync expert): its rows are the same encoders in a generator trained for a
+fixed budget (frozen random init, trained from scratch, frozen pretrained, fine-tuned), a
+copy-the-reference-mouth floor and the real mouths as ceiling; its regimes are ``k`` training
+people; headline: how often the expert finds the true audio offset on the generated mouths.
 
 **Methods** (rows of the table). Everything is trained on the train split only, every choice is
 made on the validation split, the test split is only scored:
@@ -76,6 +83,7 @@ import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -94,13 +102,17 @@ from marlin_lite.tasks.metrics import multiclass_accuracy, multilabel_auc
 from marlin_lite.tasks.probe import Features, TaskSpec, logits_to_scores, make_head, random_encoder, task_generator, task_loss
 from marlin_lite.utils import atomic_write_bytes, json_bytes, pick_device, sha256_file
 
-#: The task specs evaluated, by name.
+#: The classification task specs evaluated, by name.
 TASKS: dict[str, TaskSpec] = {"far": FAR, "fer": FER, "dfd": DFD}
+#: Every task the harness runs: the classification tasks and LS, lip sync (a generation task, :func:`evaluate_lipsync`).
+ALL_TASKS: tuple[str, ...] = (*TASKS, "ls")
 #: Headline metric per task (the table and the differences use it) and a secondary one.
-HEADLINE = {"far": "auc_micro", "fer": "accuracy", "dfd": "auc"}
-SECONDARY = {"far": "auc_macro", "fer": "f1_macro", "dfd": "accuracy"}
-TASK_TITLES = {"far": "FAR: facial attributes", "fer": "FER: facial expressions", "dfd": "DFD: deepfake detection"}
-METRIC_NAMES = {"auc_micro": "micro AUC", "auc_macro": "macro AUC", "accuracy": "accuracy", "f1_macro": "macro F1", "auc": "video AUC"}
+HEADLINE = {"far": "auc_micro", "fer": "accuracy", "dfd": "auc", "ls": "sync_offset_acc"}
+SECONDARY = {"far": "auc_macro", "fer": "f1_macro", "dfd": "accuracy", "ls": "psnr_lower"}
+TASK_TITLES = {"far": "FAR: facial attributes", "fer": "FER: facial expressions", "dfd": "DFD: deepfake detection",
+               "ls": "LS: lip sync"}
+METRIC_NAMES = {"auc_micro": "micro AUC", "auc_macro": "macro AUC", "accuracy": "accuracy", "f1_macro": "macro F1", "auc": "video AUC",
+                "sync_offset_acc": "sync offset accuracy", "psnr_lower": "lower-face PSNR (dB)"}
 #: Rows of the table, in order.
 METHODS = ("pixel_probe", "random_init_probe", "supervised_scratch", "pretrained_probe", "pretrained_finetune", "ceiling")
 METHOD_LABELS = {
@@ -110,7 +122,30 @@ METHOD_LABELS = {
     "pretrained_probe": "pretrained encoder + probe",
     "pretrained_finetune": "pretrained, fine-tuned",
     "ceiling": "ceiling (all labels)",
+    "copy_reference": "copy the reference mouth (no audio)",
 }
+#: Rows of each task's table, in order. LS has no pixel probe (its generator always sees the pixels
+#: through its skip connection); copying the reference window's mouth is its no-learning floor.
+TASK_METHODS: dict[str, tuple[str, ...]] = {
+    **{t: METHODS for t in TASKS},
+    "ls": ("copy_reference", "random_init_probe", "supervised_scratch", "pretrained_probe", "pretrained_finetune", "ceiling"),
+}
+#: What the rows mean in LS: every encoder feeds the same Wav2Lip-style generator.
+LS_METHOD_LABELS = {
+    "random_init_probe": "random-init encoder (frozen) + generator",
+    "supervised_scratch": "encoder trained from scratch with the generator",
+    "pretrained_probe": "pretrained encoder (frozen) + generator",
+    "pretrained_finetune": "pretrained encoder fine-tuned with the generator",
+    "ceiling": "real mouths (ceiling)",
+}
+
+
+def method_label(task: str, method: str) -> str:
+    """The row label of ``method`` in ``task``'s table (LS names its rows after the generator)."""
+    if task == "ls" and method in LS_METHOD_LABELS:
+        return LS_METHOD_LABELS[method]
+    return METHOD_LABELS.get(method, method)
+
 #: Label regimes: labelled examples per class, and all of the train split.
 REGIMES: tuple[int | str, ...] = (1, 5, 10, "all")
 #: Paired differences ``(a, b)``: ``a - b`` per seed.
@@ -126,12 +161,14 @@ DEFAULT_DATA: dict[str, dict[str, Any]] = {
     "far": {"num_identities": 400, "clips_per_identity": 1, "fake_fraction": 0.0},
     "fer": {"num_identities": 160, "clips_per_identity": 3, "fake_fraction": 0.0},
     "dfd": {"num_identities": 200, "clips_per_identity": 2, "fake_fraction": 0.5},
+    "ls": {"num_identities": 200, "clips_per_identity": 1},
 }
 #: ``--quick``: a few people per task (seconds; for tests and smoke runs, not for conclusions).
 QUICK_DATA: dict[str, dict[str, Any]] = {
     "far": {"num_identities": 20, "clips_per_identity": 1, "fake_fraction": 0.0},
     "fer": {"num_identities": 12, "clips_per_identity": 3, "fake_fraction": 0.0},
     "dfd": {"num_identities": 16, "clips_per_identity": 2, "fake_fraction": 0.5},
+    "ls": {"num_identities": 12, "clips_per_identity": 1},
 }
 
 
@@ -169,6 +206,13 @@ class TransferSettings:
         cnn_max_epochs: the CNN's ``ft_max_epochs`` (a CNN step costs about a fifth of a ViT
             step, so the ceiling gets a longer budget; the rest of its tuning is the same).
         feature_batch_size: clips per forward pass when extracting features.
+        ls_clip_frames, ls_max_offset: LS clips (frames per clip, long enough for a window, its
+            audio shifts and a reference window) and the audio shifts ``-K .. K`` scored.
+        ls_expert_steps: steps of each sync expert (one scores, a second drives the sync loss).
+        ls_steps, ls_batch_size, ls_lr, ls_sync_weight: every LS generator's fixed budget
+            (Adam steps of ``ls_batch_size`` windows, lr, Wav2Lip's sync-loss weight). Nothing is
+            chosen on validation in LS: every row trains the same way.
+        ls_eval_windows: fixed held-out windows every LS method is scored on.
     """
 
     data: dict[str, dict[str, Any]] = field(default_factory=lambda: copy.deepcopy(DEFAULT_DATA))
@@ -194,6 +238,14 @@ class TransferSettings:
     cnn_width: int = 16
     cnn_max_epochs: int = 15
     feature_batch_size: int = 32
+    ls_clip_frames: int = 24
+    ls_max_offset: int = 3
+    ls_expert_steps: int = 150
+    ls_steps: int = 100
+    ls_batch_size: int = 4
+    ls_lr: float = 1e-3
+    ls_sync_weight: float = 0.03
+    ls_eval_windows: int = 96
 
     @classmethod
     def quick(cls) -> TransferSettings:
@@ -201,9 +253,10 @@ class TransferSettings:
         return cls(
             data=copy.deepcopy(QUICK_DATA), probe_l2=(1.0, 1e-2), probe_max_iter=15, ft_lrs=(1e-3,), ft_batch_size=4,
             ft_max_epochs=1, ft_min_steps=1, ft_max_steps=2, ft_evals=1, ft_patience=1, cnn_width=4, cnn_max_epochs=1,
+            ls_expert_steps=2, ls_steps=2, ls_eval_windows=8,
         )
 
-    def validate(self, tasks: Iterable[str] = TASKS) -> TransferSettings:
+    def validate(self, tasks: Iterable[str] = ALL_TASKS) -> TransferSettings:
         for t in tasks:
             if t not in self.data:
                 raise ValueError(f"settings.data has no entry for task {t!r} (it has {sorted(self.data)})")
@@ -217,9 +270,10 @@ class TransferSettings:
         if self.ft_lr_search not in ("every_seed", "first_seed"):
             raise ValueError(f"ft_lr_search must be 'every_seed' or 'first_seed', got {self.ft_lr_search!r}")
         if min(self.ft_batch_size, self.ft_max_epochs, self.ft_evals, self.ft_patience, self.probe_max_iter, self.grid,
-               self.ft_max_steps or 1, self.cnn_max_epochs) < 1:
-            raise ValueError("ft_batch_size, ft_max_epochs, ft_max_steps, ft_evals, ft_patience, probe_max_iter, grid and "
-                             "cnn_max_epochs must be >= 1")
+               self.ft_max_steps or 1, self.cnn_max_epochs, self.ls_max_offset, self.ls_expert_steps, self.ls_steps,
+               self.ls_batch_size, self.ls_eval_windows) < 1:
+            raise ValueError("ft_batch_size, ft_max_epochs, ft_max_steps, ft_evals, ft_patience, probe_max_iter, grid, "
+                             "cnn_max_epochs and the ls_ sizes must be >= 1")
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -948,6 +1002,119 @@ def evaluate_task(
 
 
 # --------------------------------------------------------------------------------------
+# LS: lip sync, a generation task
+# --------------------------------------------------------------------------------------
+
+#: ``run_lipsync``'s method names -> the harness's rows (the frozen encoders play the probes' part).
+_LS_ROWS = {"copy_reference": "copy_reference", "random_init": "random_init_probe", "supervised_scratch": "supervised_scratch",
+            "pretrained": "pretrained_probe", "pretrained_finetune": "pretrained_finetune"}
+
+
+def load_lipsync_data(cfg: MarlinConfig, settings: TransferSettings) -> dict[str, Any]:
+    """Render the LS train / val / test splits (:func:`~marlin_lite.tasks.lipsync.lipsync_splits`):
+    talking SynthFace clips of ``settings.ls_clip_frames`` frames at the encoder's size, framed
+    and split by person as the other tasks (``settings.world_seed``, ``split_fractions``).
+    The val split is rendered for its size only: nothing is chosen in LS."""
+    from marlin_lite.tasks.lipsync import lipsync_splits
+
+    d = settings.data["ls"]
+    return lipsync_splits(d["num_identities"], d["clips_per_identity"], splits=("train", "val", "test"), world_seed=settings.world_seed,
+                          fractions=tuple(settings.split_fractions), size=cfg.img_size, num_frames=settings.ls_clip_frames,
+                          framing=settings.framing, expressions=settings.expressions)
+
+
+def people_subsets(identity: torch.Tensor, ks: Sequence[int | str], seed: int) -> dict[str, torch.Tensor]:
+    """LS regimes: the clips of ``k`` training people (a seeded order of the people, so subsets
+    are nested across ``k``; ``"all"``: every clip) -> sorted ``int64`` clip indices."""
+    people = sorted(set(identity.tolist()))
+    order = torch.randperm(len(people), generator=task_generator(seed, "transfer", "ls", "people")).tolist()
+    out = {}
+    for k in ks:
+        chosen = set(people) if k == "all" else {people[i] for i in order[: min(int(k), len(people))]}
+        out[_regime_key(k)] = torch.tensor(sorted(i for i, p in enumerate(identity.tolist()) if p in chosen), dtype=torch.long)
+    return out
+
+
+def evaluate_lipsync(
+    encoder: MarlinEncoder,
+    data: Mapping[str, Any],
+    *,
+    seeds: Sequence[int],
+    settings: TransferSettings,
+    device: str | torch.device = "cpu",
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """LS rows for every regime and seed -> ``{"records", "chance", "timings_s", "subsets", "extra"}``
+    (the shape of :func:`evaluate_task`'s answer).
+
+    Protocol (:func:`~marlin_lite.tasks.lipsync.run_lipsync`, MARLIN's: the encoder replaces
+    Wav2Lip's face encoder): two sync experts are trained once on the whole train split (one
+    scores, the other drives the generators' sync loss); then per seed and regime (``k``
+    training people) a generator is trained with each encoder for the same fixed budget and
+    scored on the same held-out windows of the test people. Rows: ``copy_reference`` (the
+    reference window's mouth, no audio), ``random_init_probe`` (random-init encoder, frozen),
+    ``supervised_scratch`` (that encoder trained with the generator), ``pretrained_probe`` (the
+    pretrained encoder, frozen), ``pretrained_finetune`` (trained with the generator at a tenth of
+    the generator's lr) and ``ceiling`` (the real mouths: what the expert gives real video).
+    Headline: how often the expert finds the true audio offset (0) on generated mouths; chance
+    is ``1 / (2K + 1)``.
+    """
+    from marlin_lite.tasks.lipsync import run_lipsync, train_sync_expert
+
+    train, test = data["train"], data["test"]
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    experts = [train_sync_expert(train, steps=settings.ls_expert_steps, max_offset=settings.ls_max_offset, seed=s, device=device).expert
+               for s in (0, 1)]
+    timings["experts"] = round(time.perf_counter() - t0, 2)
+    records: list[dict[str, Any]] = []
+    labelled: dict[int, dict[str, list[int]]] = {}
+    extra: dict[str, Any] = {}
+    chance = 1.0 / (2 * settings.ls_max_offset + 1)
+    for seed in seeds:
+        subsets = people_subsets(train.identity, settings.regimes, seed)
+        labelled[int(seed)] = {k: v.tolist() for k, v in subsets.items() if k != "all"}
+        done: dict[tuple[int, ...], str] = {}
+        for regime in settings.regimes:
+            key = _regime_key(regime)
+            items = subsets[key]
+            same = done.get(tuple(items.tolist()))
+            if same is not None:
+                records += [{**r, "regime": key, "choice": {**r["choice"], "same_subset_as": same}, "seconds": 0.0}
+                            for r in records if r["seed"] == seed and r["regime"] == same and r["method"] != "ceiling"]
+                continue
+            done[tuple(items.tolist())] = key
+            art: dict[str, Any] = {}
+            table = run_lipsync(
+                encoder, seeds=(seed,), methods=tuple(_LS_ROWS), data={"train": train.subset(items), "test": test},
+                max_offset=settings.ls_max_offset, expert=experts[0], loss_expert=experts[1], steps=settings.ls_steps,
+                batch_size=settings.ls_batch_size, lr=settings.ls_lr, sync_weight=settings.ls_sync_weight,
+                num_eval_windows=settings.ls_eval_windows, artifacts=art, device=device,
+            )
+            line = []
+            for row in table:
+                if row["method"] == "sync_expert":
+                    extra.setdefault("expert", {k: row[k] for k in ("sync_offset_acc", "sync_offset_acc_pm1", "n_test")})
+                    continue
+                if row["method"] == "ground_truth":
+                    extra.setdefault("real", {k: row[k] for k in ("sync_offset_acc", "sync_distance", "sync_confidence")})
+                    continue
+                method = _LS_ROWS[row["method"]]
+                metrics = {k: float(v) for k, v in row.items() if k not in ("task", "method", "encoder", "seed", "n_train", "n_test", "chance")}
+                timings[method] = round(timings.get(method, 0.0) + art["seconds"][f"{row['method']}/{seed}"], 2)
+                records.append({"task": "ls", "method": method, "regime": key, "seed": int(seed), "n_train": len(items),
+                                "n_test": int(row["n_test"]), "metrics": metrics, "headline": metrics[HEADLINE["ls"]],
+                                "choice": {"encoder": row["encoder"]}, "seconds": round(art["seconds"][f"{row['method']}/{seed}"], 2)})
+                line.append(f"{method} {metrics[HEADLINE['ls']]:.3f}")
+            log(f"[ls] seed {seed}, {len({int(p) for p in train.identity[items]})} people ({len(items)} clips): " + ", ".join(line))
+        real = extra["real"]
+        records.append({"task": "ls", "method": "ceiling", "regime": "all", "seed": int(seed), "n_train": len(train),
+                        "n_test": settings.ls_eval_windows, "headline": real["sync_offset_acc"],
+                        "metrics": {**real, "psnr_lower": math.nan}, "choice": {"candidate": "real video"}, "seconds": 0.0})
+    return {"records": records, "chance": {"chance": chance}, "timings_s": timings, "subsets": labelled, "extra": extra}
+
+
+# --------------------------------------------------------------------------------------
 # The whole evaluation
 # --------------------------------------------------------------------------------------
 
@@ -998,26 +1165,30 @@ def run_transfer(
     copies).
     """
     settings = (settings or TransferSettings()).validate(tasks)
-    bad = [t for t in tasks if t not in TASKS]
+    bad = [t for t in tasks if t not in ALL_TASKS]
     if bad or not tasks:
-        raise ValueError(f"tasks must be a non-empty subset of {tuple(TASKS)}, got {tuple(tasks)}")
+        raise ValueError(f"tasks must be a non-empty subset of {ALL_TASKS}, got {tuple(tasks)}")
     if not seeds or any(not isinstance(s, int) or isinstance(s, bool) or s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
         raise ValueError(f"seeds must be distinct non-negative ints, e.g. (0, 1, 2); got {tuple(seeds)}")
     enc = copy.deepcopy(as_encoder(encoder)).cpu().eval()
-    records, chance, sizes, timings, subsets = [], {}, {}, {}, {}
+    records, chance, sizes, timings, subsets, extra = [], {}, {}, {}, {}, {}
     for task in tasks:
         t0 = time.perf_counter()
-        data = load_task_data(task, enc.cfg, settings)
+        data = load_lipsync_data(enc.cfg, settings) if task == "ls" else load_task_data(task, enc.cfg, settings)
         t_data = time.perf_counter() - t0
         sizes[task] = {**settings.data[task], **{s: len(d) for s, d in data.items()}}
         log(f"[{task}] data: " + ", ".join(f"{s} {len(d)}" for s, d in data.items()) + f" clips ({t_data:.0f} s)")
-        out = evaluate_task(task, enc, data, seeds=seeds, settings=settings, device=device, log=log)
+        evaluate = evaluate_lipsync if task == "ls" else partial(evaluate_task, task)
+        out = evaluate(enc, data, seeds=seeds, settings=settings, device=device, log=log)
         records += out["records"]
         chance[task] = out["chance"]
         subsets[task] = out["subsets"]
+        if out.get("extra"):
+            extra[task] = out["extra"]
         timings[task] = {"data": round(t_data, 2), **out["timings_s"], "total": round(time.perf_counter() - t0, 2)}
     return {"records": records, "summary": summarize(records), "chance": chance, "data": sizes, "settings": settings.to_dict(),
-            "seeds": list(seeds), "tasks": list(tasks), "timings_s": timings, "model": enc.cfg.to_dict(), "subsets": subsets}
+            "seeds": list(seeds), "tasks": list(tasks), "timings_s": timings, "model": enc.cfg.to_dict(), "subsets": subsets,
+            "extra": extra}
 
 
 # --------------------------------------------------------------------------------------
@@ -1083,19 +1254,26 @@ def conclusion(task: str, summary: Mapping[str, Any], regimes: Sequence[int | st
     cells = {(c["method"], c["regime"]): c for c in summary["cells"] if c["task"] == task and c["metric"] == HEADLINE[task]}
     keys = [_regime_key(r) for r in regimes]
     most, fewest = keys[-1], keys[0]
+    if task == "ls":
+        probe, rand, scratch = "the generator on the frozen pretrained encoder", "on a frozen random-init encoder", "an encoder trained from scratch"
+        most_words = "all training people" if regimes[-1] == "all" else f"{regimes[-1]} training people"
+        few_words = f"{regimes[0]} training {'person' if regimes[0] == 1 else 'people'}"
+    else:
+        probe, rand, scratch = "the pretrained probe", "the random-init probe", "supervised training from scratch"
+        most_words = _regime_label(regimes[-1])
+        few_words = f"{regimes[0]} labelled example{'s' if regimes[0] != 1 else ''} per class"
     parts = [
-        f"with {_regime_label(regimes[-1])}, " + _phrase(diffs.get((most, "pretrained_probe", "random_init_probe")),
-                                                        "the pretrained probe", "the random-init probe"),
-        _phrase(diffs.get((most, "pretrained_probe", "supervised_scratch")), "the pretrained probe", "supervised training from scratch"),
+        f"with {most_words}, " + _phrase(diffs.get((most, "pretrained_probe", "random_init_probe")), probe, rand),
+        _phrase(diffs.get((most, "pretrained_probe", "supervised_scratch")), probe, scratch),
     ]
     if fewest != most:
-        parts.append(f"with {regimes[0]} labelled example{'s' if regimes[0] != 1 else ''} per class, "
+        parts.append(f"with {few_words}, "
                      + _phrase(diffs.get((fewest, "pretrained_finetune", "supervised_scratch")), "the fine-tuned pretrained encoder",
                                "scratch"))
     ceiling = cells.get(("ceiling", "all"))
     text = f"{task.upper()} ({METRIC_NAMES[HEADLINE[task]]}): " + "; ".join(parts)
     if ceiling is not None and ceiling["n"]:
-        text += f"; the supervised ceiling with all labels is {_cell(ceiling)}"
+        text += (f"; real mouths score {_cell(ceiling)}" if task == "ls" else f"; the supervised ceiling with all labels is {_cell(ceiling)}")
     return text + "."
 
 
@@ -1130,7 +1308,8 @@ def render_markdown(results: Mapping[str, Any], provenance: Mapping[str, Any]) -
                     + (f" ({d['fake_fraction']:.0%} fake)" if d.get("fake_fraction") else "")
                     + f" = {d['train']}/{d['val']}/{d['test']} train/val/test" for t, d in results["data"].items()),
         f"- **regimes**: k labelled train examples per class (FER: per expression; DFD: k real + k fake videos; FAR: people "
-        "added greedily until each attribute has k positives) and all labels; subsets nested across k",
+        "added greedily until each attribute has k positives) and all labels; subsets nested across k"
+        + ("; LS: the clips of k training people, and all of them" if "ls" in results["tasks"] else ""),
         f"- **selection**: on the validation split only (all its labels, in every regime): probe pooling "
         f"({'/'.join(POOLINGS)}, grid = {settings['grid']}x{settings['grid']} regions x time mean) and L2 in "
         f"{{{', '.join(f'{v:g}' for v in settings['probe_l2'])}}} (full-batch L-BFGS, features standardised with the whole "
@@ -1143,6 +1322,14 @@ def render_markdown(results: Mapping[str, Any], provenance: Mapping[str, Any]) -
         + (f" (at most {settings['ft_max_steps']})" if settings.get("ft_max_steps") else "")
         + f", {settings['ft_evals']} validation checks, patience {settings['ft_patience']}, "
         "best check's weights kept); the test split is only scored",
+        *([f"- **LS protocol**: MARLIN's (the encoder replaces Wav2Lip's face encoder): two sync experts trained once on the "
+           f"whole train split ({settings['ls_expert_steps']} steps each; one scores, the other drives the generators' sync loss, "
+           f"weight {settings['ls_sync_weight']:g}); per seed and regime every generator trains {settings['ls_steps']} Adam steps of "
+           f"{settings['ls_batch_size']} windows at lr {settings['ls_lr']:g} (a trained encoder: the same lr from scratch, a tenth "
+           f"when fine-tuned); nothing is chosen on validation; all are scored on the same {settings['ls_eval_windows']} held-out "
+           f"windows of {results['model']['num_frames']} frames (clips of {settings['ls_clip_frames']} frames, audio shifts "
+           f"-{settings['ls_max_offset']} .. +{settings['ls_max_offset']}); headline: how often the expert finds offset 0 on the "
+           "generated mouths"] if "ls" in results["tasks"] else []),
         f"- **pixel probe**: each clip average-pooled to {settings['pixel_time']} frame groups x {settings['pixel_size']}x"
         f"{settings['pixel_size']} pixels x RGB ({3 * settings['pixel_time'] * settings['pixel_size'] ** 2} numbers)",
         f"- **ceiling**: per seed, the validation-best of supervised-from-scratch with all labels and a small 3-D CNN "
@@ -1164,10 +1351,16 @@ def render_markdown(results: Mapping[str, Any], provenance: Mapping[str, Any]) -
             head = "| method | " + " | ".join(_regime_label(r) for r in regimes) + " |"
             lines += [f"**{METRIC_NAMES[metric]}** ({'headline' if metric == HEADLINE[task] else 'secondary'}, test split)", "",
                       head, "|---" * (len(regimes) + 1) + "|"]
-            for method in METHODS:
+            for method in TASK_METHODS[task]:
                 row = [_cell(cells.get((task, method, k, metric))) for k in keys]
-                lines.append(f"| {METHOD_LABELS[method]} | " + " | ".join(row) + " |")
+                lines.append(f"| {method_label(task, method)} | " + " | ".join(row) + " |")
             lines.append("")
+        if task == "ls" and results.get("extra", {}).get("ls"):
+            ex = results["extra"]["ls"]
+            lines += [f"The scoring expert finds the true offset of real held-out clips in {_num(ex['expert']['sync_offset_acc'])} "
+                      f"of {ex['expert']['n_test']} windows ({_num(ex['expert']['sync_offset_acc_pm1'])} within one frame); the real "
+                      f"mouths of the scored windows: {_num(ex['real']['sync_offset_acc'])} (the ceiling row, the same for every seed). "
+                      "Copying the reference window's mouth ignores the audio: its score is the no-learning floor.", ""]
         n_train = {}
         for r in results["records"]:
             if r["task"] == task and r["method"] == "pretrained_probe":
@@ -1175,8 +1368,9 @@ def render_markdown(results: Mapping[str, Any], provenance: Mapping[str, Any]) -
         if n_train:
             spans = [f"{_regime_label(k if k == 'all' else int(k))}: " + (f"{min(v)}" if min(v) == max(v) else f"{min(v)}-{max(v)}")
                      for k, v in n_train.items()]
-            lines += ["Labelled train items per regime (over seeds): " + "; ".join(spans) + ".", ""]
-        picks = _choices(results["records"], task)
+            what = "Training clips" if task == "ls" else "Labelled train items"
+            lines += [f"{what} per regime (over seeds): " + "; ".join(spans) + ".", ""]
+        picks = _choices(results["records"], task, settings["ft_lrs"])
         if picks:
             lines += ["Chosen on validation (counts over regimes and seeds): " + "; ".join(picks) + ".", ""]
     lines += ["## Paired differences (headline metric, per seed, then mean [95 % t-interval])", "",
@@ -1184,7 +1378,8 @@ def render_markdown(results: Mapping[str, Any], provenance: Mapping[str, Any]) -
     for d in summary["differences"]:
         per = ", ".join(_num(v, sign=True) for v in d["per_seed"].values())
         lines.append(f"| {d['task'].upper()} | {_regime_label(d['regime'] if d['regime'] == 'all' else int(d['regime']))} | "
-                     f"{METHOD_LABELS[d['a']]} − {METHOD_LABELS[d['b']]} | {per} | {_interval(d)} | {verdict(d['lo'], d['hi'])} |")
+                     f"{method_label(d['task'], d['a'])} − {method_label(d['task'], d['b'])} | {per} | {_interval(d)} | "
+                     f"{verdict(d['lo'], d['hi'])} |")
     lines += ["", "## Conclusions (generated from the numbers above)", ""]
     lines += [f"- {conclusion(task, summary, regimes)}" for task in results["tasks"]]
     return "\n".join(lines) + "\n"
@@ -1205,8 +1400,12 @@ def _pretraining_line(pre: Mapping[str, Any] | None, settings: Mapping[str, Any]
     return text + f"; the evaluation's people (world {settings['world_seed']}) were never seen in pretraining"
 
 
-def _choices(records: Sequence[dict[str, Any]], task: str) -> list[str]:
-    """Counts of what validation chose, e.g. ``pretrained probe: grid 10, mean 2``."""
+def _choices(records: Sequence[dict[str, Any]], task: str, lrs: Sequence[float] = ()) -> list[str]:
+    """Counts of what validation chose, e.g. ``pretrained probe: grid 10, mean 2`` and, for the
+    trained methods, their learning rates (``lr 0.001 x4``), flagged when a choice sits at an end of
+    ``lrs`` (the grid may not reach the best rate)."""
+    if task == "ls":  # nothing is chosen in LS
+        return []
     out = []
     for method in ("random_init_probe", "pretrained_probe", "ceiling"):
         key = "candidate" if method == "ceiling" else "pooling"
@@ -1216,6 +1415,17 @@ def _choices(records: Sequence[dict[str, Any]], task: str) -> list[str]:
                 counts[r["choice"][key]] = counts.get(r["choice"][key], 0) + 1
         if counts:
             out.append(f"{METHOD_LABELS[method]}: " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items())))
+    for method in ("supervised_scratch", "pretrained_finetune"):
+        picked: dict[float, int] = {}
+        for r in records:
+            if r["task"] == task and r["method"] == method and "lr" in r["choice"] and "same_subset_as" not in r["choice"]:
+                picked[float(r["choice"]["lr"])] = picked.get(float(r["choice"]["lr"]), 0) + 1
+        if picked:
+            text = f"{METHOD_LABELS[method]}: " + ", ".join(f"lr {k:g} x{v}" for k, v in sorted(picked.items()))
+            edge = sum(v for k, v in picked.items() if lrs and len(lrs) > 1 and k in (min(lrs), max(lrs)))
+            if edge:
+                text += f" ({edge} of {sum(picked.values())} at an end of the lr grid)"
+            out.append(text)
     return out
 
 
@@ -1288,12 +1498,12 @@ def task_rows(results: Mapping[str, Any], task: str, metric: str | None = None) 
     if task not in results.get("tasks", ()):
         raise ValueError(f"task {task!r} is not in these results (they have {results.get('tasks')})")
     metric = metric or HEADLINE[task]
-    order = {m: i for i, m in enumerate(METHODS)}
+    order = {m: i for i, m in enumerate(TASK_METHODS.get(task, METHODS))}
     regimes = [_regime_key(r) for r in results["settings"]["regimes"]]
     rows = []
     for c in results["summary"]["cells"]:
         if c["task"] == task and c["metric"] == metric:
-            rows.append({"method": c["method"], "label": METHOD_LABELS.get(c["method"], c["method"]), "regime": c["regime"],
+            rows.append({"method": c["method"], "label": method_label(task, c["method"]), "regime": c["regime"],
                          "mean": c["mean"], "half_width": c.get("half_width"), "lo": c.get("lo"), "hi": c.get("hi"),
                          "n": c["n"], "per_seed": c["per_seed"]})
     rows.sort(key=lambda r: (order.get(r["method"], len(order)), regimes.index(r["regime"]) if r["regime"] in regimes else 99))
@@ -1306,17 +1516,18 @@ def task_table(results: Mapping[str, Any], task: str, metric: str | None = None)
     metric = metric or HEADLINE[task]
     regimes = [r if r == "all" else int(r) for r in results["settings"]["regimes"]]
     cells = {(r["method"], r["regime"]): r for r in task_rows(results, task, metric)}
-    width = max(len(METHOD_LABELS[m]) for m in METHODS)
+    methods = TASK_METHODS.get(task, METHODS)
+    width = max(len(method_label(task, m)) for m in methods)
     head = f"{'':{width}s}" + "".join(f"{_regime_label(r):>16s}" for r in regimes)
     lines = [f"{TASK_TITLES[task]}: {METRIC_NAMES[metric]} on the test people, mean ± 95 % t half-width over seeds "
              f"{', '.join(str(s) for s in results['seeds'])}", head]
-    for m in METHODS:
+    for m in methods:
         if any((m, _regime_key(r)) in cells for r in regimes):
             row = []
             for r in regimes:
                 c = cells.get((m, _regime_key(r)))
                 row.append(_cell(c) if c else "—")
-            lines.append(f"{METHOD_LABELS[m]:{width}s}" + "".join(f"{v:>16s}" for v in row))
+            lines.append(f"{method_label(task, m):{width}s}" + "".join(f"{v:>16s}" for v in row))
     floors = ", ".join(f"{k.replace('_', ' ')} {_num(v)}" for k, v in results["chance"][task].items())
     lines.append(f"floors (never look at a clip): {floors}")
     return "\n".join(lines)
@@ -1328,7 +1539,7 @@ def task_differences(results: Mapping[str, Any], task: str) -> list[dict[str, An
     out = []
     for d in results["summary"]["differences"]:
         if d["task"] == task:
-            out.append({"label": f"{METHOD_LABELS[d['a']]} − {METHOD_LABELS[d['b']]}", "a": d["a"], "b": d["b"],
+            out.append({"label": f"{method_label(task, d['a'])} − {method_label(task, d['b'])}", "a": d["a"], "b": d["b"],
                         "regime": d["regime"], "mean": d["mean"], "lo": d.get("lo"), "hi": d.get("hi"), "n": d["n"],
                         "per_seed": d["per_seed"], "verdict": verdict(d.get("lo"), d.get("hi"))})
     return out
@@ -1351,7 +1562,7 @@ def plot_task(ax, results: Mapping[str, Any], task: str, methods: Sequence[str] 
     against the number of labels, one line per method with its 95 % t-interval as error bars,
     and (for the headline metric) the best floor that never looks at a clip as a dashed line."""
     metric = metric or HEADLINE[task]
-    methods = list(methods or METHODS)
+    methods = list(methods or TASK_METHODS.get(task, METHODS))
     regimes = [_regime_key(r) for r in results["settings"]["regimes"]]
     rows = task_rows(results, task, metric)
     for i, m in enumerate(methods):
@@ -1361,7 +1572,7 @@ def plot_task(ax, results: Mapping[str, Any], task: str, methods: Sequence[str] 
         xs = np.array([x for x, _ in pts], dtype=float) + (i - (len(methods) - 1) / 2) * 0.05  # a small offset per method
         ys = np.array([r["mean"] for _, r in pts], dtype=float)
         err = np.array([0.0 if r["half_width"] is None or not math.isfinite(r["half_width"]) else r["half_width"] for _, r in pts])
-        style = dict(marker="o", capsize=3, label=METHOD_LABELS[m])
+        style = dict(marker="o", capsize=3, label=method_label(task, m))
         if len(pts) == 1:
             style.update(marker="*", markersize=11, linestyle="none")
         ax.errorbar(xs, ys, yerr=err, **style)
@@ -1369,7 +1580,7 @@ def plot_task(ax, results: Mapping[str, Any], task: str, methods: Sequence[str] 
         floor = max(v for v in results["chance"][task].values() if v is not None)
         ax.axhline(floor, color="0.5", linestyle="--", linewidth=1, label="best blind floor")
     ax.set_xticks(range(len(regimes)), [_regime_label(r if r == "all" else int(r)) for r in regimes])
-    ax.set_xlabel("labelled training examples (per class)")
+    ax.set_xlabel("training people" if task == "ls" else "labelled training examples (per class)")
     ax.set_ylabel(METRIC_NAMES[metric])
     ax.set_title(f"{TASK_TITLES[task]}: {len(results['seeds'])} seeds, mean and 95 % t-interval", fontsize=10)
 
@@ -1391,7 +1602,7 @@ def _parser() -> _Parser:
     p.add_argument("--encoder", required=True, help="a MARLIN-lite pretraining checkpoint (checkpoint.pt of marlin_lite.pretrain)")
     p.add_argument("--out", default="docs/results.md", help="the Markdown report; the JSON goes beside it (.json)")
     p.add_argument("--seeds", nargs="+", default=["0", "1", "2"], help="seeds (non-negative ints), default 0 1 2")
-    p.add_argument("--tasks", nargs="+", default=list(TASKS), help=f"any of {' '.join(TASKS)} (default all)")
+    p.add_argument("--tasks", nargs="+", default=list(ALL_TASKS), help=f"any of {' '.join(ALL_TASKS)} (default all)")
     p.add_argument("--quick", action="store_true", help="toy sizes and budgets (seconds): a smoke test, not results")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, auto, ...")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
@@ -1414,9 +1625,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         p.error(f"--seeds: expected non-negative integers, got {' '.join(a.seeds)}")
     if any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
         p.error(f"--seeds: expected distinct non-negative integers, got {' '.join(a.seeds)}")
-    unknown = [t for t in a.tasks if t not in TASKS]
+    unknown = [t for t in a.tasks if t not in ALL_TASKS]
     if unknown:
-        p.error(f"--tasks: unknown task(s) {' '.join(unknown)}; choose from {' '.join(TASKS)}")
+        p.error(f"--tasks: unknown task(s) {' '.join(unknown)}; choose from {' '.join(ALL_TASKS)}")
     tasks = list(dict.fromkeys(a.tasks))
     if Path(a.out).suffix == ".json":
         p.error(f"--out: give the Markdown path (the JSON goes beside it), got {a.out}")
@@ -1468,6 +1679,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 __all__ = [
+    "ALL_TASKS",
     "COMPARISONS",
     "DEFAULT_DATA",
     "EncoderClassifier",
@@ -1480,19 +1692,24 @@ __all__ = [
     "SmallCNN3D",
     "SplitData",
     "TASKS",
+    "TASK_METHODS",
     "TransferSettings",
     "attribute_subsets",
     "betainc",
     "chance_levels",
     "conclusion",
     "encoder_views",
+    "evaluate_lipsync",
     "evaluate_task",
     "fit_linear",
     "git_state",
+    "load_lipsync_data",
     "load_task_data",
     "low_data_subsets",
     "main",
+    "method_label",
     "paired_difference",
+    "people_subsets",
     "per_class_subsets",
     "pixel_features",
     "render_markdown",

@@ -191,6 +191,22 @@ def test_clips_and_face_halves(clips64):
         lower_half(v[0])
 
 
+def test_subset_and_framing(clips64):
+    sub = clips64.subset([4, 1])
+    assert len(sub) == 2 and sub.identity.tolist() == [4, 1]
+    assert torch.equal(sub.video[0], clips64.video[4]) and torch.equal(sub.mel[1], clips64.mel[1])
+    assert torch.equal(sub.mouth_open[0], clips64.mouth_open[4]) and len(clips64) == 6  # the original is untouched
+    for bad in ([], [6], [-1]):
+        with pytest.raises(ValueError, match="index"):
+            clips64.subset(bad)
+    # framing and expressions reach the renderer: the course's face crops, not the scene
+    face = make_lipsync_clips([0], 1, num_frames=20, size=64, framing="face", expressions="marked")
+    ref = generate_clip(0, 0, size=64, num_frames=20, framing="face", expressions="marked")
+    assert torch.equal(face.video[0], torch.from_numpy(ref.frames).permute(3, 0, 1, 2).float().div(255))
+    assert not torch.equal(face.video[0], clips64.video[0])
+    assert torch.equal(face.mel[0], clips64.mel[0])  # the same voice: only the picture is framed
+
+
 def test_windows_and_mel_context_follow_synthface_offsets():
     """mel_context(shift=k) must equal the spectrogram of a clip rendered with av_offset=k."""
     L, T, K, k = 20, 8, 2, 2

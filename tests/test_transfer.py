@@ -24,6 +24,9 @@ from marlin_lite.transfer import (
     METHOD_LABELS,
     METHODS,
     REGIMES,
+    TASK_METHODS,
+    method_label,
+    people_subsets,
     attribute_subsets,
     conclusion,
     differences_table,
@@ -222,6 +225,19 @@ def test_training_keeps_the_best_validation_checkpoint():
     assert r["val_metric"] > 0.9
 
 
+def test_people_subsets_count_people_and_nest():
+    identity = torch.tensor([5, 5, 7, 9, 9, 9, 11, 12])  # clips of 5 people
+    for seed in (0, 1, 2):
+        subsets = people_subsets(identity, (1, 2, 10, "all"), seed)
+        people = {k: set(identity[v].tolist()) for k, v in subsets.items()}
+        assert [len(people[k]) for k in ("1", "2", "10", "all")] == [1, 2, 5, 5]
+        assert people["1"] <= people["2"] <= people["all"]
+        for k, v in subsets.items():  # every clip of a chosen person, sorted, no other
+            assert v.tolist() == sorted(i for i, p in enumerate(identity.tolist()) if p in people[k])
+    firsts = {tuple(people_subsets(identity, (1,), s)["1"].tolist()) for s in range(12)}
+    assert len(firsts) > 1  # the seed decides who is labelled
+
+
 def test_conclusions_are_generated_from_the_numbers():
     records = []
     for seed, (pre, rnd, scr, ft) in enumerate([(0.80, 0.60, 0.70, 0.75), (0.82, 0.61, 0.60, 0.80), (0.81, 0.62, 0.80, 0.70)]):
@@ -261,7 +277,7 @@ def test_cli_quick_end_to_end_writes_markdown_and_json(checkpoint, tmp_path):
     assert prov["command"] == "python -m marlin_lite.transfer " + " ".join(argv)
     assert prov["encoder_sha256"] == sha256_file(checkpoint)
     assert {"torch", "numpy", "python", "marlin_lite"} <= set(prov["versions"]) and "git_commit" in prov
-    assert results["seeds"] == [0, 1] and results["tasks"] == ["far", "fer", "dfd"]
+    assert results["seeds"] == [0, 1] and results["tasks"] == ["far", "fer", "dfd", "ls"]
     assert results["settings"]["regimes"] == [1, 5, 10, "all"]
     seen = {(r["task"], r["method"], r["regime"], r["seed"]) for r in results["records"]}
     for task in ("far", "fer", "dfd"):
@@ -269,31 +285,43 @@ def test_cli_quick_end_to_end_writes_markdown_and_json(checkpoint, tmp_path):
             for method in METHODS:
                 for regime in (["all"] if method == "ceiling" else ["1", "5", "10", "all"]):
                     assert (task, method, regime, seed) in seen, (task, method, regime, seed)
-    assert len(results["records"]) == 3 * 2 * (5 * 4 + 1)
+    for seed in (0, 1):  # LS: its own rows (no pixel probe; copying the reference mouth is its floor)
+        for method in TASK_METHODS["ls"]:
+            for regime in (["all"] if method == "ceiling" else ["1", "5", "10", "all"]):
+                assert ("ls", method, regime, seed) in seen, ("ls", method, regime, seed)
+    assert len(results["records"]) == 4 * 2 * (5 * 4 + 1)
     for r in results["records"]:
         assert r["headline"] is None or 0 <= r["headline"] <= 1
         assert r["n_train"] >= 1 and r["choice"]
+    ls = [r for r in results["records"] if r["task"] == "ls"]
+    real = {r["headline"] for r in ls if r["method"] == "ceiling"}
+    assert len(real) == 1  # the real mouths do not depend on the seed
+    people = {r["regime"]: r["n_train"] for r in ls if r["method"] == "pretrained_probe" and r["seed"] == 0}
+    assert people["1"] == 1 and people["1"] <= people["5"] <= people["all"] == results["data"]["ls"]["train"]
+    assert all(math.isfinite(r["metrics"]["psnr_lower"]) for r in ls if r["method"] != "ceiling")
     diffs = results["summary"]["differences"]
-    assert len(diffs) == 3 * 4 * len(COMPARISONS)
+    assert len(diffs) == 4 * 4 * len(COMPARISONS)
     for d in diffs:  # each difference is the mean of its per-seed differences
         per = [v for v in d["per_seed"].values()]
         if per:
             assert d["mean"] == pytest.approx(sum(per) / len(per))
     md = out.read_text()
-    for label in METHOD_LABELS.values():
-        assert label in md
+    for task, methods in TASK_METHODS.items():
+        for m in methods:
+            assert method_label(task, m) in md
     for head in ("k = 1", "k = 5", "k = 10", "all labels"):
         assert head in md
     assert sha256_file(checkpoint) in md and "## Paired differences" in md and "## Conclusions" in md
-    assert md.count("\n- FAR (") == md.count("\n- FER (") == md.count("\n- DFD (") == 1
+    assert md.count("\n- FAR (") == md.count("\n- FER (") == md.count("\n- DFD (") == md.count("\n- LS (") == 1
+    assert "## LS: lip sync" in md and "LS protocol" in md and "scoring expert finds the true offset" in md
     assert "quick mode" in md
 
     # Reading it back, as lessons do: the rows are the summary's numbers, in table order.
     back = load_results(out)  # the Markdown path finds the JSON beside it
     assert back["summary"] == results["summary"]
-    for task in ("far", "fer", "dfd"):
+    for task in ("far", "fer", "dfd", "ls"):
         rows = task_rows(back, task)
-        assert [r["method"] for r in rows][:4] == ["pixel_probe"] * 4 and rows[-1]["method"] == "ceiling"
+        assert [r["method"] for r in rows][:4] == [TASK_METHODS[task][0]] * 4 and rows[-1]["method"] == "ceiling"
         for r in rows:
             per = list(r["per_seed"].values())
             assert r["mean"] == pytest.approx(sum(per) / len(per)) and r["n"] == len(per) == 2
@@ -314,6 +342,11 @@ def test_cli_quick_end_to_end_writes_markdown_and_json(checkpoint, tmp_path):
     plot_task(ax, back, "fer")
     drawn = set(ax.get_legend_handles_labels()[1])
     assert drawn == {METHOD_LABELS[m] for m in METHODS} | {"best blind floor"}
+    plt.close(fig)
+    fig, ax = plt.subplots()
+    plot_task(ax, back, "ls")
+    assert set(ax.get_legend_handles_labels()[1]) == {method_label("ls", m) for m in TASK_METHODS["ls"]} | {"best blind floor"}
+    assert ax.get_xlabel() == "training people"
     plt.close(fig)
     with pytest.raises(ValueError, match="lipsync"):
         task_rows(back, "lipsync")

@@ -66,7 +66,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Sequence
 
 import torch
@@ -147,6 +147,16 @@ class LipSyncClips:
     def __len__(self) -> int:
         return int(self.video.shape[0])
 
+    def subset(self, index: Sequence[int] | torch.Tensor) -> LipSyncClips:
+        """The clips at ``index`` (ints into ``0 .. N - 1``, in that order), as new ``LipSyncClips``."""
+        idx = torch.as_tensor(index, dtype=torch.long).reshape(-1)
+        if idx.numel() == 0 or int(idx.min()) < 0 or int(idx.max()) >= len(self):
+            raise ValueError(f"index must name at least one clip, each in 0 .. {len(self) - 1}; got {idx.tolist()[:10]}")
+        mouth = None if self.mouth_open is None else self.mouth_open[idx]
+        names = None if self.names is None else [self.names[i] for i in idx.tolist()]
+        return replace(self, video=self.video[idx], mel=self.mel[idx], identity=self.identity[idx], clip_seed=self.clip_seed[idx],
+                       mouth_open=mouth, names=names)
+
     @property
     def num_frames(self) -> int:
         """Frames per clip ``L``."""
@@ -177,11 +187,15 @@ def make_lipsync_clips(
     sample_rate: int = 16000,
     hop_length: int = 160,
     first_clip_seed: int = 0,
+    framing: str = "scene",
+    expressions: str = "subtle",
 ) -> LipSyncClips:
     """Render ``clips_per_identity`` speaking SynthFace clips per identity (in sync, ``av_offset=0``).
 
     Clip ``c`` of identity ``i`` is ``generate_clip(i, first_clip_seed + c, ...)`` (expression
-    drawn from the clip seed, so some mouths also move with the expression). The audio covers
+    drawn from the clip seed, so some mouths also move with the expression). ``framing`` and
+    ``expressions`` go to :func:`~marlin_lite.synthface.generate_clip` (``"face"`` and
+    ``"marked"`` render clips as the course checkpoint was pretrained on). The audio covers
     the clip (``L / fps`` seconds) and its log-mel has ``1 + S // hop_length = m L + 1`` frames.
     Make clips long enough for a window, its audio shifts and a non-overlapping reference
     window (e.g. ``L = 24`` for 8-frame windows and shifts up to 3 frames).
@@ -197,7 +211,8 @@ def make_lipsync_clips(
     videos, audios, who, seeds, mouth = [], [], [], [], []
     for i in ids:
         for c in range(clips_per_identity):
-            clip = generate_clip(i, first_clip_seed + c, world_seed=world_seed, size=size, num_frames=num_frames, fps=fps, sample_rate=sample_rate)
+            clip = generate_clip(i, first_clip_seed + c, world_seed=world_seed, size=size, num_frames=num_frames, fps=fps,
+                                 sample_rate=sample_rate, framing=framing, expressions=expressions)
             videos.append(torch.from_numpy(clip.frames).permute(3, 0, 1, 2).float().div_(255))
             audios.append(torch.from_numpy(clip.audio))
             who.append(i)
