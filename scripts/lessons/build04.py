@@ -11,23 +11,20 @@ md(r"""
 # Lesson 04 · Pretraining
 
 We have masks (lessons 01-02) and a network (lesson 03). Pretraining teaches the network to
-fill in what the mask hides. This lesson trains a model live for about a minute, sets it
-beside the **course checkpoint** (the same recipe trained for 40 minutes, shipped with the
-package), and asks the question a skeptic would ask first: *is the reconstruction any better
-than what a rule with no learning at all would produce?*
+fill in what the mask hides. You will train a tiny model live, set it beside the **course
+checkpoint** (the same recipe trained far longer, shipped with the package), and ask the
+skeptic's first question: *is the reconstruction any better than a rule that learns nothing?*
 
 **In this lesson you will**
-1. frame the data as MARLIN frames it (a square crop that follows the face) and measure what
-   that changes for face-guided masking;
-2. derive MARLIN's reconstruction loss inline and check it against `marlin_lite.pretrain`;
-3. see the adversarial term: a per-patch critic trained WGAN-style, why one forward pass
-   per batch is enough for both the critic and the autoencoder, and count (with PyTorch's
-   FLOP counter) how much work that saves;
+1. frame the data as MARLIN does (a square crop that follows the face) and measure what that
+   changes for face-guided masking;
+2. derive MARLIN's reconstruction loss and check it against `marlin_lite.pretrain`;
+3. see the adversarial term (a per-patch WGAN-style critic), why one forward pass per batch
+   serves both the critic and the autoencoder, and count with PyTorch what that saves;
 4. read the learning-rate schedule (warm-up, then cosine, scaled by the batch size);
-5. pretrain the tiny model live and compare it with the course checkpoint against two
-   baselines that need no training: the clip's mean visible patch and the nearest visible patch;
-6. measure what the critic does during training, and where face-guided masking makes
-   reconstruction hard.
+5. pretrain live and compare with the course checkpoint against two baselines that need no
+   training: the clip's mean visible patch and the nearest visible patch;
+6. measure what the critic does, and where face-guided masking makes reconstruction hard.
 
 *Run time: about 4 minutes on 2 CPU cores for the two live runs (seconds when their checkpoints are there).*
 """)
@@ -78,16 +75,11 @@ print(f"live run: batch {cfg.batch_size}, {cfg.max_steps} steps | course checkpo
 md(r"""
 ## 0. Framing the data as MARLIN does
 
-MARLIN never sees a whole scene. Its pretraining videos (YouTube Faces) are cut to a square
-crop around the detected face in every frame, so the face fills the frame and the head stays
-roughly centred. Lesson 02 found what happens without that on SynthFace's default, wider
-shots: under fasking almost every visible token touches background. `framing="face"` renders
-SynthFace as MARLIN's crops would show it, with a background drawn per clip (in the wide shots
-each person has their own background, so a colour would give away who it is).
-
-Here are the same people and clips in both framings, and what fasking leaves visible in each:
-the share of visible tokens that show only background, and the share that touch a facial
-component (eyes, brows, nose, mouth, hair).
+MARLIN never sees a whole scene: its pretraining videos are cut to a square crop around the
+face in every frame. Lesson 02 found that on SynthFace's default, wider shots almost every
+token fasking leaves visible touches background; `framing="face"` renders MARLIN's crops.
+Below, the same people in both framings, and the share of fasking's visible tokens that show
+only background or touch a facial component (eyes, brows, nose, mouth, hair).
 """)
 code("""
 from marlin_lite.synthface import generate_clip
@@ -130,10 +122,9 @@ for framing, (bg_only, comp) in shares.items():
     print(f"{framing:5s}: visible tokens that are background only {b:.2f} ± {bh:.2f} | that touch a facial component {c:.2f} ± {ch:.2f}")
 """)
 md(r"""
-In the wide shots six visible tokens in ten show nothing but background; in face crops about
-three in ten do, and the share that touches an eye, a brow, the nose, the mouth or the hair
-rises from about a quarter to over four in ten. (Fasking still hides the components first;
-what it shows is now mostly face.) The rest of the course uses the face framing.
+In the wide shots 0.60 of the visible tokens show only background; in face crops, 0.32, and
+the share touching a facial component rises from 0.28 to 0.44. The rest of the course uses
+face crops.
 
 A batch of training clips with face-guided masks, and an untrained model:
 """)
@@ -154,8 +145,7 @@ md(r"""
 The decoder predicts the masked patches in ascending token order. The targets are the same
 patches of the input, flattened `(c, pt, ph, pw)` (lesson 01), in the same order. MARLIN
 compares them with a plain mean squared error on **raw pixels in [0, 1]**. (MAE and VideoMAE
-standardise each target patch by its own mean and variance first, "norm_pix"; the package
-offers it as an option for the ablation lesson.)
+first standardise each target patch, "norm_pix"; the package offers it as an option.)
 """)
 code("""
 patches = patchify(x, mcfg.patch_size, mcfg.tubelet_size)  # (B, N, P)
@@ -198,23 +188,17 @@ md(r"""
 ## 2. The adversarial term
 
 Squared error rewards the *average* of all plausible answers, and averages are blurry. MARLIN
-adds a small **critic** `D` that scores each patch (a 2-layer MLP on the patch's 1536 pixel
-values; here `P` values). In the Wasserstein-GAN style, with no gradient penalty:
+adds a small **critic** `D`, a 2-layer MLP that scores each patch, trained WGAN-style with no
+gradient penalty:
 
-* critic loss: $\overline{D(\text{predicted})} - \overline{D(\text{real})}$: the critic learns
-  to score real patches high and predicted ones low;
-* generator loss: $\text{MSE} + 0.01 \cdot \left(-\overline{D(\text{predicted})}\right)$: the
-  autoencoder learns to make predictions the critic scores high.
+* critic loss: $\overline{D(\text{predicted})} - \overline{D(\text{real})}$ (score real patches high, predicted ones low);
+* generator loss: $\text{MSE} + 0.01 \cdot \left(-\overline{D(\text{predicted})}\right)$ (make predictions the critic scores high).
 
-**One forward pass for both.** The official loop runs the encoder and decoder twice per batch:
-once for the critic step, once for the generator step. The critic only needs the predictions
-as fixed inputs, so MARLIN-lite computes them once, trains the critic on
-`pred.detach()`, and trains the autoencoder on the same `pred` through the critic (whose own
-weights are frozen for that step). `benchmarks/pretrain_throughput.py` measures the gain.
-
-*A spoiler:* the course checkpoint is trained **without** this term. Section 6 shows why with
-two otherwise identical live runs; the short version is that an unbounded critic at the
-learning rates a small model needs pulled the predictions away from the pixels.
+**One forward pass for both.** The official loop runs the encoder and decoder twice per batch.
+The critic only needs the predictions as fixed inputs, so MARLIN-lite computes them once,
+trains the critic on `pred.detach()`, and trains the autoencoder on the same `pred` through
+the frozen critic. (*Spoiler:* the course checkpoint is trained **without** this term; section
+6 shows why.)
 """)
 code("""
 disc = untrained.discriminator
@@ -228,23 +212,18 @@ print(f"critic loss {ours:+.3f} | adversarial part of the generator loss {cfg.ad
 md(r"""
 ### What one pass saves: count, don't guess
 
-How much faster is one pass? Count the work of a step in FLOPs (a multiply-add counts 2). A
-backward costs about twice its forward, so forward + backward is about 3x the forward. Call
-`F` the encoder/decoder forward of one clip and `C` the critic's forward on that clip's masked
-patches (`marlin_lite.model.estimate_flops` gives both). The encoder/decoder part is simple:
-`3F` for one pass, `6F` for two. The critic is subtler:
+Count FLOPs. A backward costs about twice its forward. Call `F` the encoder/decoder forward of
+one clip and `C` the critic's forward on its masked patches: the encoder/decoder costs `3F` for
+one pass, `6F` for two. The critic is subtler:
 
 * **one pass**: the critic step scores fake and real patches (`2C`) and takes its weight
-  gradient (`2C`; its inputs need none, they are detached); then the generator's term scores
-  the predictions again with the *updated* critic (`C`) and back-propagates into them (`C`,
-  the critic's weights frozen): `6C`;
-* **the official loop**: its critic step back-propagates into the predictions too (they are
-  not detached: `2C` more), and its generator step also computes the critic's weight
-  gradients, which nobody uses (`C` more): `9C`.
+  gradient (`2C`); the generator's term scores the predictions again (`C`) and
+  back-propagates into them (`C`): `6C`;
+* **the official loop** also back-propagates the critic step into the predictions (`2C`) and
+  computes critic weight gradients in the generator step that nobody uses (`C`): `9C`.
 
-Bookkeeping like this is easy to get wrong, so let PyTorch count. `FlopCounterMode` records
-every matrix product that runs inside it; here it watches only the critic's share of each
-loop, on this lesson's batch.
+Bookkeeping is easy to get wrong, so let PyTorch's `FlopCounterMode` count the critic's share
+of each loop:
 """)
 code("""
 from torch.utils.flop_counter import FlopCounterMode
@@ -280,11 +259,9 @@ for name, one_pass, units in (("one pass", True, 6), ("official", False, 9)):
     assert abs(counted / C - units) < 0.05
 """)
 md(r"""
-The counts agree with the bookkeeping. (The one-pass count is a hair over `6C`: in the critic
-step the 256-to-1 output layer also back-propagates into the hidden units, to reach the first
-layer's weights, a product the bookkeeping left out because it is nearly free.) The package keeps the whole step's count in
-`P.step_flops` (the training log's `tflops` and the benchmarks use it); the ratio of the two
-loops' work is the speed-up one pass gives *by doing less*:
+The counts agree with the bookkeeping (one pass is a hair over `6C`: a nearly free product the
+bookkeeping left out). `P.step_flops` counts a whole step; the ratio of the two loops' work is
+the speed-up one pass gives *by doing less*:
 """)
 code("""
 from marlin_lite.masking import num_visible
@@ -306,19 +283,15 @@ ax.set(ylim=(1, 2.2), ylabel="FLOP ratio", title="work of the official loop / wo
 plt.show()
 """)
 md(r"""
-Two passes never cost quite twice one pass: the critic's share of the work does not shrink by
-half. The bigger the encoder and decoder are next to the critic, the closer the ratio gets to
-2. A measured speed-up above these ratios comes from doing the same work faster (a fused
-optimiser kernel, no repeated mask bookkeeping); `benchmarks/README.md` has the figures
-(`python benchmarks/pretrain_throughput.py` prints both the measured speed-up and this ratio).
+Two passes never cost quite twice one pass, because the critic's share of the work does not
+halve. The bigger the encoder and decoder are next to the critic, the closer the ratio gets to 2.
 """)
 md(r"""
 ## 3. The learning-rate schedule
 
-The peak rate is `lr x global batch / 256` (MARLIN: 1.5e-4 per 256 clips), reached by a
-linear warm-up, then a cosine decay to `min_lr x batch / 256`, updated every step. The course
-config uses a much larger rate than MARLIN's 2000-epoch ViT-B recipe: a small model trained
-for a few thousand steps. The curve below is the live run's (600 steps, a 30-step warm-up).
+The peak rate is `lr x global batch / 256`, reached by a linear warm-up, then a cosine decay
+to `min_lr x batch / 256`. The course uses a much larger `lr` than MARLIN's ViT-B recipe
+(1.5e-4 per 256 clips): a small model trained for a few thousand steps. Below, the live run's curve.
 """)
 code("""
 peak = cfg.lr * cfg.batch_size / 256
@@ -337,14 +310,10 @@ print(f"peak learning rate {peak:.2e} at step {cfg.warmup_steps}")
 md(r"""
 ## 4. Pretrain: a live run and the course checkpoint
 
-`ensure_pretrained` is the course's *checkpoint ladder*: if `OUT_DIR` already holds a finished
-run of this configuration it loads it in seconds; if a run stopped half way it resumes it
-(checkpoints are written atomically every 100 steps, with both optimisers, the schedules and
-the random states, so a resumed run ends with exactly the weights of an uninterrupted one);
-otherwise it trains. The live run is the course recipe cut short: 280 people instead of
-3,500, batch 16 instead of 32, 600 steps instead of 8,000. The course recipe leaves MARLIN's
-adversarial term out (section 6 measures why), so a second live run, identical but for the
-critic, lets us see what the critic does.
+`ensure_pretrained` loads a finished run from `OUT_DIR`, resumes a stopped one, or trains. The
+live run is the course recipe cut short: 280 people instead of 3,500, batch 16 instead of 32,
+600 steps instead of 8,000. A second live run, identical but for MARLIN's critic, is for
+section 6.
 """)
 code("""
 # NBVAL_IGNORE_OUTPUT
@@ -354,10 +323,8 @@ result_adv = P.ensure_pretrained(cfg_adv)
 live_adv = result_adv.model
 """)
 md(r"""
-The **course checkpoint** is the full recipe, `python -m marlin_lite.pretrain --config
-configs/course.yaml`, trained once and shipped with the package in float16 (2 MB). Its record
-holds the config, the metrics log, the commit it was trained at and its SHA-256, which
-`load_course_model` checks before loading (the appendix shows how to train and export your own).
+The **course checkpoint** is the full recipe, shipped with the package; `load_course_model`
+checks its SHA-256 against its record before loading.
 """)
 code("""
 record = course_record()
@@ -369,16 +336,14 @@ print(f"course checkpoint: {record['step']} steps of batch {record['config']['ba
 md(r"""
 ### Held-out faces and two baselines that never learnt anything
 
-Every number from here on is measured on clips of people neither model has seen (SynthFace's
-world 2; both runs trained on world 0). A loss value alone says little, so each is set beside
-two baselines computed from the same clip under the same mask:
+From here on every number is measured on people neither model has seen (SynthFace's world 2;
+both trained on world 0), beside two baselines computed from the same clip and mask:
 
-* **mean visible patch**: predict every hidden patch as the average of the patches the
-  encoder saw: the clip's mean colour, a model that knows nothing about faces;
+* **mean visible patch**: every hidden patch is the average of the visible ones;
 * **nearest visible patch**: copy the visible patch closest in the token grid (time, row,
-  column): interpolation without any idea of what a face looks like.
+  column).
 
-They are one line each; derived inline, then checked against `marlin_lite.recon`:
+Each is one line, derived inline and checked against `marlin_lite.recon`:
 """)
 code("""
 held = SynthFaceDataset("test", num_identities=int(EVAL_CLIPS / 0.15) + 1, clips_per_identity=1, world_seed=2, **render)
@@ -401,11 +366,9 @@ print(f"{EVAL_CLIPS} held-out clips, fasking at {cfg.mask_ratio}: masked MSE of 
       f"{F.mse_loss(ours_mean, target_h):.4f}, of the nearest visible patch {F.mse_loss(ours_near, target_h):.4f}")
 """)
 md(r"""
-Now the three models (untrained, live, course) against both baselines, under the masking they
-were trained with (fasking) and under one they never saw (tube masking, lesson 01), each at
-90 %. `reconstruction_report` scores every clip under the same mask for every predictor, so
-the comparison is paired; the last two columns give each model's MSE as a fraction of each
-baseline's, with a 95 % interval over the held-out clips.
+Now the three models against both baselines, under fasking (their training mask) and tube
+masking (one they never saw), each at 90 %, paired on the same clips and masks. The last two
+columns give each model's MSE as a fraction of each baseline's, with a 95 % interval over clips.
 """)
 code("""
 reports = {}
@@ -444,25 +407,18 @@ for strategy in ("fasking", "tube"):
               f"{rn:.2f} [{lo_n:.2f}, {hi_n:.2f}] of the nearest-patch MSE")
 """)
 md(r"""
-Read the table from the bottom. The course checkpoint predicts the hidden patches of people it
-never saw with about a quarter of the mean-visible-patch error under fasking (0.23, interval
-0.21-0.24) and under half of it under tube masking (0.45, 0.42-0.47), and it beats copying the
-nearest visible patch by a wider margin still (0.19 and 0.34). Both baselines are real
-competitors: on a face that fills the frame the mean colour is already a decent guess, and
-copying a neighbour is worse than the mean here because fasking hides whole facial
-components, so the nearest visible patch is often skin or hair next to an eye. The live run,
-600 steps of batch 16, only just passes the mean-patch baseline (0.85 under fasking, 0.94 under
-tube masking) and the untrained model is far above both. Tube masking is the harder test for
-this checkpoint: it was trained with fasking, and tubes hide positions through time, so no
-frame shows what the hidden patch looked like a moment before.
+Read the table from the bottom. On people it never saw, the course checkpoint's error is 0.23
+of the mean-patch baseline's under fasking and 0.45 under tube masking (0.19 and 0.34 of the
+nearest patch's). Copying a neighbour does worse than the mean here: fasking hides whole
+components, so the nearest visible patch is often skin or hair. The live run only just beats
+the mean patch (0.85 and 0.94). Tube masking is harder for the checkpoint: it was trained with
+fasking, and a tube hides its position in every frame.
 """)
 md(r"""
-### What a minute buys, and what 40 minutes buy
+### What 600 steps buy, and what 8,000 buy
 
-The two training curves on one axis (clips seen, since the batches differ), with the
-held-out baselines as horizontal lines. The training loss is measured on the batch of the
-logged step (training people, that step's masks), so it is noisy; the held-out numbers above
-are the ones to quote.
+Both training curves against clips seen, with the held-out baselines as lines. The training
+loss is measured on each step's batch, so it is noisy; quote the held-out numbers.
 """)
 code("""
 live_hist, course_hist = result.history, record["metrics"]
@@ -479,7 +435,7 @@ plt.show()
 md(r"""
 ## 5. Reconstructions
 
-MAE's four panels, over the frames of a held-out clip: the clip, what the encoder saw, the
+MAE's four panels over the frames of a held-out clip: the clip, what the encoder saw, the
 prediction for every masked patch, and the prediction with the visible patches pasted back.
 The untrained model, the live run, then the course checkpoint.
 """)
@@ -494,13 +450,12 @@ for name, m in (("untrained", untrained), ("live run", live), ("course checkpoin
     plt.show()
 """)
 md(r"""
-The untrained model paints coloured noise; the live run paints a blocky blur of skin and hair
-colours with no features in it; the course checkpoint puts eyes, brows, a nose and a mouth where this person's are, from the few
-patches of forehead, hair and background that fasking left visible. Its details are soft (a
-squared error rewards the average of all plausible answers), which is the blur MARLIN's
-critic was meant to sharpen. Section 6 measures what the critic does instead.
+The untrained model paints coloured noise; the live run, a blocky blur of skin and hair
+colours. The course checkpoint puts eyes, a nose and a mouth where this person's are, from the
+few patches fasking left visible. Its details are soft (the average of all plausible answers):
+the blur MARLIN's critic was meant to sharpen.
 
-The live run also saved such figures during training (`figure_every`), when it trained here; the first and the last:
+The live run also saved such figures while it trained here; the first and the last:
 """)
 code("""
 # NBVAL_IGNORE_OUTPUT
@@ -513,10 +468,9 @@ if not saved:
     print("(no training-time figures: the checkpoint was trained elsewhere)")
 """)
 md(r"""
-**Explore.** Pick a held-out clip, a model, a masking strategy and a ratio, and watch the
-model fill in what it was not shown; the title gives its masked MSE beside the two baselines'
-on the same clip and mask. Masks it never trained with (`frame`, or a ratio of 0.5) ask
-different things of it than its own `fasking` at 0.9. (The widget needs a running kernel.)
+**Explore.** Pick a held-out clip, a model, a masking strategy and a ratio; the title gives the
+masked MSE beside the two baselines'. Masks it never trained with (`frame`, a ratio of 0.5) ask
+different things of it. (The widget needs a running kernel.)
 """)
 code("""
 # NBVAL_IGNORE_OUTPUT
@@ -548,14 +502,11 @@ interact(explore, clip=widgets.IntSlider(value=0, min=0, max=15), model=list(mod
 md(r"""
 ## 6. What the critic does
 
-MARLIN's critic is a Wasserstein-GAN critic *without* the weight clipping or gradient penalty
-that keep a WGAN critic's scores bounded. Nothing stops its scores from growing. The two live
-runs differ only in the critic, so they measure its effect: the held-out masked MSE of each
-(paired, same clips and masks), then three measurements on the adversarial run at its last
-step: how far apart the critic's scores put real and predicted patches (in units of the
-scores' spread), how large its push on the predictions is next to the reconstruction loss's
-(the gradient of each term of the generator loss with respect to the predicted pixels), and
-whether the two pushes point the same way.
+MARLIN's critic has *no* weight clipping or gradient penalty, so nothing bounds its scores. The
+two live runs differ only in the critic. Below: their held-out masked MSE (paired), then, at
+the adversarial run's last step, how far apart the critic puts real and predicted patches, how
+large its push on the predictions is next to the reconstruction loss's, and whether the two
+pushes agree.
 """)
 code("""
 adv_reports = {s: reconstruction_report(live_adv, xh, strategy=s, mask_ratio=cfg.mask_ratio, parsing=ph, seed=0) for s in ("fasking", "tube")}
@@ -596,26 +547,20 @@ print(f"cosine between the two pushes: {cos:+.2f}")
 """)
 md(r"""
 With the critic, the held-out masked MSE is higher, not lower: by 0.0031 under fasking and
-0.0025 under tube masking, intervals well clear of zero, on the same clips and masks. The
-measurements at the last step say why. The critic barely tells real patches from predicted
-ones (its scores sit 0.20 spreads apart), yet its push on the predictions is a third of the
-reconstruction loss's in size (ratio 0.36), and it points partly *against* it (cosine
--0.27): the generator is pushed towards whatever this critic happens to score high, which is
-not closer to the pixels. Nothing bounds the critic's scores, so at a higher learning rate this
-gets worse: the course recipe's first attempt, with the critic, was above the mean-patch
-baseline at steps 500 and 1,250 (1.26x and 1.18x) while the same run without it reached 0.47x
-at step 1,250 (`benchmarks/README.md`). So the course checkpoint is trained without the adversarial
-term. MARLIN's paper reports a small gain from it at ViT-B scale with a far smaller learning
-rate; a critic with a gradient penalty or weight clipping would be the standard repair, and
-is left as an exercise for a GPU.
+0.0025 under tube masking, intervals well clear of zero. The critic barely tells real patches
+from predicted ones (0.20 spreads apart), yet its push is about a third of the reconstruction
+loss's (ratio 0.36) and points partly *against* it (cosine -0.27): it pushes the predictions
+towards whatever it happens to score high, not towards the pixels. So the course checkpoint
+leaves the term out. MARLIN reports a small gain from it at ViT-B scale with a far smaller
+learning rate; a gradient penalty would be the standard repair, an exercise for a GPU.
 """)
 md(r"""
 ## 7. What fasking asks of the model
 
-Face-guided masking hides the facial components and shows background and skin. So the model
-must *imagine* eyes, nose and mouth from the rest of the face. Where is the reconstruction
-hardest? The error of the course checkpoint per masked token, grouped by the region the token
-touches, under fasking and under random masks of the same ratio:
+Fasking hides the facial components and shows background and skin, so the model must
+*imagine* eyes, nose and mouth from the rest of the face. The course checkpoint's error per
+masked token, grouped by the region the token touches, under fasking and under random masks
+of the same ratio:
 """)
 code("""
 regions = region_membership(ph, grid)
@@ -644,39 +589,36 @@ for strategy in errors:
     print(strategy + ": " + ", ".join(f"{n} {errors[strategy][n]:.4f}" for n in names if n in errors[strategy]))
 """)
 md(r"""
-Under fasking the eyes are the hardest tokens (0.022 per masked token), then the mouth and the
-nose (0.013 and 0.012), while plain skin and background are easy (0.006 and 0.008): the
-components carry the detail, and fasking makes the model predict them from context rather
-than copy them from a visible neighbour. Under random masks of the same ratio the eyes, mouth
-and nose are easier (0.017, 0.011 and 0.009), because random masks leave some of each visible;
-plain background gets harder (0.010), since random masks hide more of it. Whether learning to imagine eyes and mouths yields better *features*
-is the question of lessons 05-10.
+Under fasking the eyes are the hardest tokens (0.0222), then the mouth and nose (0.0132 and
+0.0115); plain skin and background are easy (0.0061 and 0.0075). Under random masks the eyes,
+mouth and nose are easier (0.0173, 0.0110, 0.0087), since some of each stays visible, and
+background is harder (0.0103). Whether imagining eyes and mouths yields better *features* is
+the question of lessons 05-10.
 """)
 md(r"""
 ## Summary
-- Framing matters before anything is learnt: MARLIN's face crops put the face, not the
-  background, in front of the encoder (`framing="face"`).
-- `marlin_lite.pretrain` holds the loss (`reconstruction_loss`, `critic_loss`), the schedule
-  (`lr_factor`) and the training loop (`train`, one forward pass per batch).
-- A masked autoencoder's loss is only worth its comparison with rules that learn nothing:
-  `marlin_lite.recon` scores the mean visible patch and the nearest visible patch on the same
-  clips and masks, on people the model never saw.
-- MARLIN's unbounded critic is measured here, not assumed to help; the course recipe leaves it
-  out, and says so.
+- Framing matters before anything is learnt: face crops put the face, not the background, in
+  front of the encoder.
+- `marlin_lite.pretrain` holds the loss, the schedule (`lr_factor`) and the one-pass training
+  loop (`train`).
+- A reconstruction loss means little alone: `marlin_lite.recon` sets it beside the mean and
+  nearest visible patch on held-out people.
+- MARLIN's unbounded critic is measured, not assumed to help; the course recipe leaves it out.
 
 **Next:** lesson 05 asks what the course checkpoint's features know.
 
 ## Appendix: the plumbing
+- **Checkpoints** are written atomically every 100 steps (optimisers, schedules, random
+  states), so a resumed run (`ensure_pretrained`, or `--resume`) ends with the weights of an
+  uninterrupted one.
 - **Train the course checkpoint yourself**: `python -m marlin_lite.pretrain --config
-  configs/course.yaml` (about 35 minutes on 2 idle CPU cores; `benchmarks/README.md` has the
-  measured time), then `python -m marlin_lite.course_weights export runs/course` writes your
-  float16 copy and its record; set `WEIGHTS` above to `runs/course/checkpoint.pt` to use it here.
-  On a GPU the same command takes minutes; `configs/base.yaml` is MARLIN's ViT-B recipe.
-- **Resume after a crash**: add `--resume`; checkpoints are atomic, read with
-  `weights_only=True`, and a resumed run ends with the weights of an uninterrupted one.
-- **Score any checkpoint** the way section 4 does: `python -m marlin_lite.recon CHECKPOINT`.
-- **Check the shipped file**: `python -m marlin_lite.course_weights verify` (SHA-256, config,
-  that it loads); `course_record()` gives its metrics log and the commit it was trained at.
-- **Several GPUs or processes**: `torchrun --nproc_per_node N -m marlin_lite.pretrain --config ...`.
+  configs/course.yaml`, then `python -m marlin_lite.course_weights export runs/course`; set
+  `WEIGHTS` to `runs/course/checkpoint.pt`. `configs/base.yaml` is MARLIN's ViT-B recipe;
+  `torchrun --nproc_per_node N -m marlin_lite.pretrain ...` runs on several GPUs.
+- **The shipped file** is float16: `python -m marlin_lite.course_weights verify` checks it.
+- **Score any checkpoint** as section 4 does: `python -m marlin_lite.recon CHECKPOINT`.
+- **Benchmarks**: `benchmarks/README.md` has the training time on 2 CPU cores, the measured
+  one-pass speed-up (`benchmarks/pretrain_throughput.py`) and the course recipe's first
+  attempt, with the critic, which stayed above the mean-patch baseline.
 """)
 lesson.write("04_pretraining.ipynb")

@@ -12,24 +12,19 @@ md, code = lesson.md, lesson.code
 md(r"""
 # Lesson 06 · Facial attributes (FAR)
 
-Lesson 05 measured what nearest neighbours find in the encoder's features. Now we evaluate it
-as MARLIN does: freeze it and train a **linear head** for a labelled task, here **facial
-attribute recognition** (FAR): does this person have a beard, bangs, glasses, a hat? MARLIN
-uses CelebV-HQ's 40 appearance attributes; we use the 24 every SynthFace person carries, on
-clips framed as MARLIN frames its inputs (a square crop that follows the face), like the
-course checkpoint's training data (lesson 04 explains why).
+Now we evaluate the encoder as MARLIN does: freeze it and train a **linear head** for a
+labelled task, here **facial attribute recognition** (FAR): does this person have a beard,
+bangs, glasses, a hat? SynthFace gives every person 24 such attributes (MARLIN uses
+CelebV-HQ's 40).
 
 **In this lesson you will**
 1. see why FAR is *multi-label* and compute the blind floor of every metric;
-2. write the entry-wise accuracy (the exercise) and derive AUC from ranks, checked against
-   `marlin_lite.tasks.metrics`;
+2. write the entry-wise accuracy (the exercise) and derive AUC from ranks;
 3. build the linear head with BCE-with-logits by hand and check it against `linear_probe`;
 4. run MARLIN's baselines with `run_far` beside a raw-pixel probe, with 95 % intervals over
    seeds and over test people;
-5. read per-attribute AUCs and a low-data curve, and look at the people behind any
-   attribute's AUC (an explorer);
-6. read the full-size transfer report (k labels per attribute, 3 seeds, tuned baselines, a
-   supervised ceiling) for FAR.
+5. read per-attribute AUCs and a low-data curve, and look at the people behind an AUC;
+6. read the full-size transfer report for FAR.
 
 *Run time: about two minutes on 2 CPU cores, most of it fine-tuning.*
 """)
@@ -83,16 +78,10 @@ print(f"{A} attributes: {', '.join(ATTRIBUTES)}")
 md(r"""
 ## 1. The task: many yes/no questions per person
 
-A face has many attributes at once, so FAR is **multi-label**: the target of a video is a
-vector $y \in \{0, 1\}^{A}$ ($A = 24$ here) and the model answers $A$ independent yes/no
-questions. SynthFace attributes belong to the *person* (hair, glasses, beard do not change
-between clips), so the splits are **by identity**: the test people are never seen in
-training. FAR uses real clips only (`fake_fraction=0`): a face swap keeps the target's labels
-but shows the donor's face.
-
-First the encoder, whose config sets the clips' size and length. `WEIGHTS = "course"` loads
-the course checkpoint (its SHA-256 checked against its record); `"train"` goes through the
-checkpoint ladder with `CONFIG` and `OUT_DIR`; a path loads a checkpoint of your own.
+FAR is **multi-label**: the target of a video is a vector $y \in \{0, 1\}^{A}$ ($A = 24$) and
+the model answers $A$ independent yes/no questions. Attributes belong to the *person*, so the
+splits are **by identity**: no test person is seen in training. First the encoder (`WEIGHTS`;
+see the appendix), whose config sets the clips' size and length.
 """)
 code("""
 # NBVAL_IGNORE_OUTPUT
@@ -132,8 +121,8 @@ plt.tight_layout()
 plt.show()
 """)
 md(r"""
-Most attributes are **rare**: a person has a handful of the 24. The prevalence of attribute
-$a$ is the share of people who have it, $\pi_a = \frac{1}{N}\sum_i y_{ia}$:
+Most attributes are **rare**. The prevalence of attribute $a$ is the share of people who have
+it, $\pi_a = \frac{1}{N}\sum_i y_{ia}$:
 """)
 code("""
 prevalence = {name: t.mean(dim=0) for name, t in y.items()}
@@ -161,8 +150,7 @@ label) entry** once:
 
 $$\text{acc} = \frac{1}{N A} \sum_{i=1}^{N} \sum_{a=1}^{A} \mathbb{1}\big[\,\mathbb{1}[p_{ia} > 0.5] = y_{ia}\big].$$
 
-Note the strict $>$: a probability of exactly $0.5$ is a "no". This is not the *subset*
-accuracy of some multi-label papers (a sample counts only when all its labels are right).
+Note the strict $>$: a probability of exactly $0.5$ is a "no".
 
 ## Exercise: entry-wise accuracy
 
@@ -199,11 +187,9 @@ assert abs(entry_accuracy(torch.zeros_like(t), t) - (1 - t.mean().item())) < 1e-
 print("self-check passed")
 """, tags=["self-check"])
 md(r"""
-Now the floor. A "model" that answers **no** to every question never looks at a face, yet its
-accuracy is $1 - \bar{y}$, one minus the share of 1s. Another blind guess, the **train
-prevalence** $\pi_a$ of each attribute as every test person's probability, says "yes" only for
-attributes more than half the people have; none is that common here, so at the threshold it is
-the same guess:
+Now the floor. Answering **no** to everything scores $1 - \bar{y}$ without looking at a face.
+Each attribute's **train prevalence** $\pi_a$, given as every test person's probability, says
+"yes" only above 50 %; no attribute is that common here, so it is the same guess:
 """)
 code("""
 always_absent = torch.zeros_like(y["test"])
@@ -217,26 +203,24 @@ for name, f in floors.items():
     print(f"{name:16s}: test accuracy {f['accuracy']:.3f}")
 """)
 md(r"""
-About 0.76 without looking at a face. Accuracy also hangs on the threshold, which a probe
-trained on few labels may not have calibrated; AUC uses none.
+About 0.76 blind. Accuracy also hangs on the threshold, which a probe trained on few labels
+may not have calibrated; AUC uses none.
 
 ## 3. AUC from ranks
 
-The ROC AUC of scores $s$ for binary targets is the probability that a random positive scores
-higher than a random negative (ties count one half):
+The ROC AUC of scores $s$ is the probability that a random positive scores higher than a
+random negative (ties count one half):
 
 $$\text{AUC} = \frac{1}{n_+ n_-} \sum_{i: y_i = 1} \sum_{j: y_j = 0} \Big(\mathbb{1}[s_i > s_j] + \tfrac12 \mathbb{1}[s_i = s_j]\Big).$$
 
-Ranks give it in $O(n \log n)$ (Mann-Whitney): give each score its 1-based rank $r_i$ (ties
-share the average of their ranks). A positive's rank counts every score below it, itself and
-half its ties; summed over the positives, that also counts each positive-positive pair once,
-$n_+(n_+ + 1)/2$ in all, so
+Ranks give it in $O(n \log n)$ (Mann-Whitney). With 1-based ranks $r_i$ (ties share their
+average), a positive's rank counts every score below it, itself and half its ties; the
+positive-positive pairs add $n_+(n_+ + 1)/2$, so
 
 $$\text{AUC} = \frac{\sum_{i: y_i = 1} r_i - n_+(n_+ + 1)/2}{n_+ n_-}.$$
 
-For multi-label scores, **micro** AUC (what MARLIN reports) flattens all $N \times A$ entries
-into one binary problem; **macro** AUC averages one AUC per attribute, over the attributes
-that have both classes.
+**Micro** AUC (MARLIN's) flattens all $N \times A$ entries into one problem; **macro** AUC
+averages one AUC per attribute.
 """)
 code("""
 def average_ranks(values):
@@ -274,10 +258,9 @@ for name, s in [("noisy predictor", noisy), ("train prevalence (many ties)", pri
     print(f"{name:29s}: micro AUC {micro:.3f} | macro AUC {macro:.3f}  (== marlin_lite.tasks.metrics)")
 """)
 md(r"""
-The train prevalence never looks at a face, yet its **micro AUC is well above 0.5**: pooling
-all entries mixes attributes, and "a common attribute is likelier than a rare one" already
-ranks many positives above many negatives. Its **macro AUC is exactly 0.5** (within one
-attribute, all ties). Each metric has its own floor:
+The blind train prevalence has a **micro AUC well above 0.5**: pooled over attributes, "a
+common attribute is likelier" already ranks many positives above negatives. Its **macro AUC is
+exactly 0.5** (within an attribute, all ties). Each metric has its own floor:
 
 | metric | blind floor | what it rewards |
 |---|---|---|
@@ -295,17 +278,14 @@ for name, f in floors.items():
 md(r"""
 ## 4. The linear head and BCE-with-logits
 
-The probe is one `Linear(D, A)`: logits $z = W x + b$, and $p = \sigma(z)$ answers the $A$
-questions independently. The loss is the binary cross-entropy of each entry, averaged over all
-$N \times A$ entries: $\ell(z, y) = -\,[\,y \log \sigma(z) + (1 - y) \log(1 - \sigma(z))\,]$.
-With $\log \sigma(z) = -\log(1 + e^{-z})$ and $\log(1 - \sigma(z)) = -z - \log(1 + e^{-z})$
-this is $(1 - y)\,z + \log(1 + e^{-z})$, and since $\log(1 + e^{-z}) = -z + \log(1 + e^{z})$,
-the form that never overflows is
+The probe is one `Linear(D, A)`: logits $z = W x + b$, and $p = \sigma(z)$ answers each
+question. The loss is the binary cross-entropy of each entry,
+$-\,[\,y \log \sigma(z) + (1 - y) \log(1 - \sigma(z))\,]$; expanding $\log \sigma$ gives the
+form that never overflows,
 
-$$\ell(z, y) = \max(z, 0) - z\,y + \log\big(1 + e^{-|z|}\big).$$
+$$\ell(z, y) = \max(z, 0) - z\,y + \log\big(1 + e^{-|z|}\big),$$
 
-Sigmoid and log fused, large logits are safe; `F.binary_cross_entropy_with_logits` computes
-this value and its gradient $\sigma(z) - y$ directly.
+which `F.binary_cross_entropy_with_logits` computes.
 """)
 code("""
 def bce_with_logits(z, y):
@@ -321,11 +301,9 @@ print(f"stable form {bce_with_logits(z, t).item():.3f} == F.binary_cross_entropy
 md(r"""
 ### Three feature sets
 
-Features follow lesson 05's protocol; each clip is one window. A `FeatureCache` keys them by
-encoder weights and data set, so `run_far` reuses them. The controls: the **random-init**
+Features follow lesson 05's protocol, one window per clip. The controls: the **random-init**
 encoder (`random_encoder(cfg, seed)`) and **raw pixels**, each frame averaged to
-$16 \times 16$ and standardised with the training people's statistics (6144 numbers, as in
-lessons 05 and 07).
+$16 \times 16$ and standardised with the training people's statistics.
 """)
 code("""
 cache = FeatureCache()
@@ -343,10 +321,8 @@ pixels = {name: (v - mu) / sd for name, v in raw.items()}
 print("pixel features:", tuple(pixels["train"].shape))
 """)
 md(r"""
-The probe by hand: `make_head` draws PyTorch's default init from a seeded generator, then
-full-batch Adam with MARLIN's betas $(0.5, 0.9)$. `linear_probe` does the same (and, given a
-validation set, keeps the epoch with the lowest validation loss); without one they must agree
-exactly:
+The probe by hand: a seeded default init, then full-batch Adam with MARLIN's betas
+$(0.5, 0.9)$. Without a validation set, `linear_probe` must agree exactly:
 """)
 code("""
 def train_probe(x, targets, lr, epochs, seed=0):
@@ -370,8 +346,8 @@ print("head:", head, "| by hand == linear_probe:", True)
 """)
 md(r"""
 **A deviation from MARLIN.** MARLIN's probe uses Adam at lr $10^{-4}$ for many thousands of
-steps. Ours takes 200 full-batch steps, and Adam moves a weight by about the learning rate per
-step at most: $0.02$ in all at $10^{-4}$. The dashed line is the blind prevalence guess's loss:
+steps. Ours takes 200, and Adam moves a weight by at most about the learning rate per step:
+$0.02$ in all at $10^{-4}$. The dashed line is the blind prevalence guess's loss:
 """)
 code("""
 curves = {lr: train_probe(x_train, y["train"], lr, PROBE_EPOCHS)[1] for lr in (1e-4, PROBE_LR)}
@@ -390,25 +366,21 @@ print(f"train BCE after {PROBE_EPOCHS} steps: lr 1e-4 {curves[1e-4][-1]:.3f} | l
       f"| blind prevalence guess {prior_loss:.3f}")
 """)
 md(r"""
-At $10^{-4}$ the head ends *above* it: it has not even learnt the base rates. At $10^{-2}$ it
-goes well below. So our probes train at $10^{-2}$ and keep the epoch with the best validation
-loss; MARLIN's setting is one argument away, `run_far(..., probe=dict(lr=1e-4))`.
+At $10^{-4}$ the head ends *above* it: it has not even learnt the base rates. So our probes
+train at $10^{-2}$ and keep the epoch with the best validation loss.
 
 ## 5. MARLIN's baselines, and a pixel probe
 
 `run_far` runs each method for every label fraction and seed:
 
-* **random-init probe**: a frozen random encoder (seeded by the row's seed) and a linear probe;
+* **random-init probe**: a frozen random encoder and a linear probe;
 * **pretrained probe**: the course encoder, frozen, and a linear probe;
-* **supervised from scratch**: the random-init architecture trained end to end on the labelled
-  people, with MARLIN's fine-tuning recipe (one random clip per video per epoch);
-* **pretrained fine-tuned**: the same recipe from the course encoder.
+* **supervised from scratch**: the random-init network trained end to end;
+* **pretrained fine-tuned**: the same from the course encoder.
 
-Fine-tuning runs the encoder forward and backward on every clip, about a hundred times a
-probe's cost, so it runs with all labels only, for 3 epochs at lr $10^{-3}$ (MARLIN: $10^{-4}$,
-the probe's deviation again): 45 steps, a *short* fine-tune. The **pixel probe** runs on the
-same label subsets (`subsample` is seeded and nested). Validation (20 people) picks each
-probe's epoch; the 60 test people are only scored.
+Fine-tuning costs about a hundred probes, so it runs with all labels only, for 45 steps: a
+*short* fine-tune. The **pixel probe** uses the same label subsets. Validation (20 people)
+picks each probe's epoch; the 60 test people are only scored.
 """)
 code("""
 # NBVAL_IGNORE_OUTPUT
@@ -438,10 +410,10 @@ print(f"{len(table)} rows: {', '.join(f'{m} {len(table.filter(method=m))}' for m
 print("training people per fraction:", {f: table.filter(fraction=float(f), seed=SEEDS[0])[0]["n_train"] for f in FRACTIONS})
 """)
 md(r"""
-**Intervals over seeds.** The seed draws the label subset, the head's init, the random encoder
-and the fine-tuning clips. With $n$ seeds of mean $\bar{m}$ and standard deviation $s$, the
-95 % interval is $\bar{m} \pm t_{0.975,\,n-1}\, s / \sqrt{n}$, Student's $t$ because $s$ comes
-from $n$ values ($t_{0.975,2} = 4.30$: three seeds buy wide intervals).
+**Intervals over seeds.** The seed draws the label subset, the inits and the fine-tuning
+clips. With $n$ seeds of mean $\bar{m}$ and standard deviation $s$, the 95 % interval is
+$\bar{m} \pm t_{0.975,\,n-1}\, s / \sqrt{n}$ ($t_{0.975,2} = 4.30$: three seeds buy wide
+intervals).
 """)
 code("""
 T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228}  # by degrees of freedom
@@ -463,18 +435,13 @@ for name, fl in floors.items():
     print(f"{'floor: ' + name:34s}" + "".join(f"{fl[k]:10.3f}        " for k in metric_names))
 """)
 md(r"""
-**Paired intervals over test people.** Seeds never resample the test people, so they cannot say
-whether a difference would hold for *other* people. The **bootstrap** can: draw 60 test people
-with replacement, score every probe on the same draw, repeat `BOOTSTRAP` times; the 95 %
-half-width of a difference is $\approx 1.96 \times$ its standard deviation over the draws. A
-draw is a weight per person (how often it was drawn), and AUC counts (positive, negative)
-pairs, so all draws are scored at once: with $w_i$ the draw count of person $i$ and
-$C_{ij} = \mathbb{1}[s_i > s_j] + \tfrac12 \mathbb{1}[s_i = s_j]$,
+**Paired intervals over test people.** Seeds never resample the test people. The **bootstrap**
+does: draw 60 test people with replacement, score every probe on the same draw, repeat
+`BOOTSTRAP` times; a difference's 95 % half-width is about $1.96 \times$ its standard
+deviation over the draws. A draw is a weight $w_i$ per person, so all draws are scored at
+once, with $C_{ij} = \mathbb{1}[s_i > s_j] + \tfrac12 \mathbb{1}[s_i = s_j]$:
 
 $$\text{AUC}_a(w) = \frac{\sum_{i,j} w_i\, y_{ia}\, C^{(a)}_{ij}\, (1 - y_{ja})\, w_j}{\big(\sum_i w_i y_{ia}\big)\big(\sum_j w_j (1 - y_{ja})\big)}.$$
-
-The probes are `run_far`'s with all labels (seed 0 is checked against its row), their test
-probabilities averaged over the seeds.
 """)
 code("""
 def bootstrap_auc(scores, targets, weights):
@@ -540,28 +507,21 @@ print("the claims below hold for these results:", True)
 """)
 md(r"""
 **Reading the results.** *Accuracy* barely moves: every encoder method is within a few
-hundredths of "always absent" (0.76), and the pixel probe is *below* it at every fraction
-although it ranks people well: its probabilities fall on the wrong side of 0.5, the
-calibration problem of section 2. The AUCs tell the story:
+hundredths of "always absent" (0.76), and the pixel probe is *below* it although it ranks
+people well: its probabilities fall on the wrong side of 0.5. The AUCs say more:
 
 * **Pretraining helped.** With all labels the pretrained probe leads the random-init probe by
-  about 0.09 in micro and macro AUC, paired intervals far from 0. With 36 training people the
-  seed intervals do not overlap either; with 12 they do.
-* **It does not beat pixels.** The pixel probe matches it in micro AUC (paired difference
-  within about ±0.03 of 0) and leads in macro AUC by about 0.05, an interval that only just
-  excludes 0.
-* **A short fine-tune** of the course encoder lands *below* its frozen probe but above the same
-  45 steps from scratch: the pretrained start helps, and a fresh head needs more steps.
+  +0.093 micro and +0.095 macro AUC, paired intervals far from 0; with 36 training people
+  the seed intervals do not overlap either, with 12 they do.
+* **It does not beat pixels.** In micro AUC the paired difference, -0.016 ± 0.032, includes 0;
+  in macro AUC the pixels lead by 0.051 ± 0.039.
+* **A short fine-tune** lands *below* the frozen probe but above the same steps from scratch.
 
-**The paper** (ViT-B pretrained 2000 epochs on YouTube Faces, linear probe) reports **93.90 %
-accuracy and 0.9561 micro AUC** on CelebV-HQ. Not comparable: other faces, attributes and
-floors, and an encoder 100 times larger (86 M parameters against 0.84 M) trained far longer.
-This lesson runs the protocol; it does not replicate the paper.
+(The paper's 0.9561 micro AUC on CelebV-HQ is not comparable: other faces, floors and scale.)
 
 ## 6. Which attributes, and how many labels
 
-Per attribute, the test AUC of each probe's seed-averaged probabilities (nothing is trained
-again):
+Per attribute, the test AUC of each probe's seed-averaged probabilities:
 """)
 code("""
 auc_attr = {name: np.array([r["auc"] for r in far_report(p, y["test"])]) for name, p in test_probs.items()}
@@ -590,19 +550,16 @@ if WEIGHTS == "course":  # the next paragraph's claim, with a margin
     assert all(auc_attr["pixels"][ATTRIBUTES.index(a)] > auc_attr["pretrained"][ATTRIBUTES.index(a)] + 0.15 for a in local)
 """)
 md(r"""
-Colours of large regions (hair colour, skin tone, long hair) are read well by all three probes.
-The pixel probe's lead over the pretrained one is largest on **small, local** attributes
-(glasses, a moustache, lipstick), where the pretrained probe stays between chance and 0.7: the
-encoder's feature is a mean over 256 tokens, and a mouth-sized patch is one or two of them,
-while the pixel probe sees every $4 \times 4$ block on its own. With 60 test people a rare
-attribute has a handful of positives, so read the pattern, not one bar.
+Red and black hair, pale and dark skin and long hair are read well by all three probes. Pixels
+lead most on **small, local** attributes (glasses, a moustache, lipstick): the encoder's
+feature is a mean over 256 tokens, of which a mouth covers one or two. A rare attribute has a
+handful of test positives, so read the pattern, not one bar.
 
 ### Behind one bar: the people it ranks
 
-An AUC is the share of (with, without) pairs of test people in which the one with the
-attribute gets the higher probability. `show_attribute` draws the people behind one bar (top:
-with it, bottom: without, highest probability first) and, right, every test person's
-probability: the AUC is the share of (green, grey) pairs with green further right.
+`show_attribute` draws people with the attribute (top) and without (bottom), highest
+probability first, and every test person's probability (right): the AUC is the share of
+(green, grey) pairs with green further right.
 """)
 code("""
 test_frames = torch.stack([test_set[i]["video"][:, last] for i in range(len(test_set))]).permute(0, 2, 3, 1).numpy()  # once
@@ -658,14 +615,14 @@ def show_attribute(attribute, probe="pretrained", k=4):
 show_attribute("eyeglasses")
 """)
 md(r"""
-SHOW_READING
+Nine of the 60 test people wear eyeglasses. The pretrained probe ranks most of them above most
+people without (AUC 0.70), yet gives only two a probability above 0.5: the ranking can be
+right while the threshold is not. Pixels reach 0.96.
 
 ### Explore
 
-Pick any attribute and probe. Compare a colour (`red_hair`, `pale_skin`) with a shape
-(`big_lips`, `long_face`) or a small object (`wearing_earrings`, `mustache`): does the probe
-rank the top row above the bottom one better than a coin? Where the pixel probe wins, what in
-the pixels carries the attribute? (The widget needs a running kernel.)
+Pick any attribute and probe: compare a colour (`red_hair`) with a shape (`long_face`) or a
+small object (`mustache`). (The widget needs a running kernel.)
 """)
 code("""
 # NBVAL_IGNORE_OUTPUT
@@ -711,51 +668,35 @@ if WEIGHTS == "course":  # the next paragraph's claims, with a margin
     assert all(abs(micro["pretrained_probe", f] - micro["pixel_probe", f]) < 0.03 for f in FRACTIONS)
 """)
 md(r"""
-With 12 training people every accuracy is below the floor, and the random-init probe's micro
-AUC below the prevalence floor too. The pretrained probe leads the random-init probe at every
-fraction (clearly from 36 people on) and is level with the pixel probe in micro AUC
-throughout, while in macro AUC pixels pull ahead as labels grow. MARLIN's low-data claim holds
-here against random initialisation, not against raw pixels. (Fine-tuning: 100 % only.)
-
+With 12 training people every accuracy is below the floor. The pretrained probe leads the
+random-init probe at every fraction and is level with pixels in micro AUC throughout, while in
+macro AUC pixels pull ahead as labels grow: MARLIN's low-data claim holds against random
+initialisation, not against raw pixels.
 """)
 lesson.full_report("far", 7)
 md(r"""
-**Reading the report.** The lesson's finding holds at full size, against tuned baselines. The
-pretrained probe beats its random-init twin from 5 labelled positives per attribute on
-(+0.039 [+0.013, +0.065] micro AUC at k = 5, +0.032 [+0.016, +0.049] with all labels; at
-k = 1 the interval holds 0), and beats the ViT trained from scratch by 0.11 to 0.14 from k = 5
-on. Fine-tuning the checkpoint beats scratch at k = 5 and 10 (about +0.07) but stays below the
-frozen probe, and with all labels it cannot be told apart from scratch. Two controls keep the
-claim modest: the pixel probe is level with or ahead of the pretrained probe in every regime
-(0.871 against 0.855 with all labels), and a small 3-D CNN trained from scratch on all labels
-reaches 0.920. Pretraining gives a ViT a head start on attributes; at this scale it does not
-give it more than a good look at the pixels.
+**Reading the report.** The finding holds at full size, against tuned baselines. The
+pretrained probe beats its random-init twin from k = 5 on (+0.032 [+0.016, +0.049] with all
+labels; at k = 1 the interval holds 0) and the ViT trained from scratch by 0.11 to 0.14;
+fine-tuning stays below the frozen probe. Yet pixels are level or ahead in every regime (0.871
+against 0.855 with all labels), and the ceiling reaches 0.920. Pretraining gives a ViT a head
+start on attributes, not more than a good look at the pixels.
 """)
 md(r"""
 ## Summary
-- **FAR is multi-label**: $A$ yes/no questions, one `Linear(D, A)` head, BCE with logits in its
-  stable form $\max(z, 0) - zy + \log(1 + e^{-|z|})$.
-- **Metrics** (`marlin_lite.tasks.metrics`): entry-wise accuracy at $p > 0.5$, AUC from ranks
-  (micro, macro), each beside its blind floor.
-- **Protocol** (`marlin_lite.tasks`): `FeatureCache`, `linear_probe` (lr $10^{-2}$ for a
-  lesson-sized run), `fine_tune`, `run_far` over fractions and seeds as a `ResultsTable`, plus
-  a pixel probe on the same subsets; Student's $t$ intervals over seeds and a weighted-AUC
-  bootstrap over test people for paired differences.
-- **Measured with the course checkpoint**: the frozen pretrained encoder beats its random-init
-  twin by about 0.09 AUC with all labels and leads it at every fraction; a probe on resized
-  pixels is as good in micro AUC and better in macro AUC, best on small, local attributes that
-  a mean over tokens dilutes; a 45-step fine-tune stays below the frozen probe. Pretraining
-  taught the encoder about faces; for a linear head it does not yet hold more than the pixels.
-- **At full size** (`docs/results.md`, 3 seeds, k labels per attribute): pretrained beats random init
-  from k = 5 (+0.032 micro AUC with all labels) and scratch by 0.11-0.14; pixels stay level or ahead.
+- **FAR is multi-label**: $A$ yes/no questions, one `Linear(D, A)` head, stable BCE with logits.
+- **Metrics**: entry-wise accuracy, micro and macro AUC from ranks, each beside its blind
+  floor; $t$ intervals over seeds, a bootstrap over test people.
+- **Measured**: the pretrained encoder beats its random-init twin, but pixels are as good in
+  micro AUC and better in macro AUC, above all on small, local attributes. The full-size
+  report agrees.
 
-**Next:** lesson 07 (facial expressions): a multi-class task with the same protocol, where a
-face's *motion* matters, not only its appearance.
+**Next:** lesson 07 (facial expressions): a multi-class task, where a face's *motion* matters.
 
-## Appendix: results on disk, and the checkpoint's provenance
+## Appendix: weights, files and commands
 
-The table is saved as Markdown (mean ± std over seeds) and as JSON with every row
-(`ResultsTable.from_json` reads it back):
+`run_far` caches features in a `FeatureCache`; `run_far(..., probe=dict(lr=1e-4))` is MARLIN's
+probe rate. The table is saved as Markdown and JSON:
 """)
 code("""
 results_dir = Path(RESULTS_DIR)
@@ -773,11 +714,10 @@ else:
     print("WEIGHTS =", WEIGHTS, "(not the shipped checkpoint)")
 """)
 md(r"""
-With `WEIGHTS = "train"` the lesson uses the run in `OUT_DIR` (training it first if needed:
-`python -m marlin_lite.pretrain --config configs/course.yaml`, about 40 minutes on 2 CPU cores);
-with a path, any `checkpoint.pt`. Papermill sets parameters from the command line, e.g.
-`papermill notebooks/06_facial_attributes.ipynb out.ipynb -p WEIGHTS train -p NUM_IDENTITIES 1000`
-for a larger test set; `notebooks/scaled/` runs the same protocol at GPU scale.
+`WEIGHTS = "course"` loads the shipped checkpoint (SHA-256 checked); `"train"` uses, or first
+trains, the run in `OUT_DIR` (`python -m marlin_lite.pretrain --config configs/course.yaml`);
+a path loads any `checkpoint.pt`. Papermill sets parameters (`-p WEIGHTS train -p
+NUM_IDENTITIES 1000`); `notebooks/scaled/` runs the protocol at GPU scale.
 """)
 
 lesson.write("06_facial_attributes.ipynb")

@@ -13,9 +13,8 @@ md(r"""
 # Lesson 07 · Facial expression recognition (FER)
 
 Lesson 06 asked what a face *is*; this lesson asks what it *does*. An expression is a short
-movement of a few regions (mouth, cheeks, brows, nose) that changes from clip to clip of one
-person. MARLIN evaluates FER on CMU-MOSEI; SynthFace renders six expressions with an onset, an
-apex and a release, on faces that talk at the same time.
+movement of a few regions (mouth, cheeks, brows, nose) that changes from clip to clip. MARLIN
+evaluates FER on CMU-MOSEI; SynthFace renders six expressions on faces that also talk.
 
 **In this lesson you will**
 1. see the six expressions and where in the picture each lives;
@@ -24,8 +23,7 @@ apex and a release, on faces that talk at the same time.
 4. set the course checkpoint against a skeptic's baselines (chance, majority class, raw pixels,
    a random encoder, the network trained from scratch) and fine-tune it;
 5. probe the tokens of face regions and set the course's numbers beside the paper's;
-6. read the full-size transfer report (k labels per expression, 3 seeds, tuned baselines, a
-   supervised ceiling) for FER.
+6. read the full-size transfer report for FER.
 
 *Run time: about two minutes on 2 CPU cores with the shipped course checkpoint.*
 """)
@@ -92,12 +90,10 @@ print(f"{C} expressions: {', '.join(EXPRESSIONS)}")
 md(r"""
 ## 1. Six expressions, as the course renders them
 
-Every clip here is a face crop, as MARLIN's data are (`framing="face"`), with **marked**
-expressions (`expressions="marked"`): about twice SynthFace's default geometry plus local marks
-(raised cheeks in a smile, a brow furrow in anger, a wrinkled nose in disgust, forehead lines in
-surprise). The five non-neutral renders of one person and seed share every random draw (pose,
-light, blinks, timing), so they differ *only* in the expression; the third row shows how far
-each apex frame departs from their average.
+Every clip is a face crop with **marked** expressions: stronger geometry plus local marks such
+as raised cheeks in a smile or a brow furrow in anger. The five non-neutral renders of one
+person differ *only* in the expression; the third row shows how far each apex frame departs
+from their average.
 """)
 code("""
 apex_frames = {}
@@ -127,10 +123,9 @@ plt.tight_layout()
 plt.show()
 """)
 md(r"""
-How much of the picture tells two expressions apart? For six people, every pair of the five
-non-neutral expressions rendered from the same seed: the share of pixels that differ by more
-than 24 of 255 levels at the apex, in SynthFace's subtle style and in the marked one (mean over
-the 60 pairs $\pm$ 1.96 standard errors):
+How much of the picture tells two expressions apart? For six people and every pair of
+non-neutral expressions: the share of apex pixels that differ by more than 24 of 255 levels,
+in SynthFace's subtle style and in the marked one:
 """)
 code("""
 def pair_shares(style, people=range(6)):
@@ -151,9 +146,8 @@ for style in ("subtle", "marked"):
     print(f"{style:6s}: {s.mean():.3f} ± {1.96 * s.std(ddof=1) / np.sqrt(len(s)):.3f} of the pixels tell two expressions apart ({len(s)} pairs)")
 """)
 md(r"""
-Marking moves the share from 5.0 % to 6.2 % of the pixels, in the places the maps light up:
-keep that in mind for section 6. Each clip starts neutral, rises to the **apex**, holds and
-partly releases (`per_frame["expression_intensity"]`), while speech keeps moving the mouth.
+Marking moves the share from 5.0 % to 6.2 % of the pixels. Each clip starts neutral, rises to
+the **apex**, holds and partly releases, while speech keeps moving the mouth.
 """)
 code("""
 fig, ax = plt.subplots(figsize=(7, 2.8))
@@ -171,17 +165,16 @@ plt.show()
 md(r"""
 ## 2. A multi-class head: softmax and cross-entropy
 
-FER is **multi-class**: exactly one of $C = 6$ labels per clip. The head is again one linear
-layer, $z = W f + b \in \mathbb{R}^C$ on the frozen feature $f$; the softmax turns the logits
-into probabilities and the loss is the negative log-probability of the true class $y$:
+FER is **multi-class**: exactly one of $C = 6$ labels per clip. The head is one linear layer,
+$z = W f + b$ on the frozen feature $f$; the softmax gives probabilities and the loss is the
+negative log-probability of the true class $y$:
 
 $$p_c = \frac{e^{z_c}}{\sum_k e^{z_k}}, \qquad
 \ell(z, y) = -\log p_y = -z_y + \log \sum_k e^{z_k}.$$
 
-Computed as written, $e^{z}$ overflows for large logits. Subtracting the largest logit
-$m = \max_k z_k$ changes nothing mathematically ($\log\sum_k e^{z_k} = m + \log \sum_k
-e^{z_k - m}$) and keeps every exponent $\le 0$: the **log-sum-exp** trick that
-`F.cross_entropy` uses.
+$e^{z}$ overflows for large logits. Subtracting the largest logit $m$ first,
+$\log\sum_k e^{z_k} = m + \log \sum_k e^{z_k - m}$, keeps every exponent $\le 0$: the
+**log-sum-exp** trick of `F.cross_entropy`.
 """)
 code("""
 def cross_entropy(z, y):
@@ -202,14 +195,11 @@ print(f"uniform logits give log C = {F.cross_entropy(torch.zeros(1, C), torch.te
 md(r"""
 ## 3. Macro F1, and why accuracy is not enough
 
-Accuracy counts right answers; with unbalanced classes a head that always says the majority
-class can look good. For one class $c$, **precision** is the share of clips *predicted* $c$
-that are $c$; **recall** the share of clips that *are* $c$ that were found; **F1** their
-harmonic mean, $F_1 = \frac{2\,TP}{2\,TP + FP + FN}$. The **macro F1** averages F1 over the
-classes with equal weight, so a forgotten class costs $1/C$ of the score however rare it is.
-A class that is present but never predicted scores $F_1 = 0$; a class neither present nor
-predicted has no F1 at all ($0/0$) and is left out of the mean (scikit-learn's convention,
-and `marlin_lite.tasks.metrics`').
+With unbalanced classes, always saying the majority class can look good on accuracy. For class
+$c$, **precision** is the share of clips *predicted* $c$ that are $c$, **recall** the share of
+clips that *are* $c$ that were found, and **F1** their harmonic mean,
+$F_1 = \frac{2\,TP}{2\,TP + FP + FN}$. The **macro F1** averages F1 over the classes. A class
+present but never predicted scores 0; a class neither present nor predicted ($0/0$) is left out.
 
 **Exercise.** Write `macro_f1(pred, target, num_classes)` for predicted and true class ids.
 """)
@@ -272,13 +262,11 @@ print("people in two splits:", len(set(train_set.identities) & (set(val_set.iden
 md(r"""
 ### Intervals: what if the test people had been others?
 
-A test accuracy is measured on 18 people, and one person's clips are not independent. The
-**cluster bootstrap** asks how much it would move with other people: draw 18 test people *with
-replacement*, score the clips of those drawn, repeat `BOOTSTRAP` times, read the 2.5th and 97.5th
-percentiles. A resample is a reweighting: clip $i$ weighs $w_i$, how often its person was drawn,
-and the accuracy is $\sum_i w_i c_i / \sum_i w_i$ ($c_i = 1$ when right), so all resamples are one
-matrix product. A method's runs (seeds) are averaged inside each resample, and two methods are
-compared on the *same* resamples: a paired interval.
+A test accuracy comes from 18 people, and one person's clips are not independent. The
+**cluster bootstrap** draws 18 test people *with replacement*, scores their clips, repeats
+`BOOTSTRAP` times and reads the 2.5th and 97.5th percentiles. Clip $i$ weighs $w_i$, how often
+its person was drawn, so all resamples are one matrix product. Two methods scored on the
+*same* resamples give a paired interval.
 """)
 code("""
 def resample_weights(groups, n, generator):
@@ -316,23 +304,16 @@ lo, hi = interval(resampled_accuracy(fake_pred))
 print(f"{len(test_set.identities)} test people, {BOOTSTRAP} resamples | two random guessers: accuracy {plain:.2f} [{lo:.2f}, {hi:.2f}]")
 """)
 md(r"""
-Two random guessers land at 0.15 [0.10, 0.19]: on 18 test people an accuracy near chance is
-known to about $\pm$ 0.05.
+Two random guessers land at 0.15 [0.10, 0.19]: near chance, 18 people pin an accuracy to
+about $\pm$ 0.05.
 
 ### Floors
 
-Three floors before any encoder: **chance** ($1/6$), the **majority class** of the training
-split, and a linear probe on **raw pixels** (each clip average-pooled to $32 \times 32$ pixels
-and to pairs of frames, as the tubelets pair them): no pretraining, and a bar every learned
-feature has to clear.
-
-Every probe is a multinomial logistic regression on standardised inputs, fitted to convergence
-by L-BFGS with an L2 penalty $\frac{\lambda}{2}\lVert W\rVert^2$: the model of MARLIN's probe
-(`linear_probe`, lesson 06, trains it with Adam for a fixed number of epochs), but convex, so
-there is no learning rate, epoch count or seed to tune. Each probe keeps the $\lambda$ of
-`PROBE_L2` with the best **validation** accuracy (ties: lower loss); test clips are scored once.
-Training subsets come from `subsample`, stratified by expression (as in `run_fer`); with all
-labels the seeds share one subset, so a probe on fixed features is fitted once.
+Three floors: **chance** ($1/6$), the training split's **majority class**, and a linear probe
+on **raw pixels** (each clip pooled to $32 \times 32$ and to pairs of frames). Every probe is a
+logistic regression on standardised inputs, fitted to convergence by L-BFGS with an L2
+penalty $\frac{\lambda}{2}\lVert W\rVert^2$: MARLIN's probe, but convex, so there is no
+learning rate to tune. Validation accuracy picks $\lambda$ from `PROBE_L2`.
 """)
 code("""
 def standardised(train, *others):
@@ -390,10 +371,9 @@ def best_probe(name, views, items):
 """)
 md(r"""
 **More numbers than clips.** The pixel probe has 12,288 inputs and 288 training clips. A part
-of $W$ orthogonal to the training rows changes no training logit $XW$ and only adds to the
-penalty, so the optimum has none. With the SVD $X = U S V^\top$, $W = VZ$ gives $XW = (XV)Z$ and
-$\lVert W\rVert = \lVert Z\rVert$: the same problem on $N$ numbers per clip instead of $D$.
-`fit_linear` does this whenever $D > N$; the check fits a small problem both ways:
+of $W$ orthogonal to the training rows changes no training logit and only adds to the penalty,
+so with the SVD $X = U S V^\top$, $W = VZ$ poses the same problem on $N$ numbers per clip.
+`fit_linear` does this when $D > N$; the check fits a small problem both ways:
 """)
 code("""
 check_x = torch.randn(20, 50, generator=task_generator(SEED, "span check"), dtype=torch.float64)
@@ -430,8 +410,8 @@ print("training clips per fraction:", {f: len(subsets[(f, SEEDS[0])]) for f in F
 print("pixel probe, what validation picked (all labels):", runs[("pixel probe", 1.0)]["choices"])
 """)
 md(r"""
-A results line per method and fraction: the accuracy (mean over its runs), its 95 % interval
-over the test people, and the macro F1 of section 3.
+A results line per method and fraction: the accuracy, its 95 % interval over the test people,
+and the macro F1.
 """)
 code("""
 def summary(method, fraction):
@@ -454,19 +434,16 @@ for method in ("majority class", "pixel probe"):
         print(report(method, f))
 """)
 md(r"""
-Raw pixels set a high bar: with all 288 training clips the pixel probe names 85 % of the test
-expressions, [0.77, 0.91]. With 10 % of the labels (29 clips) it drops to 0.26: too many numbers
-to weigh from 29 examples. The majority class (angry) is below chance because angry is the
-rarest expression among the test clips.
+Raw pixels set a high bar: with all 288 training clips they name 85 % of the test expressions,
+[0.77, 0.91]; with 29 clips, 0.26. The majority class (angry) is below chance because angry is
+the rarest expression among the test clips.
 """)
 md(r"""
 ## 5. Encoders: pretrained, random, and trained from scratch
 
-`model` is the course checkpoint: the tiny preset pretrained as MARLIN pretrains (fasking at
-90 %) on face crops of 3,500 people of world 0 (the appendix prints its record). One pass per
-encoder gives **MARLIN's feature** (the mean token after the final LayerNorm, checked against
-`extract_features`) and each token's feature averaged over time, an $8 \times 8$ grid for
-section 6. The control: a **random-init encoder** per seed, the same network untrained.
+One pass per encoder gives **MARLIN's feature** (the mean token after the final LayerNorm) and
+each token's feature averaged over time, an $8 \times 8$ grid for section 6. The control: a
+**random-init encoder** per seed, the same network untrained.
 """)
 code("""
 @torch.no_grad()
@@ -507,12 +484,9 @@ for method in ("random-init probe", "pretrained probe"):
 md(r"""
 ### Training the whole network: from scratch, and fine-tuned
 
-A skeptic also asks whether the same network **trained end to end on the labels alone** does
-as well (then pretraining bought nothing); MARLIN also **fine-tunes** the checkpoint. Both use
-the recipe below: a new linear head on the mean token, AdamW (weight decay 0.05), `TRAIN_STEPS`
-steps of `BATCH_SIZE` clips, the validation accuracy every `EVAL_EVERY` steps and the **best
-validation checkpoint kept**, the best rate of `TRAIN_LRS`. (`run_fer(...,
-methods=(..., "pretrained_finetune"))` runs MARLIN's fixed-epoch version; see the appendix.)
+A skeptic asks whether the network **trained end to end on the labels alone** does as well;
+MARLIN also **fine-tunes** the checkpoint. Both: a new linear head on the mean token, AdamW,
+`TRAIN_STEPS` steps of `BATCH_SIZE` clips, and the **best validation checkpoint kept**.
 """)
 code("""
 def train_end_to_end(init, items, seed, lr):
@@ -565,7 +539,7 @@ for method in ("supervised scratch", "pretrained fine-tune"):
 md(r"""
 ### All methods, side by side
 
-Dot: accuracy on the test people (mean over the method's runs); bar: its 95 % interval.
+Dot: test accuracy (mean over the method's runs); bar: its 95 % interval.
 """)
 code("""
 COLOURS = {"majority class": "0.6", "pixel probe": "C7", "random-init probe": "C1", "supervised scratch": "C3",
@@ -583,7 +557,7 @@ plt.show()
 """)
 md(r"""
 Differences, paired on the same resampled test people: an interval that excludes 0 is a
-difference these people support; one that straddles 0 is not, whatever the sign.
+difference these people support.
 """)
 code("""
 def paired(a, b, fraction):
@@ -618,13 +592,10 @@ table.to_json(results_dir / "fer_results.json")
 print(f"saved {len(table)} runs to", [str(results_dir / n) for n in ("fer_results.json", "fer_results.md")])
 """)
 md(r"""
-Read with their intervals, the rows say one thing: with all the labels, MARLIN's feature of
-the course checkpoint is 0.15 [0.06, 0.23] *below* a random encoder's and 0.65 below raw pixels,
-and no clearer than the network trained from scratch (+0.03 [-0.04, +0.10]), which, like the
-fine-tuned checkpoint, stays at chance. The validation curves
-of those two runs (all labels) stay within a few of the 48 validation clips of chance at every
-evaluation: at 40 steps (about two passes over the clips) neither network has started to learn,
-so these two rows measure the lesson's budget as much as the methods (`TRAIN_STEPS` raises it).
+With all the labels, MARLIN's feature of the course checkpoint is 0.15 [0.06, 0.23] *below* a
+random encoder's and 0.65 below raw pixels, and no clearer than the network trained from
+scratch, which, like the fine-tuned checkpoint, stays at chance: at 40 steps neither has
+started to learn (the curves below), so those two rows measure the lesson's budget.
 """)
 code("""
 fig, ax = plt.subplots(figsize=(6.5, 2.8))
@@ -644,10 +615,9 @@ md(r"""
 ## 6. Where does expression live in the token grid?
 
 MARLIN's feature averages all 64 cells of the grid, so background, hair and still skin outvote
-the few cells where an expression shows. A region's cells come from the parsing maps (where its
-labels cover at least 10 % of the pixels, over the training clips); its feature is those cells'
-token features (averaged over time) side by side, so the probe knows which cell is which.
-Controls: the same cells of a random encoder, and the raw pixels of those cells.
+the few cells where an expression shows. Here a region's cells (from the parsing maps) are
+probed side by side, so the probe knows which cell is which, beside the same cells of a random
+encoder and their raw pixels.
 """)
 code("""
 parsing = torch.stack([train_set[i]["parsing"] for i in range(len(train_set))])  # (N, T, H, W) label ids
@@ -709,21 +679,16 @@ for r in cells:
     print(f"{r:15s}: " + " | ".join(parts))
 """)
 md(r"""
-Once the probe sees *where* each token is, the checkpoint reads the expression of 0.73
-[0.63, 0.82] of the test clips from the eyes and brows, and 0.70 [0.60, 0.80] from all 64 cells:
-the information is in the tokens, and the mean (0.19, section 5) throws it away. But the
-pretrained tokens never beat the controls: a *random* encoder's same cells give 0.85 at the eyes
-and brows and 0.72 on all cells, and the eye-and-brow pixels 0.90 [0.81, 0.96]. A random network
-is close to a random projection of the pixels, which a linear probe largely undoes; nothing
-here shows the checkpoint, trained to reconstruct masked faces, keeping more of the expression
-than that, and its mean token keeps less (section 5). The
-mouth is read worst by all three (0.49 to 0.58), plausibly because speech moves it in every
-clip.
+Once the probe sees *where* each token is, the checkpoint reads 0.73 of the test expressions
+from the eyes and brows and 0.70 from all 64 cells: the information is in the tokens, and the
+mean (0.19) throws it away. But a random encoder's cells give 0.85 and 0.72, and the
+eye-and-brow pixels 0.90: nothing shows the checkpoint keeping more expression than a random
+projection of the pixels. The mouth is read worst by all three (0.49 to 0.58), plausibly
+because speech moves it in every clip.
 
 ### Confusion matrices
 
-Rows are the true expression, columns the prediction (first seed, all labels): the pixel probe,
-the pretrained probe (the mean token) and the checkpoint's probe on all cells of the grid.
+Rows: the true expression; columns: the prediction (first seed, all labels).
 """)
 code("""
 shown = {"pixel probe": runs[("pixel probe", 1.0)]["probs"][0], "pretrained probe": runs[("pretrained probe", 1.0)]["probs"][0],
@@ -750,8 +715,7 @@ for name, scores in shown.items():
 md(r"""
 ### One clip, three probes
 
-A probe gives six probabilities per clip, whose spread says how sure it is. Three probes from
-above (all labels, first seed): pretrained, random-init and pixels.
+A probe gives six probabilities per clip; their spread says how sure it is.
 """)
 code("""
 probe_probs = {"pretrained probe": runs[("pretrained probe", 1.0)]["probs"][0],
@@ -790,9 +754,8 @@ def show_prediction(i, probes=tuple(probe_probs)):
     plt.show()
 """)
 md(r"""
-Below: the first *happy* test clip and each probe's probabilities (green: the true class;
-dashed: chance). The printed lines give each probe's mean top probability, accuracy and test
-cross-entropy, against $\ln 6$, the loss of a head that says $1/6$ to everything.
+Below: the first *happy* test clip (green: the true class; dashed: chance), and each probe's
+mean top probability, accuracy and test cross-entropy.
 """)
 code("""
 example = int((y["test"] == EXPRESSIONS.index("happy")).nonzero()[0])
@@ -803,16 +766,13 @@ for name, p in probe_probs.items():
           f"{metrics.multiclass_accuracy(p, y['test']):.2f} | test cross-entropy {loss:.2f} (ln 6 = {math.log(C):.2f})")
 """)
 md(r"""
-The pixel probe is sure and mostly right: mean top probability 0.79, accuracy 0.85,
-cross-entropy 0.42. The mean-token probes spread their bets (0.31 and 0.35), and the pretrained
-one's cross-entropy, 1.87, is *worse* than $\ln 6 = 1.79$: its small confidences point the wrong
-way about as often as the right one.
+The pixel probe is sure and mostly right (mean top probability 0.79). The mean-token probes
+spread their bets (0.31 and 0.35), and the pretrained one's cross-entropy, 1.87, is *worse*
+than $\ln 6 = 1.79$, the loss of a head that knows nothing.
 
 ### Explore
 
-Pick any test clip and which probes to show. Which expressions do the probes confuse, and is it
-the pair the confusion matrices showed? Are clips whose apex comes late read worse? (The widget
-needs a running kernel; the figure above shows the first happy clip.)
+Pick any test clip and which probes to show. (The widget needs a running kernel.)
 """)
 code("""
 # NBVAL_IGNORE_OUTPUT
@@ -834,78 +794,46 @@ interact(
 """)
 lesson.full_report("fer", 7)
 md(r"""
-**Reading the report.** The task is learnable: a small 3-D CNN trained from scratch on all
-labels reads 0.951 ± 0.017 of the expressions, and the report's coarser pixel probe (8 x 8
-pixels) 0.486. The pretrained probe does beat the *tuned* ViT trained from scratch with all
-labels (+0.090 [+0.031, +0.150]), but only because that ViT stays at chance (0.153): a ViT of
-this size does not learn expressions from 288 clips within its budget, so "beats scratch" says
-little here. Against its random-init twin the pretrained probe falls short with 10 labels per
-expression and with all of them (-0.086 and -0.127, both intervals below 0), and fine-tuning
-the checkpoint cannot be told apart from scratch in any regime. Sections 5 and 6 showed where
-this comes from: the checkpoint's tokens keep some expression, its mean token almost none. Why
-MARLIN-style pretraining discards it on SynthFace is an open question of this course.
+**Reading the report.** The task is learnable: the ceiling (a 3-D CNN from scratch) reads 0.951
+of the expressions. The pretrained probe beats the tuned ViT trained from scratch (+0.090), but
+only because that ViT stays near chance (0.153). Against its random-init twin it falls short
+with 10 labels per expression and with all of them (-0.086 and -0.127, intervals below 0), and
+fine-tuning cannot be told from scratch in any regime. Why this pretraining keeps expression
+in the tokens but not in their mean is an open question of this course.
 """)
 md(r"""
 ## 8. What the paper reports, and what the course measured
 
-MARLIN reports FER on CMU-MOSEI with a linear probe: emotion accuracy **80.38 (ViT-S) and
-80.60 (ViT-B)**, sentiment accuracy **72.69 / 73.70 / 74.83 (ViT-S / B / L)**, and in its
-abstract a gain of **2.64 %** over the best unsupervised baseline, for encoders trained for days
-on real faces and compared with other pretrained encoders.
-
-On SynthFace, with the shipped course checkpoint, the claim is **not reproduced**. MARLIN's
-mean-token probe reads expressions at chance (0.19 [0.14, 0.26] against 1/6), below a random
-encoder (0.34) and far below raw pixels (0.85 [0.77, 0.91]). With the same short end-to-end
-budget, fine-tuning the checkpoint is no better than training from scratch: both stay at chance.
-The checkpoint's tokens do carry expression when the probe keeps their positions (0.70 on all
-cells), but a random encoder's tokens carry at least as much. What is reproduced is the
-protocol, and the floors a claim has to clear.
+MARLIN's linear probe on CMU-MOSEI reaches emotion accuracy **80.38 (ViT-S) and 80.60
+(ViT-B)**, for encoders trained for days on real faces. Here the claim is **not reproduced**:
+the course checkpoint's mean-token probe reads expressions at chance (0.19 [0.14, 0.26]),
+below a random encoder (0.34) and far below raw pixels (0.85), and fine-tuning is no better
+than training from scratch. What is reproduced is the protocol, and the floors a claim has to
+clear.
 
 ## Summary
-- **FER is multi-class**: one of six expressions per clip, read by a linear head trained with
-  the stable softmax cross-entropy (log-sum-exp); expressions change from clip to clip and live
-  in a few regions.
-- **Metrics** (`marlin_lite.tasks.metrics`): accuracy, **macro F1** (your `macro_f1`), the
-  confusion matrix (`fer_confusion`), and a **cluster-bootstrap interval** over test people for
-  every accuracy and every paired difference.
-- **Probes** to convergence (L-BFGS, L2 chosen on validation; in the span of the training rows
-  when features outnumber clips); end-to-end training with the best validation checkpoint kept.
-- **Measured**: raw pixels read 85 % of the expressions; the course checkpoint's mean token reads
-  none of them above chance, below a random encoder; its region tokens do (up to 0.73), but never
-  above a random encoder's or the pixels'. At the lesson's 40-step budget neither the fine-tuned
-  checkpoint nor the network trained from scratch leaves chance.
-- **At full size** (`docs/results.md`, 3 seeds, k labels per expression): the task is learnable
-  (3-D CNN 0.95), but the pretrained probe falls short of random init (-0.127 with all labels).
+- **FER is multi-class**: a linear head, the stable softmax cross-entropy, **macro F1** and a
+  **cluster-bootstrap interval** over test people for every accuracy and difference.
+- **Measured**: pixels read 85 % of the expressions; the checkpoint's region tokens up to 0.73,
+  never above a random encoder's or the pixels', and its mean token none above chance.
 
 **Next:** lesson 08 (deepfake detection) asks whether a face video is real at all.
 
 ## Appendix: weights, commands and files
 
-**The checkpoint.** With `WEIGHTS = "course"`, `lesson_model` loads `marlin_lite/weights/course_tiny.pt`
-through `load_course_model`, which checks its SHA-256 against its record first. The record
-(`describe_record`) says how it was made:
+`WEIGHTS = "course"` loads `marlin_lite/weights/course_tiny.pt` after checking its SHA-256
+against its record, which says how it was made:
 """)
 code("""
 print(describe_record() if WEIGHTS == "course" else f"encoder: {source}")
 """)
-md(own_encoder_help("07_facial_expressions.ipynb") + r"""**The package's runner.** `marlin_lite.tasks.run_fer` runs MARLIN's own protocol in one call:
-Adam probes at one learning rate (the epoch chosen on the validation loss) and a fixed number of
-fine-tuning epochs (no validation selection), into a `ResultsTable`:
+md(own_encoder_help("07_facial_expressions.ipynb") + r"""**The package's runner.** `run_fer(model, train_set, test_set, val_set=val_set, ...)` runs
+MARLIN's own protocol in one call (Adam probes, a fixed number of fine-tuning epochs) into a
+`ResultsTable`.
 
-```python
-from marlin_lite.tasks import run_fer
-table = run_fer(model, train_set, test_set, val_set=val_set, fractions=(0.1, 1.0), seeds=(0, 1, 2),
-                methods=("random_init_probe", "supervised_scratch", "pretrained_probe", "pretrained_finetune"),
-                probe=dict(lr=1e-2, epochs=200), finetune=dict(epochs=5))
-```
-
-**Bigger runs.** Every setting is in the `parameters` cell: more people (`NUM_IDENTITIES`),
-more seeds for the end-to-end runs (`TRAIN_SEEDS`), a grid of rates (`TRAIN_LRS`), longer
-training (`TRAIN_STEPS`). `notebooks/scaled/` runs `run_fer` on GPUs, on SynthFace or CMU-MOSEI.
-
-**Files.** `RESULTS_DIR` receives `fer_results.json` and `fer_results.md`: one row per run
-(method, label fraction, run, what validation chose, test accuracy and macro F1). SynthFace
-clips are rendered in memory (`cache=True`), so nothing else is written.
+**Bigger runs and files.** Raise `NUM_IDENTITIES`, `TRAIN_SEEDS`, `TRAIN_LRS` or `TRAIN_STEPS`;
+`notebooks/scaled/` runs `run_fer` on GPUs. `RESULTS_DIR` receives `fer_results.json` and
+`fer_results.md`, one row per run.
 """)
 
 lesson.write("07_facial_expressions.ipynb")

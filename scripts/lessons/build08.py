@@ -12,9 +12,8 @@ md, code = lesson.md, lesson.code
 md(r"""
 # Lesson 08 · Deepfake detection (DFD)
 
-Lessons 06 and 07 asked what a face *is* and what it *does*; the third of MARLIN's appearance
-tasks asks whether a face video is **real or manipulated**. MARLIN evaluates it on
-FaceForensics++; SynthFace has three kinds of fakes of its own, each with a mask of what changed.
+Is a face video **real or manipulated**? MARLIN evaluates this on FaceForensics++; SynthFace
+has three kinds of fakes of its own, each with a mask of what changed.
 
 **In this lesson you will**
 1. measure the trace each SynthFace manipulation leaves, in space and in time;
@@ -23,8 +22,7 @@ FaceForensics++; SynthFace has three kinds of fakes of its own, each with a mask
 4. measure whether DFD is learnable here at all: pixel probes and a **supervised ceiling**;
 5. set the course checkpoint's probe and fine-tune against a random encoder and the network
    trained from scratch, per kind of fake, beside the paper's figures;
-6. read the full-size transfer report (k labelled videos per class, 3 seeds, tuned baselines,
-   a supervised ceiling) for DFD.
+6. read the full-size transfer report for DFD.
 
 *Run time: about two minutes on 2 CPU cores with the shipped course checkpoint.*
 """)
@@ -94,21 +92,16 @@ print(f"a video = {VIDEO_FRAMES} frames = {windows_per_video} clips of {NUM_FRAM
 md(r"""
 ## 1. What the fakes are, and what they leave behind
 
-DFD is **binary**: $y = 1$ for a manipulated video, $0$ for a real one. FaceForensics++ has
-fakes that replace a face's identity (Deepfakes, FaceSwap) and fakes that change its expression
-or mouth (Face2Face, NeuralTextures); SynthFace mirrors them with three kinds, each rendered from
-the *same* person, motion, speech and background as a real clip:
+DFD is **binary**: $y = 1$ for a manipulated video, $0$ for a real one. Like FaceForensics++,
+SynthFace has fakes that replace the identity and fakes that change the expression or mouth,
+each rendered from the *same* person, motion and background as a real clip:
 
-* `face_swap`: another person's face is blended in, with a slightly darker seam and skin
-  colours that are not matched to the target;
-* `reenactment`: the same face driven by another expression, pasted with a per-frame
-  brightness flicker and a one-pixel wobble;
-* `mouth_resynthesis`: only the mouth is re-rendered, with lips that drift from the speech,
-  softened as generated mouths often are.
+* `face_swap`: another person's face blended in, with a darker seam and unmatched skin colour;
+* `reenactment`: the same face driven by another expression, with a per-frame flicker and a
+  one-pixel wobble;
+* `mouth_resynthesis`: only the mouth re-rendered, drifting from the speech and softened.
 
-`generate_clip(..., manipulation=kind)` returns a `fake_mask` $(T, H, W)$ in $[0, 1]$, how much
-of each pixel was replaced. Every video is a face crop (`framing="face"`), so the manipulated
-region fills much of the frame.
+Each carries a `fake_mask`: how much of each pixel was replaced.
 """)
 code("""
 mid = NUM_FRAMES // 2
@@ -131,14 +124,10 @@ plt.tight_layout()
 plt.show()
 """)
 md(r"""
-Every fake has a real **twin** (same person, seeds and background), so each trace can be
-measured exactly, fake against twin, over 16 people (mean $\pm$ 1.96 standard errors):
-
-* **area**: the share of pixels replaced (the mean of `fake_mask`);
-* **in space**: the energy of a Laplacian filter (local contrast: edges, seams, texture) inside
-  the replaced region, fake over twin; above 1, edges were added; below 1, detail was removed;
-* **in time**: the mean absolute change from one frame to the next inside the region, fake over
-  twin; above 1, the fake flickers or wobbles more than a real face moves.
+Every fake has a real **twin** (same person, seeds and background), so its trace can be
+measured exactly, over 16 people: the **area** replaced; **in space**, the Laplacian energy
+(edges, seams, texture) inside the region, fake over twin (below 1: detail removed); **in
+time**, the frame-to-frame change inside the region, fake over twin (above 1: flicker).
 """)
 code("""
 LAPLACE = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]]).expand(3, 1, 3, 3)
@@ -169,25 +158,22 @@ print("real videos carry no mask:", clips["none"].fake_mask is None)
 """)
 md(r"""
 Three different traces. A face swap replaces a third of the picture, yet its local contrast
-(1.12 $\pm$ 0.41) and its motion (1.02 $\pm$ 0.17) are those of its twin: what gives it away is
-*who* is shown, plus a colour shift of up to 10 %, which a detector that has never seen the
-person cannot check. A reenactment covers as much and flickers: 4.67 $\pm$ 0.81 times its
-twin's frame-to-frame change. A re-synthesised mouth covers 8 % of the pixels and keeps 0.18 of
-its twin's local contrast: a blur, plain up close and tiny in a whole frame.
+(1.12) and motion (1.02) are its twin's: what gives it away is *who* is shown. A reenactment
+flickers, 4.67 times its twin's frame-to-frame change. A re-synthesised mouth covers 8 % of the
+pixels and keeps 0.18 of its twin's local contrast: a small blur.
 
 ## 2. ROC curves and AUC, by sorting
 
-A detector outputs a score $s_i$ per video (here: the probability of "fake"). A threshold $t$
-turns it into decisions ($s_i > t$ means fake), and each threshold gives one point
+A detector outputs a score $s_i$ per video. A threshold $t$ turns it into decisions ($s_i > t$
+means fake), and each threshold gives one point
 
 $$\text{TPR}(t) = \frac{\#\{\text{fakes with } s > t\}}{\#\text{fakes}}, \qquad
 \text{FPR}(t) = \frac{\#\{\text{reals with } s > t\}}{\#\text{reals}}.$$
 
-Lowering $t$ from above the highest score to below the lowest walks from $(0, 0)$ to
-$(1, 1)$: the **ROC curve**. Sorting the scores from high to low gives all its points at once:
-each step down the sorted list admits one more sample, moving the curve *up* by
-$1/\#\text{fakes}$ for a fake and *right* by $1/\#\text{reals}$ for a real. Tied scores must
-be admitted together (no threshold separates them), which makes a diagonal step.
+Lowering $t$ walks from $(0, 0)$ to $(1, 1)$: the **ROC curve**. Sorting the scores from high to
+low gives all its points: each score admitted moves the curve *up* by $1/\#\text{fakes}$ for a
+fake and *right* by $1/\#\text{reals}$ for a real. Tied scores are admitted together, a
+diagonal step.
 
 **Exercise.** Write `roc_points(scores, labels)` returning `(fpr, tpr)` as NumPy arrays that
 start at $(0, 0)$ and end at $(1, 1)$, with one point per *distinct* score.
@@ -210,11 +196,10 @@ def roc_points(scores, labels):
     # END SOLUTION
 """, tags=["solution"])
 md(r"""
-The area under the curve by the **trapezoid rule**: between two consecutive points the curve
-is a straight line, so the area is $\sum_k (\text{FPR}_{k+1} - \text{FPR}_k)\,
-\frac{\text{TPR}_k + \text{TPR}_{k+1}}{2}$. A diagonal step of tied scores contributes half a
-box, which is exactly "ties count 1/2" of the rank (Mann-Whitney) AUC that lesson 06 derived
-and `metrics.binary_auc` computes. The check below holds your curve to that.
+The area under the curve by the **trapezoid rule** is $\sum_k (\text{FPR}_{k+1} -
+\text{FPR}_k)\, \frac{\text{TPR}_k + \text{TPR}_{k+1}}{2}$. A diagonal step of ties adds half a
+box: exactly "ties count 1/2" of the rank AUC of lesson 06 (`metrics.binary_auc`), which the
+check holds your curve to.
 """)
 code("""
 def trapezoid_auc(fpr, tpr):
@@ -242,10 +227,8 @@ for trial in range(20):
 print("self-check passed")
 """, tags=["self-check"])
 md(r"""
-Two facts worth seeing: AUC depends only on the **order** of the scores (any increasing
-transform leaves it alone), and it is the probability that a random fake scores above a random
-real. A detector that ranks perfectly has AUC 1; one that ignores the video, 0.5. Accuracy, by
-contrast, also depends on where the threshold sits.
+Two facts worth seeing: AUC depends only on the **order** of the scores, and it is the
+probability that a random fake scores above a random real.
 """)
 code("""
 scores = np.round(rng.random(200), 2)
@@ -257,9 +240,9 @@ pairs = (scores[labels == 1][:, None] > scores[labels == 0][None, :]).mean() + 0
 print(f"trapezoid AUC {auc:.4f} == metrics.binary_auc | unchanged by exp(5 s): {same} | P(fake above real) {pairs:.4f}")
 """)
 md(r"""
-**Where the threshold sits.** A deployed detector must decide, so it picks one threshold $t$:
-one point on the curve. `show_threshold` draws these 200 scores by class with $t$ as a line,
-the ROC curve with that point marked, and the counts behind it; at $t = 0.5$:
+**Where the threshold sits.** A deployed detector must pick one threshold: one point on the
+curve. `show_threshold` draws these 200 scores by class, the ROC curve with that point, and the
+counts behind it; at $t = 0.5$:
 """)
 code("""
 def show_threshold(t, scores=scores, labels=labels):
@@ -294,9 +277,8 @@ fpr_curve, tpr_curve = roc_points(scores, labels)
 assert any(np.isclose(fpr, a) and np.isclose(tpr, b) for a, b in zip(fpr_curve, tpr_curve))
 """)
 md(r"""
-Slide $t$ yourself: the AUC does not move, but TPR, FPR and accuracy do, and the threshold
-with the best accuracy depends on how many fakes there are. (The widget needs a running
-kernel; the figure above shows $t = 0.5$.)
+Slide $t$ yourself: the AUC does not move, but TPR, FPR and accuracy do. (The widget needs a
+running kernel.)
 """)
 code("""
 # NBVAL_IGNORE_OUTPUT
@@ -315,10 +297,9 @@ interact(explore, t=widgets.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.01))
 md(r"""
 ## 3. Data, and an interval for an AUC
 
-Each SynthFace video here has `VIDEO_FRAMES` = 16 frames, two non-overlapping windows of the
-encoder's 8: MARLIN's **clips**. As in MARLIN (and `run_dfd`), every detector is trained on
-clips, each labelled like its video, and a video's score is the mean of its clips' scores.
-Half of the videos are fakes, the three kinds in turn; the splits are by person.
+Each video has 16 frames: two of MARLIN's 8-frame **clips**. Detectors are trained on clips
+labelled like their video; a video's score is the mean of its clips'. Half the videos are
+fakes, the kinds in turn; the splits are by person.
 """)
 code("""
 kw = dict(num_identities=NUM_IDENTITIES, clips_per_identity=CLIPS_PER_IDENTITY, world_seed=WORLD_SEED, fractions=SPLIT,
@@ -338,19 +319,14 @@ for name, ds in splits.items():
 print("people in two splits:", len(set(train_set.identities) & (set(val_set.identities) | set(test_set.identities))))
 """)
 md(r"""
-An AUC measured on 35 test people would come out differently on others, so every AUC below
-carries a 95 % interval from the **cluster bootstrap** (lesson 07 derives it for accuracy): draw
-35 test people with replacement, weight each video by how often its person was drawn,
-recompute, repeat `BOOTSTRAP` times, read the 2.5th and 97.5th percentiles. The AUC is the share
-of (fake, real) pairs that the scores order correctly, ties counting one half; with weights,
-each pair counts $w_i w_j$:
+Every AUC below carries a 95 % interval from the **cluster bootstrap** over the 35 test people
+(lesson 07). With resampling weights, each (fake, real) pair counts $w_i w_j$:
 
 $$\text{AUC}_w = \frac{\sum_{i \in \text{fake}} \sum_{j \in \text{real}} w_i\, w_j\, K_{ij}}
 {\big(\sum_{i \in \text{fake}} w_i\big)\big(\sum_{j \in \text{real}} w_j\big)}, \qquad
 K_{ij} = [s_i > s_j] + \tfrac12 [s_i = s_j],$$
 
-one matrix $K$ per set of scores, then one `einsum` for all resamples. With unit weights it is
-the rank AUC of section 2, checked below against `metrics.binary_auc`.
+so one `einsum` scores all resamples. With unit weights it is `metrics.binary_auc`.
 """)
 code("""
 def resample_weights(groups, n, generator):
@@ -397,27 +373,19 @@ print(f"a detector that scores at random: AUC {metrics.binary_auc(check, fake['t
 """)
 md(r"""
 A detector that scores at random lands at 0.44 [0.33, 0.54]: on 35 test people an AUC near 0.5
-is known to about $\pm$ 0.1, and per kind of fake less well still.
+is known to about $\pm$ 0.1.
 
 ## 4. Is DFD learnable here? Pixels and a supervised ceiling
 
-Before asking whether *pretraining* helps, ask whether these labels can be learnt at all; if
-nothing trained on all of them finds the fakes, comparing encoders means little. References:
+Before asking whether *pretraining* helps, ask whether these labels can be learnt at all:
 
-* **chance**: AUC 0.5, what any detector that ignores the video gets;
-* **pixel probes**: a linear probe on each clip's raw pixels (every frame average-pooled to
-  $32 \times 32$), and the same on the **frame differences** $|x_{t+1} - x_t|$, where a flicker
-  shows (section 1);
-* the **supervised ceiling**: the best network we can train from scratch on *all* the
-  training labels within the lesson's budget, chosen on validation between the encoder's own
-  architecture (a ViT: patches, attention, the mean token, a linear head) and a small 3-D
-  convolutional network, which looks at local patterns in space and time and is cheaper per
-  step, so it gets more steps.
+* **pixel probes**: a linear probe on each clip's raw pixels, and one on the **frame
+  differences** $|x_{t+1} - x_t|$, where a flicker shows;
+* the **supervised ceiling**: the better on validation of two networks trained from scratch on
+  all the labels, the encoder's own ViT and a small, cheaper 3-D CNN.
 
-Every probe is a logistic regression on standardised inputs, trained on clips and fitted to
-convergence by L-BFGS (lesson 07, section 4), its L2 penalty chosen among `PROBE_L2` on the
-**validation video AUC**. Label subsets come from `subsample`, stratified by kind of fake (as in
-`run_dfd`); test videos are scored once.
+Probes are lesson 07's L-BFGS logistic regression, with L2 chosen on the **validation video
+AUC**.
 """)
 code("""
 def standardised(train, *others):
@@ -512,11 +480,8 @@ for method in ("pixel probe", "frame-difference probe"):
 md(r"""
 ### Training whole networks
 
-The ViT and the CNN are trained the same way, written out below: AdamW (weight decay 0.05) at
-a constant rate, random batches of `BATCH_SIZE` training clips, the validation **video AUC**
-every `EVAL_EVERY` steps and the best validation checkpoint kept. The same loop fine-tunes the
-pretrained encoder in section 5, so scratch and fine-tuning differ only in where the weights
-start.
+The ViT and the CNN are trained the same way: AdamW, batches of clips, and the checkpoint with
+the best validation **video AUC** kept. The same loop fine-tunes the pretrained encoder later.
 """)
 code("""
 class SmallCNN3D(nn.Module):
@@ -607,10 +572,8 @@ for method in ("supervised scratch", "3-D CNN from scratch"):
                   + "; ".join(f"{c}, val AUC {v[0]:.2f}" for c, v in zip(runs[(method, f)]["choices"], runs[(method, f)]["val"])))
 """)
 md(r"""
-The **supervised ceiling** is, per seed, whichever of the two networks trained from scratch on
-*all* the labels has the better validation video AUC; only then is it scored on the test
-people. (The pixel probes stay separate rows: they are fixed, hand-chosen views of the clip,
-not networks that learn their own features.)
+The **supervised ceiling** is, per seed, whichever network has the better validation video
+AUC; only then is it scored on the test people.
 """)
 code("""
 for k, s in enumerate(TRAIN_SEEDS):
@@ -620,8 +583,8 @@ for k, s in enumerate(TRAIN_SEEDS):
 print("supervised ceiling, chosen on validation:", runs[("supervised ceiling", 1.0)]["choices"])
 """)
 md(r"""
-A results line per method: the test **video AUC** against all fakes (mean over the method's
-runs) with its 95 % interval over the test people, and the clip-level AUC beside it.
+A results line per method: the test **video AUC** with its 95 % interval, and the clip-level
+AUC beside it.
 """)
 code("""
 def video_scores(method, fraction):
@@ -652,19 +615,14 @@ for method in ("pixel probe", "frame-difference probe", "supervised scratch", "3
 """)
 md(r"""
 **Is DFD learnable here?** Partly. Raw pixels find nothing: 0.52 [0.40, 0.64]. Their frame
-differences do: 0.70 [0.62, 0.78] with all 150 training videos, 0.69 with 46. The networks
-trained from scratch do not get that far within the lesson's budget: the ViT stays at chance
-(0.51), the small CNN reaches 0.60, and validation picks the CNN as the **supervised ceiling**,
-0.60 [0.47, 0.72], an interval that does not exclude chance. At this scale a linear probe on a
-hand-made feature beats the best network trained on the same labels. Section 6 shows which
-fakes make up the difference.
+differences do: 0.70 [0.62, 0.78] with all 150 training videos. The ViT from scratch stays at
+chance (0.51); the CNN reaches 0.60 and becomes the ceiling, an interval [0.47, 0.72] that
+does not exclude chance. A linear probe on a hand-made feature scores above the best network.
 
 ## 5. The pretrained encoder: probe and fine-tune
 
-Now the question of the course. The control for the probe is a **random-init encoder** (the
-same network, official initialisation, no training, one per seed); the features are MARLIN's,
-each clip's mean token after the final LayerNorm (`extract_features`, as in `run_dfd`). The
-fine-tune uses the loop above, from the checkpoint's weights.
+Now the question of the course. The probe uses MARLIN's feature (each clip's mean token); its
+control is a **random-init encoder** per seed. The fine-tune uses the loop above.
 """)
 code("""
 features = {"pretrained": {name: extract_features(encoder, w, batch_size=32) for name, w in windows.items()}}
@@ -685,10 +643,9 @@ for method in ("random-init probe", "pretrained probe", "pretrained fine-tune"):
             print(report(method, f))
 """)
 md(r"""
-The validation curves of the three trained networks (all labels, first seed) show what their
-budgets bought. The ViT from scratch never leaves chance; the fine-tuned checkpoint starts
-where its frozen features are and stays there; the CNN's curve is noisy and had its highest
-point at its last step, so it might gain from more steps (`CNN_STEPS`).
+The validation curves (all labels, first seed): the ViT from scratch never leaves chance; the
+fine-tuned checkpoint stays where it starts; the CNN's curve is noisy and peaked at its last
+step, so more `CNN_STEPS` might help.
 """)
 code("""
 fig, ax = plt.subplots(figsize=(6.5, 2.8))
@@ -765,8 +722,7 @@ print(f"saved {len(table)} rows to", [str(results_dir / n) for n in ("dfd_result
 md(r"""
 ## 6. Which fakes are found, and how
 
-A kind's AUC scores the real test videos against that kind's fakes only (all training labels;
-95 % intervals over the test people):
+A kind's AUC scores the real test videos against that kind's fakes only (all labels):
 """)
 code("""
 shown = ["pixel probe", "frame-difference probe", "random-init probe", "pretrained probe", "pretrained fine-tune", "supervised ceiling"]
@@ -794,18 +750,14 @@ for m in shown:
     print(f"{m:22s}: " + " | ".join(parts))
 """)
 md(r"""
-The frame differences find **every** reenactment, 1.00 [1.00, 1.00]: its flicker is 4.7 times a
-real face's frame-to-frame change (section 1). They miss the re-synthesised mouth (0.50) and
-barely see the face swap (0.61). For those two kinds no detector is clearly above chance: every
-interval reaches down to 0.5 (closest call: the random-init probe on face swaps, 0.64 [0.50,
-0.77]). The pretrained probe scores 0.62, 0.67 and 0.55; only its reenactment interval, [0.53,
-0.79], excludes chance, far below the frame differences: its mean token keeps little flicker.
+The frame differences find **every** reenactment, 1.00 [1.00, 1.00], by its flicker, but miss
+the re-synthesised mouth (0.50) and barely see the face swap (0.61); for those two kinds every
+interval reaches down to 0.5. The pretrained probe scores 0.62, 0.67 and 0.55; only its
+reenactment interval, [0.53, 0.79], excludes chance: its mean token keeps little flicker.
 
 ### ROC curves
 
-For the first seed with all labels: the video-level ROC of the frame-difference probe, the
-pretrained probe and the supervised ceiling, per kind (drawn with your `roc_points` of
-section 2; the legend gives each area).
+First seed, all labels: the video-level ROC per kind, drawn with your `roc_points`.
 """)
 code("""
 fake_test = fake["test"].numpy()
@@ -832,12 +784,10 @@ print("trapezoid areas == metrics.binary_auc on these scores: True")
 """)
 md(r"""
 The frame-difference curve for reenactment runs straight up the left edge: every reenacted
-video scores above every real one. The other curves weave around the diagonal, as their areas
-say.
+video scores above every real one.
 
-**Clip or video?** A video's score averages its two clips; MARLIN reports clip-level numbers
-on FaceForensics++. Here the two levels agree to 0.01 for every detector: the traces are in
-every frame, so averaging two clips adds little.
+**Clip or video?** MARLIN reports clip-level numbers; here both levels agree to 0.01 for every
+detector.
 """)
 code("""
 for m in shown:
@@ -847,80 +797,45 @@ for m in shown:
 lesson.full_report("dfd", 7)
 md(r"""
 **Reading the report.** With 1, 5 or 10 labelled videos per class every method's mean video
-AUC is *below* 0.5 (0.41 to 0.48), pixels and networks alike: a handful of videos teaches every
-method something that does not hold for the test people, a pattern this course has not yet
-traced. With all 240 training videos the pretrained probe reaches 0.665 (the same on all three
-seeds: with every label and a convex probe, a seed changes nothing), far above the tuned ViT
-trained from scratch (+0.228 [+0.184, +0.272]), which stays at 0.437; fine-tuning the
-checkpoint beats scratch too (+0.121 [+0.006, +0.237]). Against a random-init encoder
-(0.609 ± 0.104) the difference, +0.056 [-0.048, +0.160], cannot be told from zero, and the
-ceiling is unstable (the 3-D CNN: 0.707 ± 0.407 over seeds). As in this lesson, MARLIN's DFD
-claim is not reproduced at this scale; what is reproduced is that a pretrained ViT is a far
-better start than a ViT trained from scratch on a few hundred videos.
+AUC is *below* 0.5 (0.41 to 0.48): a handful of videos teaches something that does not hold
+for the test people, a pattern this course has not yet traced. With all labels the pretrained
+probe reaches 0.665, far above the tuned ViT from scratch (+0.228 [+0.184, +0.272]); fine-tuning
+beats scratch too (+0.121). Against a random-init encoder the difference, +0.056 [-0.048,
++0.160], cannot be told from zero, and the ceiling is unstable (0.707 ± 0.407).
 """)
 md(r"""
 ## 8. What the paper reports, and what the course measured
 
 MARLIN's linear probe reaches FaceForensics++ DFD AUC **0.8863 (ViT-S), 0.9305 (ViT-B) and
-0.9377 (ViT-L)**, pretrained for 2000 epochs on YouTube Faces (its abstract: DFD 1.86 % above
-the supervised benchmark).
-
-On SynthFace, with the course checkpoint, the claim is **not reproduced**. The pretrained
-probe's video AUC, 0.62 [0.49, 0.74], is not clearly different from a random encoder's (0.58),
-raw pixels (0.52) or the supervised ceiling (0.60; paired difference $-0.01$ [$-0.09$,
-$+0.07$]); fine-tuning the checkpoint does not improve on its probe (0.57); and a linear probe
-on frame differences, which needs no network, reaches 0.70 by finding every reenactment. The ceiling says why the comparison is
-hard to win at this scale: from 150 training videos, what any detector here learns is mostly
-the reenactment's flicker, while the swapped face and the blurred mouth stay near chance for
-all of them. The protocol is reproduced; the result is not.
+0.9377 (ViT-L)**. Here the claim is **not reproduced**: the pretrained probe, 0.62 [0.49,
+0.74], is not clearly different from a random encoder (0.58), raw pixels (0.52) or the
+ceiling (0.60), fine-tuning does not improve on it (0.57), and frame differences reach 0.70 by
+finding every reenactment. The protocol is reproduced; the result is not.
 
 ## Summary
-- **DFD is binary**: real against three SynthFace fakes with a ground-truth `fake_mask`,
-  mirroring FaceForensics++'s identity swaps and expression and mouth edits; each leaves its
-  own trace (section 1: colour and identity, flicker, blur).
-- **ROC and AUC**: sort the scores, step up for a fake and right for a real, ties together
-  (your `roc_points`); the trapezoid area is the rank AUC of `metrics.binary_auc`. With weights
-  per pair it gives a **cluster-bootstrap interval** over test people for every AUC.
-- **Learnability**: raw pixels 0.52, frame differences 0.70 (reenactment 1.00), the
-  supervised ceiling (a 3-D CNN from scratch, chosen on validation) 0.60 [0.47, 0.72].
-- **Pretraining**: the course checkpoint's probe, 0.62 [0.49, 0.74], is not clearly better than
-  a random encoder, raw pixels or the ceiling (paired intervals), and fine-tuning it (0.57) does
-  not help.
-- **At full size** (`docs/results.md`, 3 seeds, k videos per class): every method is below 0.5
-  with 10 or fewer; with all labels pretrained beats scratch (+0.228), not random init.
+- **DFD is binary**: real against three fakes, each with its own trace (identity, flicker, blur).
+- **ROC and AUC**: sort the scores, step up for a fake and right for a real; the trapezoid area
+  is the rank AUC, with a **cluster-bootstrap interval** over test people.
+- **Measured**: frame differences 0.70; the checkpoint's probe 0.62, not clearly better than a
+  random encoder, pixels or the ceiling. At full size, with all labels, pretrained beats scratch but not clearly random init.
 
-**Next:** lesson 09 (lip sync): the last of MARLIN's tasks brings in the audio track, and asks
-whether the mouth moves with the speech.
+**Next:** lesson 09 (lip sync) brings in the audio track: does the mouth move with the speech?
 
 ## Appendix: weights, commands and files
 
-**The checkpoint.** With `WEIGHTS = "course"`, `lesson_model` loads `marlin_lite/weights/course_tiny.pt`
-through `load_course_model`, which checks its SHA-256 against its record first. The record
-(`describe_record`) says how it was made:
+`WEIGHTS = "course"` loads `marlin_lite/weights/course_tiny.pt` after checking its SHA-256
+against its record, which says how it was made:
 """)
 code("""
 print(describe_record() if WEIGHTS == "course" else f"encoder: {source}")
 """)
-md(own_encoder_help("08_deepfake_detection.ipynb") + r"""**The package's runner.** `marlin_lite.tasks.run_dfd` runs MARLIN's own protocol in one call
-(probes trained on clips, videos scored by the mean of their clips, AUC and accuracy at clip
-and video level and per kind of fake): Adam probes at one learning rate (the epoch chosen on the
-validation loss) and a fixed number of fine-tuning epochs (no validation selection):
+md(own_encoder_help("08_deepfake_detection.ipynb") + r"""**The package's runner.** `run_dfd(model, train_set, test_set, val_set=val_set, ...)` runs
+MARLIN's own protocol in one call (Adam probes, fixed fine-tuning epochs; AUC per clip, video
+and kind of fake).
 
-```python
-from marlin_lite.tasks import run_dfd
-table = run_dfd(model, train_set, test_set, val_set=val_set, fractions=(0.3, 1.0), seeds=(0, 1, 2),
-                methods=("random_init_probe", "supervised_scratch", "pretrained_probe", "pretrained_finetune"),
-                probe=dict(lr=1e-2, epochs=200), finetune=dict(epochs=5))
-```
-
-**Bigger runs.** Every setting is in the `parameters` cell: more people (`NUM_IDENTITIES`),
-more seeds for the trained networks (`TRAIN_SEEDS`), a grid of rates (`TRAIN_LRS`), longer
-training (`TRAIN_STEPS`, `CNN_STEPS`). `notebooks/scaled/` runs `run_dfd` on GPUs, on SynthFace
-or FaceForensics++.
-
-**Files.** `RESULTS_DIR` receives `dfd_results.json` and `dfd_results.md`: one row per run and
-group of fakes (method, label fraction, run, what validation chose, test video AUC). SynthFace
-videos are rendered in memory (`cache=True`), so nothing else is written.
+**Bigger runs and files.** Raise `NUM_IDENTITIES`, `TRAIN_SEEDS`, `TRAIN_LRS`, `TRAIN_STEPS` or
+`CNN_STEPS`; `notebooks/scaled/` runs `run_dfd` on GPUs. `RESULTS_DIR` receives
+`dfd_results.json` and `dfd_results.md`.
 """)
 
 lesson.write("08_deepfake_detection.ipynb")
