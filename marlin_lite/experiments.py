@@ -62,6 +62,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "ratio_0.75": {"mask_ratio": 0.75},
     "ratio_0.95": {"mask_ratio": 0.95},
     "no_adversarial": {"adversarial": False},
+    "adversarial": {"adversarial": True},
 }
 
 #: Lesson 06's FAR protocol (people the pretraining never saw).
@@ -73,6 +74,13 @@ def _check_variants(names: Sequence[str]) -> list[str]:
     if bad or not names:
         raise ValueError(f"variants must be a non-empty subset of {list(VARIANTS)}, got {list(names)}")
     return list(dict.fromkeys(names))
+
+
+def same_as_reference(variant: str, reference: Any) -> bool:
+    """Whether ``variant`` changes nothing in the ``reference`` config (e.g. ``no_adversarial``
+    when the reference already trains without the critic): such a variant would repeat the
+    reference runs, so it is skipped."""
+    return variant != "reference" and all(getattr(reference, k) == v for k, v in VARIANTS[variant].items())
 
 
 @torch.no_grad()
@@ -100,6 +108,7 @@ def run_experiments(
     finetune_epochs: int = 5,
     num_eval_clips: int = 32,
     far_identities: int | None = None,
+    data_path: str | None = None,
     progress: bool = False,
     log: Any = print,
 ) -> dict[str, Any]:
@@ -107,14 +116,23 @@ def run_experiments(
 
     Returns a JSON-friendly dict: ``ablations`` (one row per variant and seed), ``low_data``
     (rows of :func:`~marlin_lite.tasks.run_far` for the reference checkpoints), ``settings``
-    and ``timings_s``. ``fractions=()`` skips the low-data part.
+    and ``timings_s``. ``fractions=()`` skips the low-data part. Variants that change nothing
+    in the reference config are skipped (:func:`same_as_reference`). ``data_path``: a clip store
+    of the reference config's own training clips (``marlin_lite.clipstore``), rendered once and
+    read by every run instead of rendering SynthFace again per run (the same clips, faster). The
+    probe and held-out clips are rendered with the reference config's ``framing`` and
+    ``expressions``, as the pretraining clips are.
     """
     variants = _check_variants(variants)
     if not seeds:
         raise ValueError("seeds must name at least one seed, e.g. (0, 1, 2)")
-    base = load_config(config)  # fails early on a bad file
+    base = load_config(config, **({"data_path": data_path} if data_path else {}))  # fails early on a bad file
+    skipped = [v for v in variants if same_as_reference(v, base)]
+    for v in skipped:
+        log(f"{v}: skipped, it changes nothing in {config} ({VARIANTS[v]})")
+    variants = [v for v in variants if v not in skipped]
     mcfg = base.model_config()
-    data_kw = dict(size=mcfg.img_size, num_frames=mcfg.num_frames, cache=True)
+    data_kw = dict(size=mcfg.img_size, num_frames=mcfg.num_frames, cache=True, framing=base.framing, expressions=base.expressions)
     far_kw = dict(FAR_DATA, **({"num_identities": far_identities} if far_identities else {}))
     far = {s: SynthFaceDataset(s, **far_kw, **data_kw) for s in ("train", "val", "test")}
     held = SynthFaceDataset("train", num_identities=max(8, num_eval_clips // 2), clips_per_identity=2, world_seed=2, **data_kw)
@@ -126,7 +144,8 @@ def run_experiments(
         for seed in seeds:
             t0 = time.perf_counter()
             cfg = load_config(config, **VARIANTS[variant], seed=seed, progress=progress,
-                              out_dir=str(Path(runs_dir) / f"{variant}_seed{seed}"), **({"max_steps": max_steps} if max_steps else {}))
+                              out_dir=str(Path(runs_dir) / f"{variant}_seed{seed}"), **({"max_steps": max_steps} if max_steps else {}),
+                              **({"data_path": data_path} if data_path else {}))
             ckpt = Path(cfg.out_dir) / "checkpoint.pt"
             before = ckpt.stat().st_mtime_ns if ckpt.exists() else None
             result = ensure_pretrained(cfg)
@@ -157,6 +176,7 @@ def run_experiments(
         "ablations": rows,
         "low_data": low.to_dicts(),
         "settings": {"config": config, "reference": asdict(base), "low_data_variant": variants[0], "variants": {v: VARIANTS[v] for v in variants},
+                     "skipped_variants": skipped,
                      "seeds": list(seeds), "max_steps": max_steps or base.max_steps, "fractions": list(fractions),
                      "probe": probe, "finetune_epochs": finetune_epochs, "far_data": {k: list(v) if isinstance(v, tuple) else v for k, v in far_kw.items()},
                      "held_out": {"clips": int(clips.shape[0]), "world_seed": 2, "mask": "tube", "mask_ratio": 0.9, "mask_seed": 0}},
@@ -173,6 +193,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     p.add_argument("--fractions", nargs="*", type=float, default=[0.1, 0.3, 1.0], help="label fractions of the low-data part (none: skip it)")
     p.add_argument("--finetune-epochs", type=int, default=5)
     p.add_argument("--far-identities", type=int, default=None, help="people in the FAR data (default 120, lesson 06's)")
+    p.add_argument("--data-path", default=None, help="a clip store of the reference config's training clips (render once, read by every run)")
     p.add_argument("--runs-dir", default="runs/experiments", help="one checkpoint folder per (variant, seed): rerun to resume")
     p.add_argument("--out", default="runs/experiments/results.json", help="where the results JSON goes (written atomically)")
     p.add_argument("--progress", action="store_true", help="progress bars while pretraining")
@@ -180,7 +201,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     t0 = time.perf_counter()
     results = run_experiments(a.config, variants=a.variants, seeds=a.seeds, max_steps=a.max_steps, runs_dir=a.runs_dir,
                               fractions=a.fractions, finetune_epochs=a.finetune_epochs, far_identities=a.far_identities,
-                              progress=a.progress)
+                              data_path=a.data_path, progress=a.progress)
     args = list(sys.argv[1:] if argv is None else argv)
     results["provenance"] = {
         "command": "python -m marlin_lite.experiments " + shlex.join(args),

@@ -144,3 +144,53 @@ def test_binary_f1():
 def test_errors_name_the_problem(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+# --------------------------------------------------------------------------------------
+# Cluster bootstrap
+# --------------------------------------------------------------------------------------
+
+
+def test_cluster_bootstrap_weights_draw_whole_groups():
+    from marlin_lite.tasks.metrics import cluster_bootstrap_weights
+
+    groups = torch.tensor([7, 7, 3, 9, 9, 9])  # 3 groups of sizes 2, 1, 3
+    w = cluster_bootstrap_weights(groups, 500, torch.Generator().manual_seed(0))
+    assert w.shape == (500, 6)
+    assert torch.equal(w[:, 0], w[:, 1]) and torch.equal(w[:, 3], w[:, 5])  # a group is drawn whole
+    per_group = torch.stack([w[:, 0], w[:, 2], w[:, 3]], 1)
+    assert torch.equal(per_group.sum(1), torch.full((500,), 3.0))  # as many draws as groups
+    assert per_group.mean().item() == pytest.approx(1.0, abs=0.1)  # each group drawn once on average
+    again = cluster_bootstrap_weights(groups, 500, torch.Generator().manual_seed(0))
+    assert torch.equal(w, again)
+    for bad in (dict(groups=torch.tensor([]), n=3), dict(groups=groups, n=0)):
+        with pytest.raises(ValueError):
+            cluster_bootstrap_weights(**bad)
+
+
+def test_weighted_auc_is_the_auc_of_the_resampled_data():
+    from marlin_lite.tasks.metrics import weighted_auc
+
+    g = torch.Generator().manual_seed(1)
+    scores = torch.rand(12, generator=g).round(decimals=1)  # ties
+    targets = torch.tensor([0, 1] * 6)
+    torch.testing.assert_close(weighted_auc(scores, targets, torch.ones(1, 12))[0].item(), binary_auc(scores, targets))
+    counts = torch.randint(0, 3, (12,), generator=g)
+    counts[:2] = 1  # at least one of each class
+    repeated = torch.repeat_interleave(torch.arange(12), counts)
+    expected = binary_auc(scores[repeated], targets[repeated])
+    assert weighted_auc(scores, targets, counts[None].float())[0].item() == pytest.approx(expected)
+    with pytest.raises(ValueError, match="weights"):
+        weighted_auc(scores, targets, torch.ones(12))
+
+
+def test_percentile_interval_and_paired_bootstrap_lines():
+    from marlin_lite.tasks.metrics import paired_bootstrap, percentile_interval
+
+    lo, hi = percentile_interval(torch.arange(1001.0))
+    assert (lo, hi) == pytest.approx((25.0, 975.0))
+    assert percentile_interval(torch.tensor([1.0, float("nan"), 3.0]), 0.5) == pytest.approx((1.5, 2.5))
+    a = torch.linspace(0.6, 0.8, 100)
+    assert paired_bootstrap("A", "B", a, a - 0.1, 0.7, 0.6) == "A - B: +0.10 [+0.10, +0.10] (higher)"
+    assert paired_bootstrap("A", "B", a, a + 0.1, 0.7, 0.8).endswith("(lower)")
+    assert paired_bootstrap("A", "B", a, a.flip(0), 0.7, 0.7) == "A - B: +0.00 [-0.19, +0.19] (no clear difference)"

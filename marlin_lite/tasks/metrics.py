@@ -255,16 +255,82 @@ def binary_f1(scores, targets, threshold: float = 0.5) -> float:
     return 0.0 if math.isnan(per_class[1]) else per_class[1]
 
 
+# --------------------------------------------------------------------------------------
+# Cluster bootstrap: intervals over the test *people*
+# --------------------------------------------------------------------------------------
+
+
+def cluster_bootstrap_weights(groups, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Weights of ``N`` samples in ``n`` cluster-bootstrap resamples -> ``float32 (n, N)``.
+
+    Each resample draws as many groups (e.g. test people) as there are, with replacement; a
+    sample's weight is how often its group was drawn. A weighted mean over the samples is then
+    the statistic of one resample, so ``n`` resamples are one matrix product (lesson 07 derives
+    this). ``groups``: ``(N,)`` group ids of the samples (any integers).
+    """
+    groups = _as_tensor(groups, "groups")
+    if groups.dim() != 1 or groups.numel() == 0:
+        raise ValueError(f"groups must be a non-empty (N,) tensor of group ids, got shape {tuple(groups.shape)}")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n (resamples) must be an int >= 1, got {n!r}")
+    _, inverse = torch.unique(groups, return_inverse=True)
+    k = int(inverse.max()) + 1
+    draws = torch.randint(k, (n, k), generator=generator)
+    counts = torch.zeros(n, k).scatter_add_(1, draws, torch.ones(n, k))
+    return counts[:, inverse]
+
+
+def weighted_auc(scores, targets, weights) -> torch.Tensor:
+    """AUC of ``scores (N,)`` against 0/1 ``targets (N,)`` under each row of ``weights (B, N)``
+    -> ``(B,)``: every (positive, negative) pair counts ``w_i * w_j``, ties 1/2. Unit weights
+    give :func:`binary_auc`; a row without a positive or a negative gives NaN."""
+    scores, targets, weights = _as_tensor(scores, "scores"), _as_tensor(targets, "targets"), _as_tensor(weights, "weights")
+    _check_same_shape(scores, targets, 1, "weighted_auc")
+    if weights.dim() != 2 or weights.shape[1] != scores.shape[0]:
+        raise ValueError(f"weights must be (B, N) with N = {scores.shape[0]}, got {tuple(weights.shape)}")
+    targets = _check_binary_targets(targets)
+    pos, neg = targets == 1, targets == 0
+    sp, sn = scores[pos].float()[:, None], scores[neg].float()[None, :]
+    k = (sp > sn).float() + 0.5 * (sp == sn).float()
+    wp, wn = weights[:, pos].float(), weights[:, neg].float()
+    return torch.einsum("bi,ij,bj->b", wp, k, wn) / (wp.sum(1) * wn.sum(1))
+
+
+def percentile_interval(values, level: float = 0.95) -> tuple[float, float]:
+    """The central ``level`` percentile interval of bootstrap ``values (n,)`` (NaNs ignored)."""
+    values = _as_tensor(values, "values").float().reshape(-1)
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    lo, hi = torch.nanquantile(values, torch.tensor([(1 - level) / 2, (1 + level) / 2])).tolist()
+    return lo, hi
+
+
+def paired_bootstrap(name_a: str, name_b: str, boot_a, boot_b, point_a: float, point_b: float, level: float = 0.95) -> str:
+    """One line for the difference of two methods scored on the *same* resamples:
+    ``"a - b: +0.05 [-0.01, +0.12] (no clear difference)"``: the point difference, the
+    percentile interval of the per-resample differences ``boot_a - boot_b`` (``(n,)`` each), and
+    ``higher`` / ``lower`` when the interval excludes 0."""
+    lo, hi = percentile_interval(_as_tensor(boot_a, "boot_a") - _as_tensor(boot_b, "boot_b"), level)
+    point = float(point_a) - float(point_b)
+    verdict = "higher" if lo > 0 else "lower" if hi < 0 else "no clear difference"
+    signed = [f"{v:+.2f}".replace("-0.00", "+0.00") for v in (point, lo, hi)]
+    return f"{name_a} - {name_b}: {signed[0]} [{signed[1]}, {signed[2]}] ({verdict})"
+
+
 __all__ = [
     "AVERAGES",
     "average_ranks",
     "binary_accuracy",
     "binary_auc",
     "binary_f1",
+    "cluster_bootstrap_weights",
     "confusion_matrix",
     "f1_from_confusion",
     "f1_score",
     "multiclass_accuracy",
     "multiclass_auc",
     "multilabel_auc",
+    "paired_bootstrap",
+    "percentile_interval",
+    "weighted_auc",
 ]
