@@ -10,8 +10,14 @@ is pretrained once per seed and then measured the same way:
 * ``far_auc_micro`` / ``far_auc_macro`` / ``far_accuracy``: facial-attribute linear probe
   (lesson 06's protocol: people of world 1, 60/10/30 % split by person, full-batch Adam probe
   at ``probe_lr``) on the frozen encoder;
+* ``fer_accuracy``: facial-expression linear probe with the transfer report's protocol
+  (:mod:`marlin_lite.transfer`: FER people of world 1 split 60/10/30 % by person, pooling
+  and L2 chosen on validation, all labels; only when ``fer=True``);
 * ``train_rec``: the training reconstruction loss at the end (mean of the last logged values;
   each variant's own mask, so not comparable across mask strategies).
+
+``baselines`` holds the same yardsticks for a random-init encoder of each seed (nothing
+pretrained), the line every variant has to clear.
 
 Each row also says whether its checkpoint was trained by this invocation or found finished in
 ``--runs-dir`` (``reused_checkpoint``), so the recorded timings can be read for what they are.
@@ -49,7 +55,7 @@ from marlin_lite.data import SynthFaceDataset
 from marlin_lite.masking import TokenGrid, make_visible_mask
 from marlin_lite.model import MarlinAutoencoder
 from marlin_lite.pretrain import ensure_pretrained, load_config
-from marlin_lite.tasks import FeatureCache, ResultsTable, run_far
+from marlin_lite.tasks import FeatureCache, ResultsTable, random_encoder, run_far
 from marlin_lite.utils import atomic_write_bytes, json_bytes
 
 #: One setting changed from the reference config per variant (``reference`` changes nothing).
@@ -95,6 +101,29 @@ def held_out_reconstruction(model: MarlinAutoencoder, clips: torch.Tensor, *, ma
     return float(torch.nn.functional.mse_loss(pred, model.targets(clips, visible)))
 
 
+def _fer_probe(mcfg: Any, base: Any, settings: Any = None) -> Any:
+    """A function ``encoder -> FER test accuracy`` with the transfer report's protocol (all labels;
+    its data rendered once here, framed as the reference's clips; ``settings``: a
+    :class:`~marlin_lite.transfer.TransferSettings`, default the report's)."""
+    from dataclasses import replace as _replace
+
+    from marlin_lite import transfer
+
+    settings = _replace(settings or transfer.TransferSettings(), framing=base.framing, expressions=base.expressions)
+    data = transfer.load_task_data("fer", mcfg, settings)
+    targets = {s: transfer.task_targets("fer", d.labels) for s, d in data.items()}
+    everyone = torch.arange(len(data["train"]))
+
+    def accuracy(model: Any) -> float:
+        enc = transfer.as_encoder(model).eval()
+        feats = {s: transfer.encoder_views(enc, d.clips, grid=settings.grid, batch_size=settings.feature_batch_size) for s, d in data.items()}
+        views = {p: {s: feats[s][p] for s in data} for p in transfer.POOLINGS}
+        choice = transfer.select_probe(views, targets, everyone, task="fer", l2_grid=settings.probe_l2, max_iter=settings.probe_max_iter)
+        return transfer.task_metrics("fer", choice.test_scores, targets["test"])["accuracy"]
+
+    return accuracy
+
+
 def run_experiments(
     config: str = "configs/tiny.yaml",
     *,
@@ -109,6 +138,7 @@ def run_experiments(
     num_eval_clips: int = 32,
     far_identities: int | None = None,
     data_path: str | None = None,
+    fer: bool = False,
     progress: bool = False,
     log: Any = print,
 ) -> dict[str, Any]:
@@ -139,7 +169,23 @@ def run_experiments(
     clips = torch.stack([held[i]["video"] for i in range(min(num_eval_clips, len(held)))])
     probe = dict(lr=probe_lr, epochs=probe_epochs)
     cache = FeatureCache()
-    rows, low, timings, reference = [], ResultsTable(), {}, {}
+    rows, low, timings, reference, baselines = [], ResultsTable(), {}, {}, []
+    fer_probe = _fer_probe(mcfg, base) if fer else None
+
+    def yardsticks(model: Any, seed: int, method: str) -> dict[str, float]:
+        far_row = run_far(model, far["train"], far["test"], val_set=far["val"], seeds=(seed,), methods=(method,), cache=cache, probe=probe)[0]
+        out = {"rec_tube90": held_out_reconstruction(model, clips) if isinstance(model, MarlinAutoencoder) else None,
+               "far_auc_micro": far_row["auc_micro"], "far_auc_macro": far_row["auc_macro"], "far_accuracy": far_row["accuracy"]}
+        if fer_probe is not None:
+            out["fer_accuracy"] = fer_probe(model if method == "pretrained_probe" else random_encoder(mcfg, seed))
+        return out
+
+    for seed in seeds:
+        t0 = time.perf_counter()
+        baselines.append({"method": "random_init", "seed": seed, **yardsticks(random_encoder(mcfg, seed), seed, "random_init_probe")})
+        timings[f"random_init_seed{seed}"] = round(time.perf_counter() - t0, 1)
+        log(f"{'random init':15s} seed {seed}: FAR micro AUC {baselines[-1]['far_auc_micro']:.3f}"
+            + (f" | FER accuracy {baselines[-1]['fer_accuracy']:.3f}" if fer else ""))
     for variant in variants:
         for seed in seeds:
             t0 = time.perf_counter()
@@ -153,16 +199,14 @@ def run_experiments(
             t_train = time.perf_counter() - t0
             model = result.model.eval()
             tail = [h["rec"] for h in result.history[-5:]] or [float("nan")]
-            far_row = run_far(model, far["train"], far["test"], val_set=far["val"], seeds=(seed,), methods=("pretrained_probe",),
-                              cache=cache, probe=probe)[0]
             row = {"variant": variant, "seed": seed, **VARIANTS[variant], "mask_strategy": cfg.mask_strategy,
                    "mask_ratio": cfg.mask_ratio, "adversarial": cfg.adversarial, "steps": result.step, "reused_checkpoint": reused,
-                   "train_rec": sum(tail) / len(tail), "rec_tube90": held_out_reconstruction(model, clips),
-                   "far_auc_micro": far_row["auc_micro"], "far_auc_macro": far_row["auc_macro"], "far_accuracy": far_row["accuracy"]}
+                   "train_seconds": round(t_train, 1), "train_rec": sum(tail) / len(tail), **yardsticks(model, seed, "pretrained_probe")}
             rows.append(row)
             timings[f"{variant}_seed{seed}"] = round(time.perf_counter() - t0, 1)
             log(f"{variant:15s} seed {seed}: rec_tube90 {row['rec_tube90']:.4f} | FAR micro AUC {row['far_auc_micro']:.3f} "
-                f"| {t_train:.0f} s training, {timings[f'{variant}_seed{seed}']:.0f} s in all")
+                + (f"| FER accuracy {row['fer_accuracy']:.3f} " if fer else "")
+                + f"| {t_train:.0f} s training, {timings[f'{variant}_seed{seed}']:.0f} s in all")
             if variant == variants[0]:
                 reference[seed] = model
     if fractions:
@@ -174,9 +218,10 @@ def run_experiments(
             log(f"low-data FAR baselines, seed {seed}: {timings[f'low_data_seed{seed}']:.0f} s")
     return {
         "ablations": rows,
+        "baselines": baselines,
         "low_data": low.to_dicts(),
         "settings": {"config": config, "reference": asdict(base), "low_data_variant": variants[0], "variants": {v: VARIANTS[v] for v in variants},
-                     "skipped_variants": skipped,
+                     "skipped_variants": skipped, "fer": bool(fer),
                      "seeds": list(seeds), "max_steps": max_steps or base.max_steps, "fractions": list(fractions),
                      "probe": probe, "finetune_epochs": finetune_epochs, "far_data": {k: list(v) if isinstance(v, tuple) else v for k, v in far_kw.items()},
                      "held_out": {"clips": int(clips.shape[0]), "world_seed": 2, "mask": "tube", "mask_ratio": 0.9, "mask_seed": 0}},
@@ -193,6 +238,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     p.add_argument("--fractions", nargs="*", type=float, default=[0.1, 0.3, 1.0], help="label fractions of the low-data part (none: skip it)")
     p.add_argument("--finetune-epochs", type=int, default=5)
     p.add_argument("--far-identities", type=int, default=None, help="people in the FAR data (default 120, lesson 06's)")
+    p.add_argument("--fer", action="store_true", help="also probe facial expressions (the transfer report's FER protocol, all labels)")
     p.add_argument("--data-path", default=None, help="a clip store of the reference config's training clips (render once, read by every run)")
     p.add_argument("--runs-dir", default="runs/experiments", help="one checkpoint folder per (variant, seed): rerun to resume")
     p.add_argument("--out", default="runs/experiments/results.json", help="where the results JSON goes (written atomically)")
@@ -201,7 +247,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     t0 = time.perf_counter()
     results = run_experiments(a.config, variants=a.variants, seeds=a.seeds, max_steps=a.max_steps, runs_dir=a.runs_dir,
                               fractions=a.fractions, finetune_epochs=a.finetune_epochs, far_identities=a.far_identities,
-                              data_path=a.data_path, progress=a.progress)
+                              data_path=a.data_path, fer=a.fer, progress=a.progress)
     args = list(sys.argv[1:] if argv is None else argv)
     results["provenance"] = {
         "command": "python -m marlin_lite.experiments " + shlex.join(args),

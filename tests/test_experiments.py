@@ -46,6 +46,8 @@ def test_script_writes_results_with_provenance_and_resumes(tmp_path, repo_root):
     assert [(r["variant"], r["seed"], r["steps"]) for r in saved["ablations"]] == [("reference", 3, 3), ("no_adversarial", 3, 3)]
     assert [r["adversarial"] for r in saved["ablations"]] == [True, False]
     assert saved["settings"]["skipped_variants"] == ["adversarial"]  # tiny.yaml trains with the critic already
+    assert [(b["method"], b["seed"]) for b in saved["baselines"]] == [("random_init", 3)]
+    assert 0 <= saved["baselines"][0]["far_auc_micro"] <= 1 and saved["baselines"][0]["rec_tube90"] is None  # no decoder
     for r in saved["ablations"]:
         assert all(math.isfinite(r[k]) for k in ("rec_tube90", "far_auc_micro", "far_auc_macro", "train_rec"))
     assert {r["method"] for r in saved["low_data"]} == {"random_init_probe", "supervised_scratch", "pretrained_probe"}
@@ -85,3 +87,26 @@ def test_committed_results_match_their_recorded_command(repo_root):
     fractions = saved["settings"]["fractions"]
     low = sorted((r["method"], r["fraction"], r["seed"]) for r in saved["low_data"])
     assert low == sorted((m, f, s) for m in ("random_init_probe", "supervised_scratch", "pretrained_probe") for f in fractions for s in seeds)
+
+
+def test_fer_probe_finds_expressions_a_pixel_view_can_see():
+    """The FER yardstick (the transfer report's protocol at toy size): it answers an accuracy, and
+    an encoder that returns the same feature for every clip scores at most the majority share."""
+    from marlin_lite.pretrain import load_config
+    from marlin_lite.transfer import TransferSettings
+
+    base = load_config("configs/course.yaml")
+    mcfg = base.model_config()
+    settings = TransferSettings.quick()
+    settings.data["fer"] = {"num_identities": 30, "clips_per_identity": 3, "fake_fraction": 0.0}
+    probe = experiments._fer_probe(mcfg, base, settings)
+    torch.manual_seed(0)
+    acc = probe(MarlinAutoencoder(mcfg))
+    assert 0 <= acc <= 1
+
+    blind_encoder = MarlinAutoencoder(mcfg).encoder
+    with torch.no_grad():  # no patch weights: every clip gives the same tokens, nothing to learn from
+        for p in blind_encoder.patch_embed.parameters():
+            p.zero_()
+    blind = probe(blind_encoder)
+    assert blind <= 0.5  # 6 classes; constant features can only find a majority
