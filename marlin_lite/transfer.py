@@ -1255,7 +1255,8 @@ def conclusion(task: str, summary: Mapping[str, Any], regimes: Sequence[int | st
     keys = [_regime_key(r) for r in regimes]
     most, fewest = keys[-1], keys[0]
     if task == "ls":
-        probe, rand, scratch = "the generator on the frozen pretrained encoder", "on a frozen random-init encoder", "an encoder trained from scratch"
+        probe, rand, scratch = ("the generator on the frozen pretrained encoder", "the same generator on a frozen random-init encoder",
+                                "the same generator with an encoder trained from scratch")
         most_words = "all training people" if regimes[-1] == "all" else f"{regimes[-1]} training people"
         few_words = f"{regimes[0]} training {'person' if regimes[0] == 1 else 'people'}"
     else:

@@ -380,3 +380,20 @@ def test_cli_bad_arguments_exit_2_naming_the_argument(checkpoint, tmp_path, caps
     run = subprocess.run([sys.executable, "-m", "marlin_lite.transfer", "--encoder", str(tmp_path / "nope.pt")],
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 2 and "--encoder" in run.stderr and len(run.stderr.strip().splitlines()) == 1
+
+
+def test_committed_report_is_generated_from_its_json_and_the_shipped_checkpoint():
+    """docs/results.md is what render_markdown makes of docs/results.json (nothing typed by hand),
+    the report covers every task with 3 or more seeds, and it describes the shipped checkpoint."""
+    from pathlib import Path
+
+    from marlin_lite.course_weights import course_record
+    from marlin_lite.transfer import ALL_TASKS, render_markdown
+
+    root = Path(__file__).resolve().parents[1]
+    results = load_results(root / "docs" / "results.json")
+    prov = results.pop("provenance")
+    assert (root / "docs" / "results.md").read_text() == render_markdown(results, prov)
+    assert results["tasks"] == list(ALL_TASKS) and len(results["seeds"]) >= 3 and not prov["quick"]
+    assert prov["encoder_sha256"] == course_record()["sha256"] and prov["git_commit"] and not prov["git_dirty"]
+    assert prov["command"].startswith("python -m marlin_lite.transfer --encoder marlin_lite/weights/course_tiny.pt")
