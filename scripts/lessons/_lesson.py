@@ -41,10 +41,11 @@ class Lesson:
             c.metadata["tags"] = tags
         self.cells.append(c)
 
-    def full_report(self, task: str, number: int) -> None:
-        """The section lessons 06-08 share: what the full-size transfer report is, and a cell
-        that reads it (``docs/results.json``) and prints and draws ``task``'s rows."""
-        self.md(f"""
+    def full_report(self, task: str, number: int, intro: str | None = None) -> None:
+        """The section lessons 06-09 share: what the full-size transfer report is (``intro``
+        replaces the classification tasks' text), and a cell that reads it
+        (``docs/results.json``) and prints and draws ``task``'s rows."""
+        self.md(intro if intro is not None else f"""
 ## {number}. At full size: the transfer report
 
 Everything above is lesson-sized: one split, fractions of the labels, short training. The
