@@ -41,6 +41,8 @@ Sources the writer takes (:func:`write_clip_store`):
 From the command line::
 
     python -m marlin_lite.clipstore write --synthface --out data/synth_tiny --frames 8 --size 64
+    python -m marlin_lite.clipstore write --synthface --out runs/course_store --frames 8 --size 64 --num-identities 5000 \
+        --clips-per-identity 2 --framing face --expressions marked     # configs/course.yaml's clips
     python -m marlin_lite.clipstore write --videos data/crops --out data/store --frames 16 --size 224
     python -m marlin_lite.clipstore write --dataset celebvhq --root data/CelebV-HQ --out data/celebvhq_store
     python -m marlin_lite.clipstore verify data/store
@@ -1385,6 +1387,8 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--clips-per-identity", type=int, default=4)
     g.add_argument("--world-seed", type=int, default=0)
     g.add_argument("--fake-fraction", type=float, default=0.0)
+    g.add_argument("--framing", default="scene", choices=("scene", "face"), help="'face': MARLIN-like face crops (the course recipe)")
+    g.add_argument("--expressions", default="subtle", choices=("subtle", "marked"), help="'marked': the course recipe's expressions")
     v = w.add_argument_group("videos and data sets")
     v.add_argument("--root", help="the data set's root folder (with --dataset)")
     v.add_argument("--limit", type=int, default=None, help="only the first N videos of the data set (quick runs)")
@@ -1407,6 +1411,7 @@ def main(argv: list[str] | None = None) -> int:
                 source: Any = SynthFaceDataset(
                     args.split, num_identities=args.num_identities, clips_per_identity=args.clips_per_identity,
                     world_seed=args.world_seed, size=args.size, num_frames=args.frames, fake_fraction=args.fake_fraction,
+                    framing=args.framing, expressions=args.expressions,
                 )
             else:
                 videos: Any = args.videos

@@ -29,13 +29,17 @@ each seed.
 Runs are the lessons' checkpoint ladder (:func:`~marlin_lite.pretrain.ensure_pretrained`), one
 folder per (variant, seed) under ``--runs-dir``: an interrupted script picks up where it
 stopped. The JSON written to ``--out`` records the exact command, seeds, config, versions and
-timings beside every number, so lesson 10 can show results it did not compute itself::
+timings beside every number, so lesson 10 can show results it did not compute itself. Lesson
+10's file, the course recipe's ablations (``configs/course.yaml`` at 600 steps per run, its
+clips read from a clip store rendered once)::
 
-    python -m marlin_lite.experiments --seeds 0 1 2 --out notebooks/results/ablations.json
+    python -m marlin_lite.experiments --config configs/course.yaml --data-path runs/course_store \
+        --variants reference random frame tube fasking_opp ratio_0.75 ratio_0.95 adversarial no_adversarial \
+        --seeds 0 1 2 --max-steps 600 --fractions --fer --out notebooks/results/ablations_course.json
 
-On 2 CPU cores the default (8 variants x 3 seeds of the tiny preset, 600 steps each) takes
-about half an hour; on a GPU, minutes. ``--variants``, ``--max-steps`` and ``--fractions``
-shrink it (the tests run 2 variants for a few steps).
+About 3.5 minutes per run on one CPU core (about 90 minutes for the 24 runs); on a GPU, minutes
+in all. ``--variants``, ``--max-steps`` and ``--fractions`` shrink it (the tests run 2
+variants for a few steps).
 """
 
 from __future__ import annotations

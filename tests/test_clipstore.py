@@ -259,6 +259,16 @@ def test_cli_write_synthface_verify_info(tmp_path, capsys):
     assert run.returncode == 2 and "no clip store at" in run.stderr
 
 
+def test_cli_write_synthface_in_the_course_framing(tmp_path):
+    out = tmp_path / "course"
+    assert main(["write", "--synthface", "--out", str(out), "--num-identities", "6", "--clips-per-identity", "1", "--frames", "8",
+                 "--size", "32", "--framing", "face", "--expressions", "marked", "--no-progress"]) == 0
+    store = ClipStore(out)
+    face = SynthFaceDataset("train", num_identities=6, clips_per_identity=1, size=32, num_frames=8, framing="face", expressions="marked")
+    scene = SynthFaceDataset("train", num_identities=6, clips_per_identity=1, size=32, num_frames=8)
+    assert torch.equal(store[0]["video"], face[0]["video"]) and not torch.equal(store[0]["video"], scene[0]["video"])
+
+
 def test_cli_write_videos(tmp_path):
     rng = np.random.default_rng(0)
     videos = tmp_path / "videos"

@@ -289,12 +289,11 @@ def resampled_accuracy(pred):
     return (boot @ correct.T / boot.sum(1, keepdim=True)).mean(1)
 
 
-def interval(values):
-    lo, hi = torch.quantile(values, torch.tensor([0.025, 0.975])).tolist()
-    return lo, hi
+interval = metrics.percentile_interval  # the 2.5th and 97.5th percentiles of the resampled values
 
-
-# Checks: equal weights give the plain accuracy; every resample keeps the number of people.
+# Checks: the package's cluster bootstrap draws the same weights; equal weights give the plain
+# accuracy; every resample keeps the number of people.
+assert torch.equal(boot, metrics.cluster_bootstrap_weights(test_people, BOOTSTRAP, task_generator(SEED, "bootstrap")))
 ones = torch.ones(1, len(test_set))
 fake_pred = torch.randint(0, C, (2, len(test_set)), generator=task_generator(SEED, "check"))
 plain = (fake_pred == y["test"]).float().mean()
@@ -561,12 +560,8 @@ difference these people support.
 """)
 code("""
 def paired(a, b, fraction):
-    d = results[(a, fraction)]["boot"] - results[(b, fraction)]["boot"]
-    lo, hi = interval(d)
-    point = results[(a, fraction)]["accuracy"] - results[(b, fraction)]["accuracy"]
-    verdict = "higher" if lo > 0 else "lower" if hi < 0 else "no clear difference"
-    signed = [f"{v:+.2f}".replace("-0.00", "+0.00") for v in (point, lo, hi)]
-    return f"{a} - {b}: {signed[0]} [{signed[1]}, {signed[2]}] ({verdict})"
+    ra, rb = results[(a, fraction)], results[(b, fraction)]
+    return metrics.paired_bootstrap(a, b, ra["boot"], rb["boot"], ra["accuracy"], rb["accuracy"])
 
 
 for f in FRACTIONS:

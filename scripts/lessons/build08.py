@@ -329,14 +329,7 @@ K_{ij} = [s_i > s_j] + \tfrac12 [s_i = s_j],$$
 so one `einsum` scores all resamples. With unit weights it is `metrics.binary_auc`.
 """)
 code("""
-def resample_weights(groups, n, generator):
-    \"\"\"(n, N) weights of N samples in n cluster-bootstrap resamples: each row draws as many groups as there are,
-    with replacement; a sample's weight is how often its group was drawn.\"\"\"
-    _, inverse = torch.unique(groups, return_inverse=True)
-    k = int(inverse.max()) + 1
-    draws = torch.randint(k, (n, k), generator=generator)
-    counts = torch.zeros(n, k).scatter_add_(1, draws, torch.ones(n, k))
-    return counts[:, inverse]
+resample_weights = metrics.cluster_bootstrap_weights  # lesson 07 derives it
 
 
 def weighted_auc(scores, target, weights):
@@ -360,13 +353,11 @@ def resampled_auc(video_scores, group="all fakes"):
     return torch.stack([weighted_auc(s[keep], fake["test"][keep], boot[:, keep]) for s in video_scores]).mean(0)
 
 
-def interval(values):
-    lo, hi = torch.nanquantile(values, torch.tensor([0.025, 0.975])).tolist()
-    return lo, hi
-
+interval = metrics.percentile_interval  # the 2.5th and 97.5th percentiles of the resampled values (NaNs ignored)
 
 check = torch.rand(len(test_set), generator=task_generator(SEED, "check")).round(decimals=1)  # rounding makes ties
 torch.testing.assert_close(weighted_auc(check, fake["test"], torch.ones(1, len(test_set)))[0].item(), metrics.binary_auc(check, fake["test"]))
+torch.testing.assert_close(weighted_auc(check, fake["test"], boot[:20]), metrics.weighted_auc(check, fake["test"], boot[:20]))
 lo, hi = interval(resampled_auc(check[None]))
 print(f"{len(test_set.identities)} test people, {BOOTSTRAP} resamples | weighted AUC with unit weights == metrics.binary_auc")
 print(f"a detector that scores at random: AUC {metrics.binary_auc(check, fake['test']):.2f} [{lo:.2f}, {hi:.2f}]")
@@ -687,12 +678,8 @@ difference these people support):
 """)
 code("""
 def paired(a, b, fraction, group="all fakes"):
-    d = results[(a, fraction, group)]["boot"] - results[(b, fraction, group)]["boot"]
-    lo, hi = interval(d)
-    point = results[(a, fraction, group)]["auc"] - results[(b, fraction, group)]["auc"]
-    verdict = "higher" if lo > 0 else "lower" if hi < 0 else "no clear difference"
-    signed = [f"{v:+.2f}".replace("-0.00", "+0.00") for v in (point, lo, hi)]
-    return f"{a} - {b}: {signed[0]} [{signed[1]}, {signed[2]}] ({verdict})"
+    ra, rb = results[(a, fraction, group)], results[(b, fraction, group)]
+    return metrics.paired_bootstrap(a, b, ra["boot"], rb["boot"], ra["auc"], rb["auc"])
 
 
 for f in FRACTIONS:
