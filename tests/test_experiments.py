@@ -13,7 +13,7 @@ import torch
 from marlin_lite import experiments
 from marlin_lite.model import MarlinAutoencoder
 
-COMMITTED = "notebooks/results/ablations.json"
+COMMITTED = "notebooks/results/ablations_course.json"
 
 
 def test_bad_arguments_name_the_fix(repo_root):
