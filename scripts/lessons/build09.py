@@ -325,13 +325,11 @@ print(f"sync expert on held-out people: offset exact {row['sync_offset_acc']:.2f
 md(r"""
 ## 5. The generated mouths
 
-The table (means over seeds) holds, per method: `l1_lower` and `psnr_lower` (pixel error of
-the lower half against the real one), `fd_syncfeat` (a **Fréchet distance between real and
-generated lower faces on our sync expert's video features**: the formula of FID, but *not*
-FID, which uses Inception-v3 features of single images; the package computes the matrix
-square root from an eigen-decomposition and tests it against closed forms), and the expert's
-`sync_distance`, `sync_confidence` and `sync_offset_acc` (how often the expert's estimate on
-the generated mouth with in-sync audio is 0). The ground-truth row shows what real mouths score.
+Per method (means over seeds): `l1_lower` and `psnr_lower`, the pixel error of the lower
+half; `fd_syncfeat`, a **Fréchet distance on our sync expert's features** (FID's formula, *not*
+FID, which uses Inception-v3 features); and the expert's `sync_distance`, `sync_confidence` and
+`sync_offset_acc` (how often its estimate on the generated mouth with in-sync audio is 0). The
+ground-truth row is what real mouths score.
 """)
 code("""
 summary = {r["method"]: r for r in table.summarize()}
@@ -529,18 +527,13 @@ sees the reference's pixels: its patch embedding passes the mouth's shape throug
 generator learns the rest.
 
 ## Summary
-- **Audio**: log-mel with torch (`marlin_lite.audio.log_mel`), 4 mel frames per video frame;
-  a window of $T$ frames owns $4T$ mel frames.
-- **Sync expert** (`train_sync_expert`): two towers, unit embeddings, InfoNCE over audio
-  shifts; **offset estimate, sync distance, sync confidence** (your `sync_statistics`) are
-  LSE-D/LSE-C-*style* scores from our own expert, named so.
-- **Generator** (`train_generator`, `LipSyncGenerator`): masked lower half + reference + mel in,
-  lower half out, with a MARLIN ViT as the face encoder; baselines copy-reference, random frozen,
-  trained from scratch, pretrained.
-- **Metrics** (`lipsync_metrics`): PSNR and L1 of the lower half, `fd_syncfeat` (Fréchet
-  distance on the expert's features, not FID), and the expert's scores.
-- **Real videos** (`marlin_lite.tasks.lipsync_data`): face crops that put the lips in the lower
-  half, one log-mel per utterance cut into segments of $2T + 2K$ frames; LRS2 in the scaled notebook.
+- **Audio**: log-mel (`marlin_lite.audio.log_mel`), 4 mel frames per video frame.
+- **Sync expert** (`train_sync_expert`): two towers, InfoNCE over audio shifts; offset
+  estimate, sync distance and confidence (your `sync_statistics`) are LSE-D/LSE-C-*style*.
+- **Generator** (`train_generator`): masked lower half + reference + mel in, lower half out,
+  a MARLIN ViT as face encoder; metrics PSNR, L1, `fd_syncfeat` (not FID) and sync scores.
+- **Real videos** (`marlin_lite.tasks.lipsync_data`): face crops, one log-mel per utterance,
+  segments of $2T + 2K$ frames; LRS2 in the scaled notebook.
 - **Measured vs claimed**: at full size the pretrained encoder helps the generator against
   scratch (+0.21 sync offset accuracy with all people), not clearly against random init; no
   generator beats a copied mouth on PSNR.
