@@ -160,7 +160,8 @@ def run_experiments(
     variants = _check_variants(variants)
     if not seeds:
         raise ValueError("seeds must name at least one seed, e.g. (0, 1, 2)")
-    base = load_config(config, **({"data_path": data_path} if data_path else {}))  # fails early on a bad file
+    store = {"data_path": data_path} if data_path else {}  # the config's own data_path otherwise
+    base = load_config(config, **store)  # fails early on a bad file
     skipped = [v for v in variants if same_as_reference(v, base)]
     for v in skipped:
         log(f"{v}: skipped, it changes nothing in {config} ({VARIANTS[v]})")
@@ -180,8 +181,8 @@ def run_experiments(
         far_row = run_far(model, far["train"], far["test"], val_set=far["val"], seeds=(seed,), methods=(method,), cache=cache, probe=probe)[0]
         out = {"rec_tube90": held_out_reconstruction(model, clips) if isinstance(model, MarlinAutoencoder) else None,
                "far_auc_micro": far_row["auc_micro"], "far_auc_macro": far_row["auc_macro"], "far_accuracy": far_row["accuracy"]}
-        if fer_probe is not None:
-            out["fer_accuracy"] = fer_probe(model if method == "pretrained_probe" else random_encoder(mcfg, seed))
+        if fer_probe is not None:  # the baselines pass random_encoder(mcfg, seed): the encoder run_far's random_init_probe builds
+            out["fer_accuracy"] = fer_probe(model)
         return out
 
     for seed in seeds:
@@ -195,7 +196,7 @@ def run_experiments(
             t0 = time.perf_counter()
             cfg = load_config(config, **VARIANTS[variant], seed=seed, progress=progress,
                               out_dir=str(Path(runs_dir) / f"{variant}_seed{seed}"), **({"max_steps": max_steps} if max_steps else {}),
-                              **({"data_path": data_path} if data_path else {}))
+                              **store)
             ckpt = Path(cfg.out_dir) / "checkpoint.pt"
             before = ckpt.stat().st_mtime_ns if ckpt.exists() else None
             result = ensure_pretrained(cfg)

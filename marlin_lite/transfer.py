@@ -873,6 +873,13 @@ def _record(task: str, method: str, regime: int | str, seed: int, n_train: int, 
     return row
 
 
+def _reused_records(records: Sequence[dict[str, Any]], seed: int, same: int | str, regime: int | str) -> list[dict[str, Any]]:
+    """Copies of ``seed``'s records of regime ``same`` (ceiling excluded) for ``regime``, which
+    labels exactly the same items: the runs are deterministic, so they are not repeated."""
+    return [{**r, "regime": _regime_key(regime), "choice": {**r["choice"], "same_subset_as": _regime_key(same)}, "seconds": 0.0}
+            for r in records if r["seed"] == seed and r["regime"] == _regime_key(same) and r["method"] != "ceiling"]
+
+
 def evaluate_task(
     task: str,
     encoder: MarlinEncoder,
@@ -953,9 +960,7 @@ def evaluate_task(
             items = subsets[_regime_key(regime)]
             same = done.get(tuple(items.tolist()))
             if same is not None:  # e.g. k = 10 when every class has fewer: the runs are deterministic, so reuse them
-                for r in [r for r in records if r["seed"] == seed and r["regime"] == _regime_key(same) and r["method"] != "ceiling"]:
-                    records.append({**r, "regime": _regime_key(regime), "choice": {**r["choice"], "same_subset_as": _regime_key(same)},
-                                    "seconds": 0.0})
+                records += _reused_records(records, seed, same, regime)
                 for which in ("supervised_scratch", "pretrained_finetune"):
                     if (which, _regime_key(same)) in chosen_lr:
                         chosen_lr.setdefault((which, _regime_key(regime)), chosen_lr[(which, _regime_key(same))])
@@ -1080,8 +1085,7 @@ def evaluate_lipsync(
             items = subsets[key]
             same = done.get(tuple(items.tolist()))
             if same is not None:
-                records += [{**r, "regime": key, "choice": {**r["choice"], "same_subset_as": same}, "seconds": 0.0}
-                            for r in records if r["seed"] == seed and r["regime"] == same and r["method"] != "ceiling"]
+                records += _reused_records(records, seed, same, regime)
                 continue
             done[tuple(items.tolist())] = key
             art: dict[str, Any] = {}
@@ -1101,10 +1105,11 @@ def evaluate_lipsync(
                     continue
                 method = _LS_ROWS[row["method"]]
                 metrics = {k: float(v) for k, v in row.items() if k not in ("task", "method", "encoder", "seed", "n_train", "n_test", "chance")}
-                timings[method] = round(timings.get(method, 0.0) + art["seconds"][f"{row['method']}/{seed}"], 2)
+                seconds = art["seconds"][f"{row['method']}/{seed}"]
+                timings[method] = round(timings.get(method, 0.0) + seconds, 2)
                 records.append({"task": "ls", "method": method, "regime": key, "seed": int(seed), "n_train": len(items),
                                 "n_test": int(row["n_test"]), "metrics": metrics, "headline": metrics[HEADLINE["ls"]],
-                                "choice": {"encoder": row["encoder"]}, "seconds": round(art["seconds"][f"{row['method']}/{seed}"], 2)})
+                                "choice": {"encoder": row["encoder"]}, "seconds": round(seconds, 2)})
                 line.append(f"{method} {metrics[HEADLINE['ls']]:.3f}")
             log(f"[ls] seed {seed}, {len({int(p) for p in train.identity[items]})} people ({len(items)} clips): " + ", ".join(line))
         real = extra["real"]
