@@ -427,23 +427,47 @@ class Discriminator(nn.Module):
         return self.fc2(F.leaky_relu(self.fc1(patches), self.negative_slope))
 
 
-class MarlinAutoencoder(nn.Module):
-    """Encoder + ``enc_dec_proj`` + decoder (+ the discriminator used in pretraining)."""
+#: Initialisations of :class:`MarlinAutoencoder`: ``course`` and ``official`` (see its docstring).
+INITS: tuple[str, ...] = ("course", "official")
 
-    def __init__(self, cfg: MarlinConfig | str = "tiny", *, discriminator: bool = True) -> None:
+
+class MarlinAutoencoder(nn.Module):
+    """Encoder + ``enc_dec_proj`` + decoder (+ the discriminator used in pretraining).
+
+    ``init``: ``"course"`` (the default, what every course run used): xavier-uniform weights
+    and zero biases for *every* Linear layer (projection and critic included), LayerNorm
+    (1, 0), Conv3d at PyTorch's default, mask token from a normal of std 0.02 truncated at
+    +-2. ``"official"``: as the official code: xavier-uniform and zero biases only for the
+    encoder's and decoder's own Linear layers; ``enc_dec_proj`` and the discriminator keep
+    PyTorch's default Linear init; the mask token's normal (std 0.02) is truncated at +-0.02.
+    """
+
+    def __init__(self, cfg: MarlinConfig | str = "tiny", *, discriminator: bool = True, init: str = "course") -> None:
         super().__init__()
+        if init not in INITS:
+            raise ValueError(f"init must be one of {INITS}, got {init!r}")
         cfg = get_config(cfg)
         self.cfg = cfg
         self.encoder = MarlinEncoder(cfg)
         self.enc_dec_proj = nn.Linear(cfg.enc_dim, cfg.dec_dim, bias=False)
         self.decoder = MarlinDecoder(cfg)
         self.discriminator = Discriminator(cfg) if discriminator else None
-        self.reset_parameters()
+        self.reset_parameters(init)
 
-    def reset_parameters(self) -> None:
-        """Official init: xavier-uniform Linear weights, zero biases, LayerNorm (1, 0), Conv3d
-        default, mask token truncated normal (std 0.02)."""
-        for m in self.modules():
+    def reset_parameters(self, init: str = "course") -> None:
+        """Initialise every parameter as ``init`` says (see the class docstring)."""
+        if init not in INITS:
+            raise ValueError(f"init must be one of {INITS}, got {init!r}")
+        if init == "course":
+            modules = list(self.modules())
+        else:  # the official code initialises inside the encoder and decoder only
+            modules = [*self.encoder.modules(), *self.decoder.modules()]
+            self.enc_dec_proj.reset_parameters()
+            if self.discriminator is not None:
+                for m in self.discriminator.modules():
+                    if isinstance(m, nn.Linear):
+                        m.reset_parameters()
+        for m in modules:
             if isinstance(m, nn.Linear):
                 nn.init.xavier_uniform_(m.weight)
                 if m.bias is not None:
@@ -451,7 +475,10 @@ class MarlinAutoencoder(nn.Module):
             elif isinstance(m, nn.LayerNorm):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
-        nn.init.trunc_normal_(self.decoder.mask_token, std=0.02)
+        if init == "course":
+            nn.init.trunc_normal_(self.decoder.mask_token, std=0.02)
+        else:
+            nn.init.trunc_normal_(self.decoder.mask_token, std=0.02, a=-0.02, b=0.02)
 
     def forward(self, x: torch.Tensor, visible: torch.Tensor | TokenSplit) -> torch.Tensor:
         """``x (B, 3, T, H, W)``, ``visible`` (``bool (B, N)`` or a :class:`TokenSplit`) ->
@@ -552,7 +579,14 @@ def _rename(key: str, rules: list[tuple[str, str]]) -> str:
 
 
 def _strip_prefix(state_dict: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], bool]:
-    """Remove a wrapper prefix (``model.``, ``module.`` ...); say whether it is encoder-only."""
+    """Remove a wrapper prefix (``model.``, ``module.`` ...) and say whether the dict is encoder-only.
+
+    Keys come back as the official release names them (``encoder.*``, ``enc_dec_proj.*``,
+    ``decoder.*``, ``discriminator.*``). Encoder-only is decided as the official ``Marlin.from_file``
+    decides it: no key starts with ``decoder.`` (the release's ``*.encoder.pt`` keeps the
+    ``encoder.`` prefix). A bare encoder dict (``patch_embedding...``, what
+    ``model.encoder.state_dict()`` gives under official names) is read too.
+    """
     if not isinstance(state_dict, Mapping):
         raise TypeError(
             f"state_dict must be a dict of parameter name -> tensor (torch.load(path, weights_only=True)), got "
@@ -561,7 +595,8 @@ def _strip_prefix(state_dict: dict[str, torch.Tensor]) -> tuple[dict[str, torch.
     for key in state_dict:
         if isinstance(key, str) and key.endswith(_ANCHOR):
             prefix = key[: -len(_ANCHOR)]
-            return _tensors_only({k[len(prefix) :]: v for k, v in state_dict.items() if k.startswith(prefix)}), False
+            sd = _tensors_only({k[len(prefix) :]: v for k, v in state_dict.items() if k.startswith(prefix)})
+            return sd, not any(k.startswith("decoder.") for k in sd)
     for key in state_dict:
         if isinstance(key, str) and key.endswith(_ENC_ONLY_ANCHOR):
             prefix = key[: -len(_ENC_ONLY_ANCHOR)]
@@ -570,6 +605,16 @@ def _strip_prefix(state_dict: dict[str, torch.Tensor]) -> tuple[dict[str, torch.
         f"not an official MARLIN state dict: no key ending in {_ANCHOR!r} (full model) or "
         f"{_ENC_ONLY_ANCHOR!r} (encoder only); first keys: {list(state_dict)[:5]}"
     )
+
+
+def official_layout(state_dict: dict[str, torch.Tensor]) -> str:
+    """Which official layout a state dict has: ``"encoder"`` (the release's ``*.encoder.pt``),
+    ``"full"`` (``*.full.pt``: encoder, ``enc_dec_proj``, decoder) or ``"full+discriminator"``
+    (a training checkpoint's ``state_dict``, as a Lightning ``*.ckpt`` holds it)."""
+    sd, encoder_only = _strip_prefix(state_dict)
+    if encoder_only:
+        return "encoder"
+    return "full+discriminator" if any(k.startswith("discriminator.") for k in sd) else "full"
 
 
 def _tensors_only(sd: dict[str, Any]) -> dict[str, torch.Tensor]:
@@ -649,9 +694,10 @@ class LoadReport:
     missing: list[str]  # MARLIN-lite keys with no official counterpart in the file
     unexpected: list[str]  # official keys MARLIN-lite has no place for
     encoder_only: bool
+    layout: str = ""  # official_layout(): "encoder", "full" or "full+discriminator"
 
     def __str__(self) -> str:
-        s = f"loaded {len(self.loaded)} tensors ({'encoder only' if self.encoder_only else 'full model'})"
+        s = f"loaded {len(self.loaded)} tensors ({self.layout or ('encoder only' if self.encoder_only else 'full model')})"
         if self.missing:
             s += f"; missing {len(self.missing)}: {self.missing[:4]}"
         if self.unexpected:
@@ -668,16 +714,19 @@ def from_official(
 ) -> tuple[MarlinAutoencoder, LoadReport]:
     """Build a :class:`MarlinAutoencoder` from an official MARLIN state dict.
 
-    Accepts a full model (encoder, ``enc_dec_proj``, decoder, discriminator) or an
-    encoder-only dict, with or without a wrapper prefix (a Lightning ``.ckpt``'s
-    ``state_dict`` often has one). Every key is accounted for: with ``strict`` any unexpected
-    key, or a missing one outside the parts an encoder-only file does not have, raises; a shape
-    mismatch always raises with both shapes. Returns the model and a :class:`LoadReport`.
+    Reads the three layouts the official release and training code write, with or without a
+    wrapper prefix (:func:`official_layout`): the encoder-only ``*.encoder.pt`` (keys
+    ``encoder.*``; the model gets no discriminator and its decoder stays at its initialisation,
+    listed in ``report.missing``), the full ``*.full.pt`` (encoder, ``enc_dec_proj``, decoder: no
+    discriminator) and a training checkpoint's state dict with ``discriminator.*`` too. Every key
+    is accounted for: with ``strict`` any unexpected key, or a missing one the file's layout
+    should have, raises; a shape mismatch always raises with both shapes. Returns the model and
+    a :class:`LoadReport`.
     """
     sd, encoder_only = _strip_prefix(state_dict)
     cfg = get_config(config) if config is not None else config_from_official(state_dict, **infer_kwargs)
     has_disc = any(k.startswith("discriminator.") for k in sd)
-    model = MarlinAutoencoder(cfg, discriminator=has_disc or not encoder_only)
+    model = MarlinAutoencoder(cfg, discriminator=has_disc)
     own = model.state_dict()
     loaded, unexpected, converted = [], [], {}
     for key, value in sd.items():
@@ -698,27 +747,73 @@ def from_official(
     if strict and (unexpected or hard_missing):
         raise ValueError(f"official state dict does not fit: unexpected keys {unexpected[:8]}, missing keys {hard_missing[:8]}")
     model.load_state_dict(converted, strict=False)
-    return model, LoadReport(loaded, missing, unexpected, encoder_only)
+    layout = "encoder" if encoder_only else ("full+discriminator" if has_disc else "full")
+    return model, LoadReport(loaded, missing, unexpected, encoder_only, layout)
 
 
-def to_official(model: MarlinAutoencoder, *, encoder_only: bool = False) -> dict[str, torch.Tensor]:
-    """The model's weights under official MARLIN key names (encoder-only keys drop ``encoder.``)."""
+def to_official(model: MarlinAutoencoder, *, encoder_only: bool = False, discriminator: bool = True) -> dict[str, torch.Tensor]:
+    """The model's weights under official MARLIN key names.
+
+    ``encoder_only``: the release's ``*.encoder.pt`` layout (``encoder.*`` keys only);
+    ``discriminator=False``: the ``*.full.pt`` layout (encoder, ``enc_dec_proj``, decoder); the
+    default keeps the discriminator too (a training checkpoint's ``state_dict``) when the model has one.
+    """
     out = {}
     for key, value in model.state_dict().items():
         name = _rename(key, _LITE_TO_OFFICIAL)
-        if encoder_only:
-            if not name.startswith("encoder."):
-                continue
-            name = name[len("encoder.") :]
+        if encoder_only and not name.startswith("encoder."):
+            continue
+        if not discriminator and name.startswith("discriminator."):
+            continue
         out[name] = value.detach().clone()
     return out
 
 
-#: Official pretrained weights (YouTube Faces). Files are large; they are fetched only on request.
+#: The official reference shipped with the course: a tiny model built with the official MARLIN
+#: modules, its input, visible mask and every output (``data_samples/official/README.md``).
+OFFICIAL_REFERENCE = Path(__file__).resolve().parents[1] / "data_samples" / "official" / "marlin_official_tiny.pt"
+
+
+def official_parity(path: str | os.PathLike[str] = OFFICIAL_REFERENCE) -> tuple[dict[str, float], LoadReport]:
+    """Load the official reference file into MARLIN-lite and compare every output with it.
+
+    Returns ``(diffs, report)``: for each of ``encoder_visible_tokens``, ``decoder_masked_predictions``,
+    ``features_seq``, ``features_mean`` and ``discriminator_scores``, the largest absolute difference
+    between MARLIN-lite's output and the official one (fp32: expect about 1e-6), and the
+    :class:`LoadReport` of reading the official state dict.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(
+            f"{path} not found: it ships with the course in data_samples/official/; restore it with git checkout -- {path.name}"
+        )
+    ref = torch.load(path, map_location="cpu", weights_only=True)
+    c = ref["config"]
+    cfg = MarlinConfig(img_size=c["img"], patch_size=c["patch"], num_frames=c["frames"], tubelet_size=c["tubelet"],
+                       enc_dim=c["enc"][0], enc_depth=c["enc"][1], enc_heads=c["enc"][2], dec_dim=c["dec"][0],
+                       dec_depth=c["dec"][1], dec_heads=c["dec"][2], qkv_bias=c["qkv_bias"], name="official_tiny")
+    model, report = from_official(ref["state_dict"], cfg)
+    model.eval()
+    x, visible = ref["x"], ref["visible"]
+    with torch.no_grad():
+        ours = {
+            "encoder_visible_tokens": model.encoder(x, visible),
+            "decoder_masked_predictions": model(x, visible),
+            "features_seq": model.encoder.extract_features(x, keep_seq=True),
+            "features_mean": model.encoder.extract_features(x),
+            "discriminator_scores": model.discriminator(ref["decoder_masked_predictions"]),
+        }
+    return {k: float((v - ref[k]).abs().max()) for k, v in ours.items()}, report
+
+
+#: Official pretrained weights (YouTube Faces), as released: ``<name>.encoder.pt`` (the encoder
+#: only, keys ``encoder.*``) and ``<name>.full.pt`` (encoder, ``enc_dec_proj`` and decoder, no
+#: discriminator). ``<name>`` loads the encoder file, ``<name>.full`` the full one. Files are
+#: large; they are fetched only on request.
 OFFICIAL_WEIGHTS: dict[str, dict[str, Any]] = {
-    "marlin_vit_small_ytf": {"preset": "small", "file": "marlin_vit_small_ytf.encoder.pt", "sha256": None},
-    "marlin_vit_base_ytf": {"preset": "base", "file": "marlin_vit_base_ytf.encoder.pt", "sha256": None},
-    "marlin_vit_large_ytf": {"preset": "large", "file": "marlin_vit_large_ytf.encoder.pt", "sha256": None},
+    f"marlin_vit_{preset}_ytf{suffix}": {"preset": preset, "file": f"marlin_vit_{preset}_ytf.{part}.pt", "sha256": None}
+    for preset in ("small", "base", "large")
+    for suffix, part in (("", "encoder"), (".full", "full"))
 }
 #: Where the official release files are published (GitHub release assets of the official repo).
 OFFICIAL_URL = "https://github.com/ControlNet/MARLIN/releases/download/model_v1/{file}"
@@ -756,7 +851,9 @@ def load_pretrained(
 ) -> tuple[MarlinAutoencoder, LoadReport]:
     """Load official MARLIN weights by name (:data:`OFFICIAL_WEIGHTS`) or from a local file.
 
-    A path to a ``.pt`` / ``.ckpt`` file is read offline with ``torch.load(weights_only=True)``.
+    A path to a ``.pt`` / ``.ckpt`` file is read offline with ``torch.load(weights_only=True)``:
+    a release file (``*.encoder.pt``, ``*.full.pt``), a state dict under official names, or a
+    Lightning checkpoint (its ``state_dict``; the discriminator is kept when present).
     A name looks in ``cache_dir`` (default :func:`default_cache_dir`) first and, if absent and
     ``download`` is True, downloads the release file once (with a progress bar, atomically,
     SHA-256-checked where a checksum is known). Returns ``(model, report)``.
