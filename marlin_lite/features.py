@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from marlin_lite.model import MarlinAutoencoder, MarlinEncoder, check_clips
 from marlin_lite.utils import pick_device
-from marlin_lite.video import clip_indices, frames_to_tensor, read_video, window_starts
+from marlin_lite.video import WINDOW_RULES, frames_to_tensor, read_video, window_indices
 
 POOLINGS = ("mean", "none")
 REDUCTIONS = ("none", "mean", "max")
@@ -93,12 +93,16 @@ def extract_features(
     return torch.cat(out)
 
 
-def video_windows(frames: np.ndarray, clip_len: int = 16, sample_rate: int = 2, *, name: str | None = None) -> np.ndarray:
-    """Non-overlapping windows of a video: ``uint8 (T, H, W, 3) -> (n, clip_len, H, W, 3)``.
+def video_windows(
+    frames: np.ndarray, clip_len: int = 16, sample_rate: int = 2, *, rule: str = "official", name: str | None = None
+) -> np.ndarray:
+    """The evaluation windows of a video: ``uint8 (T, H, W, 3) -> (n, clip_len, H, W, 3)``.
 
-    Window ``k`` takes frames ``s_k + arange(clip_len) * sample_rate`` with
-    ``s_k = k * clip_len * sample_rate``. A video shorter than one window is an error that
-    says how short it is.
+    Windows follow :func:`marlin_lite.video.window_indices`: by default the official
+    ``extract_video`` rule (a video of at most ``clip_len`` frames is padded by repeating its last
+    frame, one of at most ``clip_len * sample_rate`` frames gives its first ``clip_len`` frames,
+    longer ones non-overlapping windows at ``sample_rate``); ``rule="full"`` keeps every full
+    window of a long video. A video with no frames is an error that names it.
     """
     shape = getattr(frames, "shape", None)
     if shape is None or len(shape) != 4 or shape[-1] != 3:
@@ -108,9 +112,7 @@ def video_windows(frames: np.ndarray, clip_len: int = 16, sample_rate: int = 2, 
             f"frames{who} must be one video as an array (T, H, W, 3) (RGB, channels last), got {got}; "
             "pass one video at a time, channels last (frames.transpose(0, 2, 3, 1) for (T, 3, H, W))"
         )
-    starts = window_starts(len(frames), clip_len, sample_rate, name=name)
-    idx = np.stack([clip_indices(len(frames), clip_len, sample_rate, start=s, name=name) for s in starts])
-    return frames[idx]
+    return frames[window_indices(len(frames), clip_len, sample_rate, rule=rule, name=name)]
 
 
 def prepare_clips(windows: np.ndarray, size: int) -> torch.Tensor:
@@ -133,6 +135,7 @@ def extract_video(
     model: MarlinEncoder | MarlinAutoencoder,
     *,
     sample_rate: int = 2,
+    windows: str = "official",
     reduction: str = "none",
     batch_size: int = 8,
     device: str | torch.device | None = None,
@@ -145,6 +148,8 @@ def extract_video(
         video: a video file (read with PyAV) or frames ``uint8 (T, H, W, 3)`` (face crops).
         model: the encoder; its config sets the window length (``num_frames``) and size.
         sample_rate: take every ``sample_rate``-th frame (MARLIN: 2).
+        windows: ``"official"`` (the official ``extract_video``: short videos padded or read at
+            rate 1, see :func:`video_windows`) or ``"full"`` (every full window of a long video).
         reduction: ``"none"`` -> ``(n_windows, D)``; ``"mean"`` / ``"max"`` over windows -> ``(D,)``.
     """
     if reduction not in REDUCTIONS:
@@ -161,8 +166,7 @@ def extract_video(
     else:
         name = Path(video).name
         frames = read_video(video, audio=False).frames
-    windows = video_windows(frames, enc.cfg.num_frames, sample_rate, name=name)
-    clips = prepare_clips(windows, enc.cfg.img_size)
+    clips = prepare_clips(video_windows(frames, enc.cfg.num_frames, sample_rate, rule=windows, name=name), enc.cfg.img_size)
     feats = extract_features(enc, clips, batch_size=batch_size, device=device, precision=precision, progress=progress)
     if reduction == "mean":
         return feats.mean(0)
@@ -184,6 +188,7 @@ def extract_folder(
     encoder: str | os.PathLike[str],
     *,
     sample_rate: int = 2,
+    windows: str = "official",
     reduction: str = "none",
     batch_size: int = 8,
     device: str = "auto",
@@ -199,8 +204,11 @@ def extract_folder(
     Videos should be face crops (``python -m marlin_lite.preprocess`` makes them); each frame is
     resized to the encoder's size. ``OUT_DIR/<path relative to VIDEO_DIR>.npy`` holds float32
     ``(n_windows, D)`` (``reduction="none"``) or ``(D,)``; it is written atomically, and a file
-    already there is kept (the run resumes) unless ``overwrite``. A video that cannot be read or
-    is shorter than one window is reported and the rest go on. Returns the report, also written
+    already there is kept (the run resumes) unless ``overwrite``. Short videos get a window as the
+    official ``extract_video`` gives one (``windows``, :func:`video_windows`). A video that cannot
+    be read (or has no frames) is a recorded skip: no ``.npy`` is written for it (the official
+    CelebV-HQ script writes a zero vector instead, which a probe would then train on), its
+    ``error`` is in the report, and the rest go on. Returns the report, also written
     to ``OUT_DIR/features_report.json``: the encoder, the settings, each video's status
     (``done``, ``kept`` or ``error`` with the message) and output shape.
     """
@@ -236,7 +244,7 @@ def extract_folder(
             row.update(status="kept", shape=list(np.load(target, mmap_mode="r").shape))
         else:
             try:
-                feats = extract_video(path, enc, sample_rate=sample_rate, reduction=reduction, batch_size=batch_size,
+                feats = extract_video(path, enc, sample_rate=sample_rate, windows=windows, reduction=reduction, batch_size=batch_size,
                                       device=dev, precision=precision)
             except Exception as err:  # noqa: BLE001 (any unreadable or too short video is reported, the rest go on)
                 row.update(status="error", error=f"{type(err).__name__}: {err}")
@@ -248,7 +256,7 @@ def extract_folder(
     counts = {s: sum(r["status"] == s for r in files) for s in ("done", "kept", "error")}
     report = {
         "video_dir": str(root), "encoder": {k: v for k, v in source.items() if k != "report"},
-        "settings": {"sample_rate": sample_rate, "reduction": reduction, "clip_len": enc.cfg.num_frames,
+        "settings": {"sample_rate": sample_rate, "windows": windows, "reduction": reduction, "clip_len": enc.cfg.num_frames,
                      "size": enc.cfg.img_size, "precision": precision, "device": str(dev)},
         "counts": counts, "seconds": round(time.perf_counter() - started, 2), "files": files,
     }
@@ -281,6 +289,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="a MARLIN-lite checkpoint.pt or run folder, an official weight name or file, or random:<preset>")
     p.add_argument("--reduction", choices=REDUCTIONS, default="none", help="none: (n_windows, D); mean / max over windows: (D,)")
     p.add_argument("--sample-rate", type=int, default=2, help="take every k-th frame (MARLIN: 2)")
+    p.add_argument("--windows", choices=WINDOW_RULES, default="official",
+                   help="official: as the official extract_video (short videos padded or read at rate 1); full: every full window")
     p.add_argument("--batch-size", type=int, default=8, help="windows per forward pass")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto")
@@ -289,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-progress", action="store_true")
     a = p.parse_args(argv)
     try:
-        report = extract_folder(a.video_dir, a.out_dir, a.encoder, sample_rate=a.sample_rate, reduction=a.reduction,
+        report = extract_folder(a.video_dir, a.out_dir, a.encoder, sample_rate=a.sample_rate, windows=a.windows, reduction=a.reduction,
                                 batch_size=a.batch_size, device=a.device, precision=a.precision, overwrite=a.overwrite,
                                 progress=not a.no_progress, allow_download=a.download)
     except (FileNotFoundError, ValueError, TypeError) as err:

@@ -13,7 +13,8 @@ MARLIN samples **clips** of ``clip_len = 16`` frames taking every 2nd source fra
 (``sample_rate = 2``), so a clip starting at frame ``start`` uses the frame indices
 ``start + arange(clip_len) * sample_rate`` and spans ``(clip_len - 1) * sample_rate + 1``
 source frames (31 by default). Evaluation uses non-overlapping windows that step by
-``clip_len * sample_rate`` source frames (32 by default), see :func:`window_starts`.
+``clip_len * sample_rate`` source frames (32 by default), see :func:`window_indices` (which
+also says what a video shorter than one window gives, as the official ``extract_video`` does).
 
 Errors are always plain Python exceptions that name the file and say what to do:
 ``FileNotFoundError`` for a missing file and ``ValueError`` for everything else that is
@@ -56,6 +57,8 @@ __all__ = [
     "clip_span",
     "clip_indices",
     "window_starts",
+    "window_indices",
+    "WINDOW_RULES",
     "random_clip_start",
     "read_frame_folder",
     "write_video",
@@ -706,7 +709,8 @@ def clip_indices(
 def window_starts(
     num_frames: int, clip_len: int = 16, sample_rate: int = 2, *, name: str | None = None
 ) -> list[int]:
-    """Start frames of the non-overlapping evaluation windows of a video.
+    """Start frames of the non-overlapping full windows of a video (``rule="full"`` of
+    :func:`window_indices`, which also covers videos shorter than one window and the official rule).
 
     Windows step by ``clip_len * sample_rate`` source frames (32 by default): starts
     ``0, 32, 64, ...``. Only full windows are kept, i.e. those whose whole clip fits:
@@ -721,6 +725,50 @@ def window_starts(
     """
     span = _check_clip_args(num_frames, clip_len, sample_rate, name)
     return list(range(0, num_frames - span + 1, clip_len * sample_rate))
+
+
+#: Window rules of :func:`window_indices`: ``"official"`` (the official ``extract_video``) and
+#: ``"full"`` (every full window; the course's in-memory SynthFace protocol).
+WINDOW_RULES: tuple[str, ...] = ("official", "full")
+
+
+def window_indices(
+    num_frames: int, clip_len: int = 16, sample_rate: int = 2, *, rule: str = "official", name: str | None = None
+) -> np.ndarray:
+    """Source frame indices of every evaluation window of a video: ``int64 (n, clip_len)``.
+
+    The official MARLIN ``extract_video`` rule for ``T = num_frames`` (16-frame clips at rate 2):
+
+    * ``T <= clip_len``: one window, the whole video with its last frame repeated up to
+      ``clip_len`` frames ("same" padding at the tail);
+    * ``clip_len < T <= clip_len * sample_rate``: one window, the first ``clip_len`` frames at
+      rate 1;
+    * longer: windows every ``clip_len * sample_rate`` frames starting at
+      ``range(0, T - clip_len * sample_rate, clip_len * sample_rate)`` (the bound is exclusive:
+      a video of 64 frames gives 1 window, not 2), each taking every ``sample_rate``-th frame.
+
+    ``rule="full"`` differs only for long videos: it keeps every window whose frames exist,
+    ``start + (clip_len - 1) * sample_rate < T`` (64 frames: 2 windows), as the course's lessons
+    window their in-memory clips. Raises ``ValueError`` for a video with no frames.
+    """
+    num_frames = _check_int(num_frames, "num_frames", 0)
+    clip_len = _check_int(clip_len, "clip_len", 1)
+    sample_rate = _check_int(sample_rate, "sample_rate", 1)
+    if rule not in WINDOW_RULES:
+        raise ValueError(f"rule must be one of {WINDOW_RULES}, got {rule!r}")
+    if num_frames == 0:
+        who = f"video '{name}'" if name else "the video"
+        raise ValueError(f"{who} has no frames; check that the file decodes (python -m marlin_lite.video probe FILE)")
+    if num_frames <= clip_len:
+        return np.minimum(np.arange(clip_len, dtype=np.int64), num_frames - 1)[None]
+    step = clip_len * sample_rate
+    if num_frames <= step and (rule == "official" or num_frames < clip_span(clip_len, sample_rate)):
+        return np.arange(clip_len, dtype=np.int64)[None]
+    if rule == "official":
+        starts = range(0, num_frames - step, step)
+    else:
+        starts = range(0, num_frames - clip_span(clip_len, sample_rate) + 1, step)
+    return np.stack([s + np.arange(clip_len, dtype=np.int64) * sample_rate for s in starts])
 
 
 def random_clip_start(

@@ -10,7 +10,7 @@ from marlin_lite.features import extract_features, extract_video, prepare_clips,
 from marlin_lite.model import MarlinAutoencoder, get_config
 from marlin_lite.samples import DEFAULT_DIR
 from marlin_lite.synthface import generate_clip
-from marlin_lite.video import write_video
+from marlin_lite.video import read_video, write_video
 
 CFG = get_config("tiny", enc_depth=1, dec_depth=1)
 
@@ -60,13 +60,41 @@ def test_bad_clips_fail_before_the_model_moves(model):
             extract_video(bad, model)
 
 
-def test_windows_follow_the_protocol():
+def test_windows_follow_the_official_extract_video():
     frames = np.arange(50, dtype=np.uint8)[:, None, None, None] * np.ones((1, 2, 2, 3), np.uint8)
+    first = lambda w: w[:, :, 0, 0, 0].tolist()  # noqa: E731 (the source frame index of each window frame)
     w = video_windows(frames, clip_len=8, sample_rate=2)
-    assert w.shape == (3, 8, 2, 2, 3)  # starts 0, 16, 32; each spans 15 source frames
-    assert w[1, :, 0, 0, 0].tolist() == list(range(16, 32, 2))
-    with pytest.raises(ValueError, match="short"):
-        video_windows(frames[:10], clip_len=8, sample_rate=2, name="short.mp4")
+    assert w.shape == (3, 8, 2, 2, 3)  # starts range(0, 50 - 16, 16) = 0, 16, 32
+    assert first(w)[1] == list(range(16, 32, 2))
+    # The official bound is exclusive: 48 frames give starts 0 and 16 (a window at 32 would fit).
+    assert [r[0] for r in first(video_windows(frames[:48], clip_len=8, sample_rate=2))] == [0, 16]
+    assert [r[0] for r in first(video_windows(frames[:48], clip_len=8, sample_rate=2, rule="full"))] == [0, 16, 32]
+    # At most clip_len * sample_rate frames: one window, the first clip_len frames at rate 1.
+    assert first(video_windows(frames[:10], clip_len=8, sample_rate=2, name="short.mp4")) == [list(range(8))]
+    assert first(video_windows(frames[:16], clip_len=8, sample_rate=2)) == [list(range(8))]
+    # At most clip_len frames: the whole video, its last frame repeated ("same" padding at the tail).
+    assert first(video_windows(frames[:5], clip_len=8, sample_rate=2)) == [[0, 1, 2, 3, 4, 4, 4, 4]]
+    assert first(video_windows(frames[:1], clip_len=8, sample_rate=2)) == [[0] * 8]
+    with pytest.raises(ValueError, match="video 'empty.mp4' has no frames"):
+        video_windows(frames[:0], clip_len=8, sample_rate=2, name="empty.mp4")
+    with pytest.raises(ValueError, match="rule must be one of"):
+        video_windows(frames, rule="every")
+
+
+def test_window_counts_match_the_official_rule_for_every_length():
+    """Count and starts for every length 1..200 against the official rule, written out again."""
+    from marlin_lite.video import window_indices
+
+    for t in range(1, 201):
+        idx = window_indices(t, 16, 2)
+        if t <= 16:
+            expected = [[min(i, t - 1) for i in range(16)]]
+        elif t <= 32:
+            expected = [list(range(16))]
+        else:
+            expected = [[s + 2 * i for i in range(16)] for s in range(0, t - 32, 32)]
+        assert idx.tolist() == expected, t
+        assert idx.max() < t
 
 
 def test_prepare_clips_resizes():
@@ -92,12 +120,13 @@ def test_extract_video_from_a_file(model, tmp_path):
 
 def test_extract_video_on_the_committed_sample(model):
     feats = extract_video(DEFAULT_DIR / "synth_00_a.mp4", model)
-    assert feats.shape == (3, CFG.enc_dim) and torch.isfinite(feats).all()  # 48 frames at 112x112
+    assert feats.shape == (2, CFG.enc_dim) and torch.isfinite(feats).all()  # 48 frames at 112x112: starts 0, 16 (< 48 - 16)
 
 
 def test_feature_cli_on_a_folder(tmp_path, capsys, monkeypatch):
-    """python -m marlin_lite.features: one .npy per video with extract_video's numbers, an error
-    per unreadable or too short video (the rest go on, exit 1), and a second run keeps what exists."""
+    """python -m marlin_lite.features: one .npy per video with extract_video's numbers (a video
+    under one window padded as the official extract_video pads it), a recorded error per
+    unreadable video (the rest go on, exit 1), and a second run keeps what exists."""
     import json
 
     from marlin_lite.features import FEATURES_REPORT, main
@@ -113,20 +142,25 @@ def test_feature_cli_on_a_folder(tmp_path, capsys, monkeypatch):
     assert main(args) == 1
     report = json.loads((out / FEATURES_REPORT).read_text())
     status = {r["video"]: r["status"] for r in report["files"]}
-    assert status == {"a.mp4": "done", "people/b.mp4": "done", "short.mp4": "error", "broken.mp4": "error"}
-    assert report["counts"] == {"done": 2, "kept": 0, "error": 2} and report["encoder"]["kind"] == "random"
+    assert status == {"a.mp4": "done", "people/b.mp4": "done", "short.mp4": "done", "broken.mp4": "error"}
+    assert report["counts"] == {"done": 3, "kept": 0, "error": 1} and report["encoder"]["kind"] == "random"
+    assert report["settings"]["windows"] == "official" and not (out / "broken.npy").exists()
     printed = capsys.readouterr().out
-    assert "short.mp4:" in printed and "broken.mp4:" in printed
+    assert "broken.mp4:" in printed and "short.mp4:" not in printed
     encoder, _ = load_encoder("random:tiny")
     a = np.load(out / "a.npy")
     assert a.shape == (2, encoder.cfg.enc_dim) and a.dtype == np.float32  # 40 frames at rate 2: windows at 0 and 16
     np.testing.assert_allclose(a, extract_video(videos / "a.mp4", encoder).numpy(), rtol=1e-5, atol=1e-5)
     assert np.load(out / "people" / "b.npy").shape == (1, encoder.cfg.enc_dim)
+    short = read_video(videos / "short.mp4", audio=False).frames  # 6 frames: the 6th repeated up to 8
+    padded = np.concatenate([short, short[-1:].repeat(2, axis=0)])[None]
+    np.testing.assert_allclose(np.load(out / "short.npy"), extract_features(encoder, prepare_clips(padded, 64)).numpy(),
+                               rtol=1e-5, atol=1e-5)
 
     before = (out / "a.npy").stat().st_mtime_ns
     assert main([*args, "--reduction", "mean"]) == 1  # resumes: existing files are kept, as they were
     report = json.loads((out / FEATURES_REPORT).read_text())
-    assert report["counts"] == {"done": 0, "kept": 2, "error": 2} and (out / "a.npy").stat().st_mtime_ns == before
+    assert report["counts"] == {"done": 0, "kept": 3, "error": 1} and (out / "a.npy").stat().st_mtime_ns == before
     assert main([*args, "--reduction", "mean", "--overwrite"]) == 1
     assert np.load(out / "a.npy").shape == (encoder.cfg.enc_dim,)
     assert main([str(tmp_path / "missing"), str(out), "--encoder", "random:tiny"]) == 2
@@ -140,7 +174,7 @@ def test_feature_cli_on_a_folder(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["videos", "from_checkpoint", "--encoder", "run/checkpoint.pt", "--no-progress"]) == 1
     report = json.loads((tmp_path / "from_checkpoint" / FEATURES_REPORT).read_text())
-    assert report["encoder"]["kind"] == "marlin_lite" and report["counts"]["done"] == 2
+    assert report["encoder"]["kind"] == "marlin_lite" and report["counts"]["done"] == 3
     np.testing.assert_allclose(np.load(tmp_path / "from_checkpoint" / "a.npy"),
                                extract_video(videos / "a.mp4", model_from_checkpoint(tmp_path / "run" / "checkpoint.pt")).numpy(),
                                rtol=1e-5, atol=1e-5)

@@ -47,7 +47,7 @@ from torch import nn
 from marlin_lite.features import as_encoder, extract_features
 from marlin_lite.model import MarlinAutoencoder, MarlinConfig, MarlinEncoder, get_config
 from marlin_lite.tasks.results import ResultsTable
-from marlin_lite.video import clip_span, random_clip_start, window_starts
+from marlin_lite.video import clip_span, random_clip_start, window_indices
 
 TASK_KINDS = ("multilabel", "multiclass", "binary")
 #: Item fields kept as labels beside the features (those a data set's items have).
@@ -182,13 +182,15 @@ def clip_windows(video: torch.Tensor, num_frames: int, sample_rate: int = 1, siz
     """Non-overlapping windows of one video: ``float32 (3, T, H, W) -> (n, 3, num_frames, S, S)``.
 
     Window ``k`` takes frames ``k * num_frames * sample_rate + arange(num_frames) * sample_rate``
-    (MARLIN: 16 frames at rate 2 on 25 fps video). Frames are resized (bilinear, antialiased)
-    to ``size`` when given and different.
+    (MARLIN: 16 frames at rate 2 on 25 fps video), every window whose frames exist
+    (:func:`marlin_lite.video.window_indices` with ``rule="full"``); a video shorter than one
+    window gets one as the official ``extract_video`` does (its last frame repeated, or its first
+    ``num_frames`` frames at rate 1). Frames are resized (bilinear, antialiased) to ``size`` when
+    given and different.
     """
     if video.dim() != 4 or video.shape[0] != 3:
         raise ValueError(f"video must be (3, T, H, W), got shape {tuple(video.shape)}")
-    starts = window_starts(video.shape[1], num_frames, sample_rate)
-    idx = torch.tensor([[s + i * sample_rate for i in range(num_frames)] for s in starts])
+    idx = torch.from_numpy(window_indices(video.shape[1], num_frames, sample_rate, rule="full"))
     windows = video[:, idx].permute(1, 0, 2, 3, 4)  # (n, 3, num_frames, H, W)
     return _resize(windows, size)
 
@@ -471,7 +473,8 @@ def logits_to_scores(logits: torch.Tensor, task: str) -> torch.Tensor:
 
 @dataclass
 class ProbeResult:
-    """A trained linear head and its history (``epoch``, ``train_loss``, ``val_loss``)."""
+    """A trained linear head and its history (``epoch``, ``train_loss``, ``lr``, ``val_loss`` and,
+    when selecting by metric, ``val_metric``)."""
 
     head: nn.Linear
     task: str
@@ -495,6 +498,32 @@ def _check_features(feats: torch.Tensor, name: str) -> torch.Tensor:
     return feats.float().cpu()
 
 
+#: Named linear-probe protocols (:func:`linear_probe`'s ``protocol``). ``official``: the official
+#: CelebV-HQ FAR code's: batch 32, Adam(lr 1e-4, betas (0.5, 0.9)), the rate halved when the
+#: validation loss has not improved for 7 epochs (ReduceLROnPlateau(factor 0.5, patience 7)),
+#: training stops once the rate is at or below 1e-6 (at most 2000 epochs), and the head of the
+#: epoch with the best validation metric (AUC; accuracy for multi-class) is kept.
+PROBE_PROTOCOLS: dict[str, dict[str, Any]] = {
+    "official": dict(epochs=2000, lr=1e-4, betas=(0.5, 0.9), batch_size=32, eval_every=1, plateau=(0.5, 7),
+                     stop_lr=1e-6, select="metric"),
+}
+
+
+def _selection_metric(logits: torch.Tensor, targets: torch.Tensor, task: str) -> float:
+    """The validation metric ``select="metric"`` keeps the best head by: micro AUC (multilabel),
+    AUC (binary), accuracy (multiclass); ``nan`` scores as -inf."""
+    from marlin_lite.tasks.metrics import binary_auc, multiclass_accuracy, multilabel_auc
+
+    scores = logits_to_scores(logits, task)
+    if task == "multilabel":
+        value = multilabel_auc(scores, targets, average="micro")
+    elif task == "binary":
+        value = binary_auc(scores, targets)
+    else:
+        value = multiclass_accuracy(scores, targets)
+    return -math.inf if math.isnan(value) else value
+
+
 def linear_probe(
     train_feats: torch.Tensor,
     train_targets: torch.Tensor,
@@ -511,22 +540,45 @@ def linear_probe(
     seed: int = 0,
     eval_every: int | None = None,
     keep_best: bool = True,
+    plateau: tuple[float, int] | None = None,
+    stop_lr: float | None = None,
+    select: str = "loss",
+    protocol: str | None = None,
 ) -> ProbeResult:
     """Train ``Linear(D, C)`` on frozen features (CPU, fast).
 
     Args:
         train_feats: ``(N, D)``; train_targets: see :func:`prepare_targets`.
         val_feats, val_targets: optional; the validation loss is recorded every ``eval_every``
-            epochs (default: 20 evaluations) and, with ``keep_best``, the head with the lowest
-            validation loss is returned (model selection on val, never on test).
+            epochs (default: 20 evaluations) and, with ``keep_best``, the best head on
+            validation is returned (model selection on val, never on test).
         task: ``"multilabel"`` (BCE), ``"multiclass"`` (cross-entropy) or ``"binary"`` (BCE).
         num_classes: outputs of a multiclass head (default ``max(train_targets) + 1``).
         epochs, lr, betas, weight_decay: Adam; defaults follow MARLIN's FAR protocol (lr 1e-4,
             betas (0.5, 0.9)).
         batch_size: mini-batch size, shuffled each epoch; ``None`` (or ``>= N``) is full batch.
         seed: head init and shuffling (through :func:`task_generator`).
+        plateau: ``(factor, patience)``: multiply the rate by ``factor`` when the validation loss
+            has not improved for ``patience`` evaluations (needs validation data).
+        stop_lr: stop once the rate is at or below this (with ``plateau``).
+        select: the best head is the one with the lowest validation ``"loss"`` or the highest
+            validation ``"metric"`` (:func:`_selection_metric`).
+        protocol: a name in :data:`PROBE_PROTOCOLS` (``"official"``); its settings replace
+            ``epochs``, ``lr``, ``betas``, ``batch_size``, ``eval_every``, ``plateau``,
+            ``stop_lr`` and ``select``. ``None``: the arguments as given (the course's protocol).
+
+    The returned :class:`ProbeResult` records each evaluation (``history``: epoch, train loss,
+    validation loss and metric, rate) and the epoch whose head it holds (``best_epoch``).
     """
+    if protocol is not None:
+        if protocol not in PROBE_PROTOCOLS:
+            raise ValueError(f"protocol must be one of {sorted(PROBE_PROTOCOLS)} or None, got {protocol!r}")
+        named = PROBE_PROTOCOLS[protocol]
+        epochs, lr, betas, batch_size = named["epochs"], named["lr"], named["betas"], named["batch_size"]
+        eval_every, plateau, stop_lr, select = named["eval_every"], named["plateau"], named["stop_lr"], named["select"]
     _check_kind(task)
+    if select not in ("loss", "metric"):
+        raise ValueError(f"select must be 'loss' or 'metric', got {select!r}")
     x = _check_features(train_feats, "train_feats")
     y, n_out = prepare_targets(train_targets, task, num_classes, name="train_targets")
     if y.shape[0] != x.shape[0]:
@@ -536,6 +588,9 @@ def linear_probe(
     has_val = val_feats is not None
     if has_val != (val_targets is not None):
         raise ValueError("pass both val_feats and val_targets, or neither")
+    if plateau is not None and not has_val:
+        what = f"protocol {protocol!r}" if protocol else "plateau"
+        raise ValueError(f"{what} steps the rate on the validation loss: pass val_feats and val_targets")
     if has_val:
         xv = _check_features(val_feats, "val_feats")
         yv, _ = prepare_targets(val_targets, task, n_out if task == "multiclass" else None, name="val_targets")
@@ -550,11 +605,14 @@ def linear_probe(
     eval_every = eval_every or max(1, epochs // 20)
     head = make_head(x.shape[1], n_out, task_generator(seed, "probe_head"))
     opt = torch.optim.Adam(head.parameters(), lr=lr, betas=betas, weight_decay=weight_decay)
+    sched = None
+    if plateau is not None:
+        sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=plateau[0], patience=plateau[1])
     shuffle = task_generator(seed, "probe_shuffle")
     n = x.shape[0]
     bs = n if batch_size is None else min(batch_size, n)
     history: list[dict[str, float]] = []
-    best = (math.inf, 0, copy.deepcopy(head.state_dict()))
+    best = (-math.inf, 0, copy.deepcopy(head.state_dict()))  # (key, epoch, weights): higher key is better
     for epoch in range(1, epochs + 1):
         order = torch.randperm(n, generator=shuffle) if bs < n else torch.arange(n)
         total = 0.0
@@ -566,14 +624,22 @@ def linear_probe(
             opt.step()
             total += float(loss.detach()) * len(idx)
         if epoch % eval_every == 0 or epoch == epochs:
-            row = {"epoch": epoch, "train_loss": total / n}
+            row = {"epoch": epoch, "train_loss": total / n, "lr": opt.param_groups[0]["lr"]}
             if has_val:
                 with torch.no_grad():
-                    row["val_loss"] = float(task_loss(head(xv), yv, task))
-                if row["val_loss"] < best[0]:
-                    best = (row["val_loss"], epoch, copy.deepcopy(head.state_dict()))
+                    logits = head(xv)
+                row["val_loss"] = float(task_loss(logits, yv, task))
+                if select == "metric":
+                    row["val_metric"] = _selection_metric(logits, yv, task)
+                key = row["val_metric"] if select == "metric" else -row["val_loss"]
+                if key > best[0]:
+                    best = (key, epoch, copy.deepcopy(head.state_dict()))
+                if sched is not None:
+                    sched.step(row["val_loss"])
             history.append(row)
-    best_epoch = epochs
+            if stop_lr is not None and opt.param_groups[0]["lr"] <= stop_lr:
+                break
+    best_epoch = history[-1]["epoch"] if history else epochs
     if has_val and keep_best:
         head.load_state_dict(best[2])
         best_epoch = best[1]

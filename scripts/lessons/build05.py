@@ -59,7 +59,7 @@ from marlin_lite.model import MarlinAutoencoder
 from marlin_lite.synthface import EXPRESSIONS as EXPRESSION_NAMES
 from marlin_lite.synthface import generate_clip
 from marlin_lite.utils import seed_everything
-from marlin_lite.video import clip_indices, read_video, window_starts, write_video
+from marlin_lite.video import read_video, window_indices, write_video
 
 %matplotlib inline
 plt.rcParams["figure.dpi"] = 80
@@ -104,7 +104,8 @@ with torch.random.fork_rng():
     untrained = MarlinAutoencoder(mcfg, discriminator=True).eval()
 same_shapes = [p.shape for p in model.encoder.parameters()] == [p.shape for p in untrained.encoder.parameters()]
 moved = max((a - b).abs().max().item() for a, b in zip(model.encoder.parameters(), untrained.encoder.parameters()))
-print("same architecture:", same_shapes, "| largest change of an encoder weight in pretraining > 0.1:", moved > 0.1)
+assert same_shapes
+print(f"same architecture; the largest change of an encoder weight in pretraining: {moved:.3f}")
 """)
 md(r"""
 ## 2. MARLIN's feature protocol, by hand
@@ -113,7 +114,8 @@ A downstream task gets a whole video, of any length. MARLIN turns it into featur
 
 1. cut the video into **non-overlapping windows**: window $k$ takes the `num_frames` frames
    $s_k + 2j$ ($j = 0, \dots,$ `num_frames`$-1$), every 2nd frame as in pretraining, starting at
-   $s_k = k \cdot$ `num_frames` $\cdot 2$; only windows that fit completely are kept;
+   $s_k = k \cdot$ `num_frames` $\cdot 2$ for every $s_k < T - 2\,$`num_frames` (the official
+   `extract_video`'s rule, $T$ the video's frames; note the strict bound);
 2. resize each frame to the model's size (the frames are already square face crops);
 3. run the encoder over **all** tokens: no masking at feature time;
 4. take the **mean over the tokens**, then the encoder's **final LayerNorm**, in that order:
@@ -129,18 +131,19 @@ clip = generate_clip(3, 0, world_seed=WORLD_SEED, size=SIZE, num_frames=VIDEO_FR
 path = write_video(video_dir / "person03.mp4", clip.frames, clip.fps)
 frames = read_video(path, audio=False).frames  # uint8 (T, H, W, 3)
 
-span = (NUM_FRAMES - 1) * SAMPLE_RATE + 1  # source frames one window touches
-starts = list(range(0, len(frames) - span + 1, NUM_FRAMES * SAMPLE_RATE))
+step = NUM_FRAMES * SAMPLE_RATE  # source frames between window starts
+starts = list(range(0, len(frames) - step, step))  # the official rule: s < T - step
 index = np.stack([s + np.arange(NUM_FRAMES) * SAMPLE_RATE for s in starts])  # (n_windows, NUM_FRAMES)
 windows = frames[index]  # (n_windows, NUM_FRAMES, H, W, 3)
 
-assert starts == window_starts(len(frames), NUM_FRAMES, SAMPLE_RATE)
-assert all(np.array_equal(row, clip_indices(len(frames), NUM_FRAMES, SAMPLE_RATE, start=s)) for row, s in zip(index, starts))
+assert np.array_equal(index, window_indices(len(frames), NUM_FRAMES, SAMPLE_RATE))
 assert np.array_equal(windows, video_windows(frames, NUM_FRAMES, SAMPLE_RATE))
 print(f"{path.name}: {frames.shape[0]} frames of {frames.shape[1]}x{frames.shape[2]}")
-print(f"window starts {starts}, each window {span} source frames -> windows {windows.shape}")
+print(f"window starts {starts} -> windows {windows.shape}")
 for k, row in enumerate(index):
     print(f"  window {k}: source frames {row.tolist()}")
+full = window_indices(len(frames), NUM_FRAMES, SAMPLE_RATE, rule="full")
+print(f"every window that fits (rule='full') would also take frames {full[-1].tolist()}: {len(full)} windows")
 """)
 code("""
 fig, axes = plt.subplots(len(index), NUM_FRAMES, figsize=(1.1 * NUM_FRAMES, 1.25 * len(index)), squeeze=False)
@@ -155,6 +158,17 @@ for k, row in enumerate(index):
 fig.suptitle(f"{path.name}: non-overlapping windows, every {SAMPLE_RATE}nd frame", fontsize=9)
 plt.tight_layout()
 plt.show()
+""")
+md(r"""
+The strict bound drops a last window that would end on the video's final frames (here the one
+at frame 32); the course's in-memory lessons keep it (`rule="full"`), files are read the
+official way. A video shorter than two windows' worth of frames is not an error either: the
+official code takes its first `num_frames` frames at rate 1, and a video of at most
+`num_frames` frames is padded by repeating its last frame:
+""")
+code("""
+for t in (5, 12):
+    print(f"a {t}-frame video -> one window of source frames {window_indices(t, NUM_FRAMES, SAMPLE_RATE)[0].tolist()}")
 """)
 md(r"""
 Next, the windows become tensors `(n, 3, T, SIZE, SIZE)` in $[0, 1]$, each frame resized
@@ -183,7 +197,7 @@ with torch.no_grad():
 package = extract_video(path, model, sample_rate=SAMPLE_RATE)
 torch.testing.assert_close(by_hand, package)
 print("tokens per window", tuple(z.shape), "-> features", tuple(by_hand.shape))
-print("by hand == extract_video(path, model):", True)
+print("by hand and extract_video(path, model) agree to float32 rounding (assert_close above)")
 gap = (other_order - by_hand).norm(dim=1) / by_hand.norm(dim=1)
 print(f"LayerNorm-then-mean differs from mean-then-LayerNorm by {gap.mean():.2f} of the vector's length")
 """)
@@ -197,9 +211,8 @@ code("""
 for reduction in ["none", "mean", "max"]:
     f = extract_video(path, model, sample_rate=SAMPLE_RATE, reduction=reduction)
     print(f"reduction={reduction!r:7s} -> {tuple(f.shape)}")
-torch.testing.assert_close(extract_video(path, model, reduction="mean"), package.mean(0))
+torch.testing.assert_close(extract_video(path, model, reduction="mean"), package.mean(0))  # over the windows
 torch.testing.assert_close(extract_video(path, model, reduction="max"), package.max(0).values)
-print("mean / max are taken over the windows:", True)
 """)
 md(r"""
 ## 3. A set of faces to probe: identities x expressions
@@ -552,8 +565,8 @@ for name, f in features.items():
 md(r"""
 ## Summary
 
-- **Protocol** (`marlin_lite.features`): non-overlapping windows at sample rate 2
-  (`video_windows`), resized (`prepare_clips`), the encoder over all tokens, the mean over
+- **Protocol** (`marlin_lite.features`): non-overlapping windows at sample rate 2 by the
+  official rule, short videos padded or read at rate 1 (`window_indices`, `video_windows`), resized (`prepare_clips`), the encoder over all tokens, the mean over
   tokens, then the final LayerNorm (`extract_features`); `extract_video` does it for a file and
   reduces over windows with `none` / `mean` / `max`.
 - **Controls**: the same network before pretraining and standardised $16 \times 16$ pixels, on
@@ -593,7 +606,7 @@ print("counts:", report["counts"], "| encoder:", report["encoder"]["kind"], repo
 print("files:", sorted(p.name for p in features_dir.glob("*.npy")))
 from_file = np.load(features_dir / "person03.npy")
 torch.testing.assert_close(torch.from_numpy(from_file), package, rtol=1e-5, atol=1e-5)
-print(f"person03.npy: {from_file.shape} float32, the same numbers as extract_video:", True)
+print(f"person03.npy: {from_file.shape} float32; largest difference from extract_video: {np.abs(from_file - package.numpy()).max():.1e}")
 shutil.rmtree(features_dir)  # a demonstration: keep the folders when you run it on your own videos
 shutil.rmtree(video_dir)
 """)
