@@ -13,13 +13,14 @@ Strategies (see :data:`STRATEGIES`):
 * ``frame``: whole tubelet slots (all tokens of a time step), trimmed at random to ``n``.
 * ``tube``: the same spatial positions in every slot ("tubes" through time), trimmed to ``n``.
 * ``fasking``: MARLIN's face-guided masking as the official code does it: in each slot (read
-  from the slot's first frame) patches become visible region by region, background first,
-  then skin, then the five facial components (right eye+brow, left eye+brow, nose, mouth,
-  hair) in random order, until at least ``1 - mask_ratio`` of the slot is visible; then
-  candidates are dropped at random over the whole clip until exactly ``n`` remain. A patch
-  belongs to a region if *any* of its pixels carries one of the region's labels. Net effect:
-  the facial components are hidden.
-* ``fasking_opp``: the same walk in the opposite order (components first, then skin, then
+  from the slot's first frame) patches become visible label by label, background first,
+  then skin, then the labels of the five facial components (right brow+eye, left brow+eye,
+  nose, mouth, hair) in a random order of components drawn once per clip, until at least
+  ``1 - mask_ratio`` of the slot is visible (checked after each label, so the walk can stop
+  inside a component); then candidates are dropped at random over the whole clip until
+  exactly ``n`` remain. A patch belongs to a label if *any* of its pixels carries it. Net
+  effect: the facial components are hidden.
+* ``fasking_opp``: the official walk in the opposite order (components first, then skin, then
   background): the encoder sees the face and must imagine the rest.
 * ``fasking_paper``: our reading of the paper's prose, which differs from the code: the masked
   budget goes to facial-component tokens first (components in random order), and the rest of
@@ -227,20 +228,36 @@ def _fasking(
     generator: torch.Generator | None,
     check_labels: bool = True,
 ) -> torch.Tensor:
+    """The official walk (``fasking``; ``opposite``: ``fasking_opp``), batched.
+
+    Per slot, a queue of *labels* becomes visible one label at a time: background, skin, then
+    the labels of the five components in a random order of components (each component's labels
+    in :data:`labels.REGION_GROUPS` order, e.g. brow before eye); ``opposite`` reverses the
+    queue's parts (components, skin, background). The walk stops at the first label after which
+    at least ``1 - mask_ratio`` of the slot is visible, so it can stop inside a component (a
+    brow without its eye). The order of components is drawn once per clip and shared by its
+    slots, as the official code draws one queue per clip. Uniforms of shape ``(B, T', 5)`` are
+    drawn and slot 0's order is used, so the random stream is the one of one draw per slot.
+    """
     B = parsing.shape[0]
     t = grid.shape[0]
     P = grid.tokens_per_slot
     bits = label_bitmask(parsing, grid, check_labels=check_labels).reshape(B, t, P)
-    comp_bits = torch.tensor([_group_bits(L.REGION_GROUPS[c]) for c in COMPONENTS], dtype=torch.int16, device=bits.device)
-    member = (bits[:, :, None, :] & comp_bits[None, None, :, None]) != 0  # (B, t, 5, P)
-    order = torch.rand(B, t, len(COMPONENTS), generator=generator).argsort(-1).to(bits.device, non_blocking=True)
-    member = member.gather(2, order[..., None].expand(-1, -1, -1, P))  # components, shuffled per slot
+    dev = bits.device
+    width = max(len(L.REGION_GROUPS[c]) for c in COMPONENTS)
+    # (5, width) single-label bits per component, 0 where a component has fewer labels (a step
+    # that adds nothing, so it is never the first step with enough visible).
+    table = torch.tensor([[1 << lab for lab in L.REGION_GROUPS[c]] + [0] * (width - len(L.REGION_GROUPS[c])) for c in COMPONENTS],
+                         dtype=torch.int16)
+    order = torch.rand(B, t, len(COMPONENTS), generator=generator).argsort(-1)[:, 0]  # (B, 5): slot 0's order, per clip
+    label_bits = table[order].reshape(B, 1, -1, 1).to(dev, non_blocking=True)  # (B, 1, 5 * width, 1) in walk order
+    member = (bits[:, :, None, :] & label_bits) != 0  # (B, t, 5 * width, P)
     bg = ((bits & _group_bits(L.REGION_GROUPS["background"])) != 0)[:, :, None]
     skin = ((bits & _group_bits(L.REGION_GROUPS["skin"])) != 0)[:, :, None]
     queue = [member, skin, bg] if opposite else [bg, skin, member]
-    regions = torch.cat(queue, dim=2)  # (B, t, 7, P) in queue order
-    union = regions.cummax(dim=2).values  # visible after each step of the walk
-    enough = union.sum(-1) >= (1 - mask_ratio) * P - 1e-6  # (B, t, 7): "stop when 10 % is visible"
+    steps = torch.cat(queue, dim=2)  # (B, t, S, P) in walk order, one label per step
+    union = steps.cummax(dim=2).values  # visible after each step of the walk
+    enough = union.sum(-1) >= (1 - mask_ratio) * P - 1e-6  # (B, t, S): "stop when 10 % is visible"
     # The whole queue covers every patch, so the last step is always enough.
     enough[..., -1] = True
     stop = enough.int().argmax(-1)  # first step with enough visible

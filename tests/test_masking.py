@@ -214,3 +214,58 @@ def test_label_range_can_be_checked_before_the_maps_travel():
     bad[1, 3, 5, 5] = 12  # not a slot's first frame: masks never read it
     check_label_range(bad, 2)
 
+
+
+def _official_walk_by_loops(parsing: torch.Tensor, grid: TokenGrid, mask_ratio: float, opposite: bool,
+                            gen: torch.Generator) -> torch.Tensor:
+    """The official walk written out with plain loops (clip, slot, label), as the official
+    data set's mask generation reads: one queue of components per clip; in each slot, labels
+    become visible one at a time (a patch joins when any pixel of its first frame has the label)
+    until the visible share reaches 1 - mask_ratio; then exactly n candidates are kept at random.
+    It draws its random numbers as the package does, so the two must agree exactly."""
+    B = parsing.shape[0]
+    t, h, w = grid.shape
+    order = torch.rand(B, t, len(COMPONENTS), generator=gen).argsort(-1)[:, 0]
+    candidates = torch.zeros(B, t, h, w, dtype=torch.bool)
+    for b in range(B):
+        comps = [lab for k in order[b].tolist() for lab in L.REGION_GROUPS[COMPONENTS[k]]]
+        queue = comps + [L.SKIN, L.BACKGROUND] if opposite else [L.BACKGROUND, L.SKIN] + comps
+        for s in range(t):
+            frame = parsing[b, s * grid.tubelet]
+            visible = torch.zeros(h, w, dtype=torch.bool)
+            for lab in queue:
+                has = (frame == lab).reshape(h, grid.patch, w, grid.patch).any(3).any(1)
+                visible |= has
+                if visible.float().mean() >= 1 - mask_ratio - 1e-6:
+                    break
+            candidates[b, s] = visible
+    n = num_visible(grid.num_tokens, mask_ratio)
+    scores = torch.rand(B, grid.num_tokens, generator=gen).masked_fill(~candidates.reshape(B, -1), -1.0)
+    return torch.zeros(B, grid.num_tokens, dtype=torch.bool).scatter_(1, scores.topk(n, dim=1).indices, True)
+
+
+@pytest.mark.parametrize("strategy", ["fasking", "fasking_opp"])
+@pytest.mark.parametrize("ratio", [0.9, 0.75])
+def test_fasking_is_the_official_walk(strategy, ratio):
+    grid = TokenGrid(8, 64, 2, 8)
+    maps = torch.cat([_maps(grid, identities=range(6), clip_seed=c) for c in (0, 1)])
+    for seed in range(3):
+        ours = make_visible_mask(strategy, len(maps), grid, ratio, parsing=maps, generator=torch.Generator().manual_seed(seed))
+        loops = _official_walk_by_loops(maps, grid, ratio, strategy == "fasking_opp", torch.Generator().manual_seed(seed))
+        assert torch.equal(ours, loops), (strategy, ratio, seed)
+
+
+def test_fasking_opp_can_stop_inside_a_component():
+    """A slot whose right brow alone makes 10 % visible: the walk stops after the brow, before
+    the right eye of the same group (a walk by whole groups would make both candidates, and its
+    random trim would show eye patches)."""
+    grid = TokenGrid(2, 80, 2, 8)  # one slot of 10 x 10 patches
+    frame = torch.full((80, 80), L.SKIN, dtype=torch.uint8)
+    frame[:16, :40] = L.RIGHT_BROW  # 2 x 5 = 10 patches: exactly 10 % of the slot
+    frame[16:24, :40] = L.RIGHT_EYE  # 5 more patches in the same group
+    maps = frame.expand(1, 2, 80, 80).clone()
+    brow = torch.zeros(10, 10, dtype=torch.bool)
+    brow[:2, :5] = True
+    for seed in range(20):
+        vis = make_visible_mask("fasking_opp", 1, grid, 0.9, parsing=maps, generator=torch.Generator().manual_seed(seed))
+        assert torch.equal(vis.reshape(10, 10), brow), seed

@@ -112,12 +112,12 @@ labels. "Any pixel in a window" is a max over the window, so with tensor operati
 No loop over patches, only over the 7 groups.
 """)
 code("""
-def region_maps(parsing: torch.Tensor, grid: TokenGrid) -> dict[str, torch.Tensor]:
+def region_maps(parsing: torch.Tensor, grid: TokenGrid, groups: dict = L.REGION_GROUPS) -> dict[str, torch.Tensor]:
     \"\"\"(B, T, H, W) label ids -> {group: bool (B, T', H', W')}, by max-pooling each group's pixel map.\"\"\"
     first = parsing[:, :: grid.tubelet]  # (B, T', H, W): first frame of each slot
     B, t = first.shape[:2]
     maps = {}
-    for name, ids in L.REGION_GROUPS.items():
+    for name, ids in groups.items():
         pixels = torch.isin(first, torch.tensor(ids)).float()  # (B, T', H, W) 0/1
         pooled = F.max_pool2d(pixels.flatten(0, 1)[:, None], kernel_size=grid.patch)  # (B*T', 1, H', W')
         maps[name] = pooled.reshape(B, t, *grid.shape[1:]).bool()
@@ -204,10 +204,11 @@ md(r"""
 MARLIN's official code decides the visible tokens **per tubelet slot**:
 
 * start with every patch of the slot masked;
-* walk a queue of regions, making each region's patches visible: **background, then skin,
-  then the five facial components** (right eye+brow, left eye+brow, nose, mouth, hair) in a
-  random order;
-* stop as soon as at least `1 - MASK_RATIO` of the slot's patches are visible.
+* walk a queue of **labels**, making each label's patches visible: **background, then skin,
+  then the labels of the five facial components** (right brow and eye, left brow and eye,
+  nose, the three mouth labels, hair), the components in a random order drawn once per clip;
+* stop as soon as at least `1 - MASK_RATIO` of the slot's patches are visible. The check
+  comes after every label, so the walk can stop inside a component: a brow without its eye.
 
 Here is that walk for slot 0 of our clip. For contrast, the second walk is `fasking_opp`,
 which runs the queue the other way (components first, then skin, then background).
@@ -234,10 +235,14 @@ def walk(title: str, queue: list[str], slot_regions: dict[str, torch.Tensor]) ->
 
 
 def shuffled_components() -> list[str]:
-    return [M.COMPONENTS[i] for i in torch.randperm(len(M.COMPONENTS), generator=generator)]
+    \"\"\"The labels of the five components, components in a random order (each one's labels in order).\"\"\"
+    order = torch.randperm(len(M.COMPONENTS), generator=generator).tolist()
+    return [L.LABEL_NAMES[k] for i in order for k in L.REGION_GROUPS[M.COMPONENTS[i]]]
 
 
-slot_regions = {name: m[0, slot].flatten() for name, m in regions.items()}  # (P,) bool each
+ONE_LABEL = {name: (k,) for k, name in enumerate(L.LABEL_NAMES)}  # every label its own "group"
+label_regions = region_maps(parsing, grid, ONE_LABEL)
+slot_regions = {name: m[0, slot].flatten() for name, m in label_regions.items()}  # (P,) bool per label
 queue = ["background", "skin", *shuffled_components()]
 walks = {"fasking": (frame0, queue, *walk("fasking, our clip:", queue, slot_regions))}
 """)
@@ -258,7 +263,7 @@ def tight_crop(identity: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 tight_frames, tight_parsing = tight_crop(IDENTITY)
-tight_regions = region_maps(torch.from_numpy(tight_parsing)[None], grid)
+tight_regions = region_maps(torch.from_numpy(tight_parsing)[None], grid, ONE_LABEL)
 queue = ["background", "skin", *shuffled_components()]
 tight_slot_regions = {name: m[0, slot].flatten() for name, m in tight_regions.items()}
 walks["fasking, tight crop"] = (tight_frames[0], queue, *walk("fasking, tight crop:", queue, tight_slot_regions))
