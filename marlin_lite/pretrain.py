@@ -6,7 +6,11 @@ once for the generator step). Here one forward serves both: the critic learns fr
 critic. Everything else follows the official recipe: MSE on raw [0, 1] pixels of the masked
 patches (MAE's per-patch normalised targets as an option), adversarial weight 0.01, two AdamW
 optimisers (betas 0.9/0.95, no weight decay), learning rate ``1.5e-4 * batch / 256`` with a
-linear warm-up and a cosine decay to ``1e-5 * batch / 256``, per step.
+linear warm-up and a cosine decay to ``1e-5 * batch / 256``. Two things differ by default and
+have an official option for fidelity runs: the schedule moves every step (``schedule: official``:
+once per epoch, the warm-up starting from 0, as the official schedulers) and the projection and
+critic are xavier-initialised like the rest (``init: official``: PyTorch's default there, and
+the mask token truncated at +-0.02; :class:`~marlin_lite.model.MarlinAutoencoder`).
 
 Run it from Python (:func:`train`), from the command line::
 
@@ -45,11 +49,13 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from marlin_lite.clipstore import ClipStore, make_loader, open_for_training, store_fingerprint, to_device_float
 from marlin_lite.data import SynthFaceDataset
 from marlin_lite.masking import FACE_GUIDED, TokenGrid, check_label_range, make_visible_mask, num_visible
-from marlin_lite.model import Discriminator, MarlinAutoencoder, MarlinConfig, estimate_flops, get_config, split_tokens
+from marlin_lite.model import INITS, Discriminator, MarlinAutoencoder, MarlinConfig, estimate_flops, get_config, split_tokens
 from marlin_lite.synthface import EXPRESSION_STYLES, FRAMINGS
 from marlin_lite.utils import pick_device
 
 CHECKPOINT = "checkpoint.pt"
+#: Learning-rate schedules: ``course`` (moves every step) and ``official`` (once per epoch), see :func:`lr_factor`.
+SCHEDULES: tuple[str, ...] = ("course", "official")
 #: Settings that may change between a run and its resumption (they do not change the result).
 #: ``max_steps`` is not among them: the cosine schedule spans it.
 _RUNTIME_KEYS = ("out_dir", "progress", "log_every", "ckpt_every", "figure_every", "num_workers", "device")
@@ -90,6 +96,9 @@ class PretrainConfig:
     adversarial: bool = True
     adv_weight: float = 0.01
     norm_pix: bool = False
+    schedule: str = "course"  # course: the rate moves every step | official: once per epoch, warm-up from 0
+    epoch_steps: int | None = None  # steps per epoch of schedule official; None: one pass over the training clips
+    init: str = "course"  # course | official (MarlinAutoencoder's init)
     # hardware
     device: str = "auto"
     precision: str = "auto"  # auto (bf16 on CUDA, fp32 elsewhere) | fp32 | bf16
@@ -116,6 +125,9 @@ class PretrainConfig:
             (self.ckpt_every >= 0 and self.log_every >= 1, "ckpt_every must be >= 0 and log_every >= 1"),
             (self.data_path is None or isinstance(self.data_path, str), "data_path must be a clip store folder or null"),
             (self.framing in FRAMINGS, f"framing must be one of {FRAMINGS}, got {self.framing!r}"),
+            (self.schedule in SCHEDULES, f"schedule must be one of {SCHEDULES}, got {self.schedule!r}"),
+            (self.init in INITS, f"init must be one of {INITS}, got {self.init!r}"),
+            (self.epoch_steps is None or self.epoch_steps >= 1, "epoch_steps must be >= 1 or null"),
             (self.expressions in EXPRESSION_STYLES, f"expressions must be one of {EXPRESSION_STYLES}, got {self.expressions!r}"),
         ]
         if self.data_path == "":
@@ -160,9 +172,20 @@ def load_config(path: str | os.PathLike[str] | None = None, **overrides: Any) ->
 # --------------------------------------------------------------------------------------
 
 
-def lr_factor(step: int, cfg: PretrainConfig) -> float:
-    """Multiplier of the peak learning rate at ``step``: linear warm-up, then cosine to min_lr."""
-    if step < cfg.warmup_steps:
+def lr_factor(step: int, cfg: PretrainConfig, steps_per_epoch: int = 1) -> float:
+    """Multiplier of the peak learning rate at ``step``: linear warm-up, then cosine to min_lr.
+
+    ``schedule="course"``: the warm-up reaches the peak at step ``warmup_steps - 1`` (it starts at
+    ``1 / warmup_steps``) and the rate moves every step. ``schedule="official"`` (the official
+    schedulers, which step once per epoch): every step of an epoch gets the rate of the epoch's
+    first step, and the warm-up starts from 0 (``step / warmup_steps``), so the first epoch
+    trains at rate 0 when there is a warm-up, as the official run's does.
+    """
+    if cfg.schedule == "official":
+        step = (step // max(steps_per_epoch, 1)) * max(steps_per_epoch, 1)
+        if step < cfg.warmup_steps:
+            return step / cfg.warmup_steps
+    elif step < cfg.warmup_steps:
         return (step + 1) / cfg.warmup_steps
     span = max(cfg.max_steps - cfg.warmup_steps, 1)
     progress = min((step - cfg.warmup_steps) / span, 1.0)
@@ -456,7 +479,7 @@ def train(
     out = Path(cfg.out_dir)
     ckpt_path = out / CHECKPOINT
     torch.manual_seed(cfg.seed)
-    model = MarlinAutoencoder(mcfg, discriminator=True)
+    model = MarlinAutoencoder(mcfg, discriminator=True, init=cfg.init)
     disc: Discriminator = model.discriminator  # type: ignore[assignment]
     model.discriminator = None  # the generator and the critic are trained (and wrapped) apart
     model.to(device)
@@ -466,8 +489,9 @@ def train(
     peak = cfg.lr * global_batch / 256
     opt_g = torch.optim.AdamW(model.parameters(), lr=peak, betas=cfg.betas, eps=1e-8, weight_decay=cfg.weight_decay, fused=fused)
     opt_d = torch.optim.AdamW(disc.parameters(), lr=peak, betas=cfg.betas, eps=1e-8, weight_decay=cfg.weight_decay, fused=fused)
-    sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, lambda s: lr_factor(s, cfg))
-    sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, lambda s: lr_factor(s, cfg))
+    epoch = [1]  # steps per epoch, known once the data is (schedule "official")
+    sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, lambda s: lr_factor(s, cfg, epoch[0]))
+    sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, lambda s: lr_factor(s, cfg, epoch[0]))
     start_step, history = 0, []
     if resume:
         ckpt = load_checkpoint(ckpt_path)
@@ -517,6 +541,9 @@ def train(
         raise ValueError(f"cannot resume {ckpt_path}: the training data changed (clip store fingerprint {ckpt.get('data')} then, "
                          f"{data_id} now; None is SynthFace); use the same data or a new out_dir")
     sampler = StepBatches(len(dataset), cfg.batch_size, cfg.seed, start_step, cfg.max_steps, ddp.rank, ddp.world_size)
+    # Steps per epoch for schedule "official" (the rate of step 0, set above, does not depend on it;
+    # a resumed run's current rate comes back with its optimiser).
+    epoch[0] = cfg.epoch_steps or max(1, math.ceil(len(dataset) / global_batch))
     if isinstance(dataset, ClipStore):
         loader = make_loader(dataset, cfg.batch_size, batch_sampler=sampler, workers=cfg.num_workers, pin_memory=device.type == "cuda")
     else:

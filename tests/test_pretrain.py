@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from marlin_lite.model import MarlinAutoencoder
 from marlin_lite.pretrain import (
     CHECKPOINT,
     PretrainConfig,
@@ -44,6 +45,50 @@ def test_schedule_warms_up_then_decays_to_the_floor():
     assert all(a >= b for a, b in zip(f[9:], f[10:]))  # non-increasing after warm-up
     assert lr_factor(100, cfg) == pytest.approx(1e-5 / 1.5e-4)
     assert lr_factor(55, cfg) == pytest.approx((1e-5 / 1.5e-4) + (1 - 1e-5 / 1.5e-4) * 0.5 * (1 + math.cos(math.pi * 0.5)))
+
+
+def test_official_schedule_moves_once_per_epoch_and_warms_up_from_zero(tmp_path):
+    cfg = PretrainConfig(max_steps=100, warmup_steps=20, lr=1.5e-4, min_lr=1e-5, schedule="official")
+    f = [lr_factor(s, cfg, steps_per_epoch=10) for s in range(100)]
+    assert f[:10] == [0.0] * 10 and f[10:20] == [0.5] * 10  # epoch 0 at rate 0, epoch 1 half-way up
+    assert all(f[e * 10] == f[e * 10 + k] for e in range(10) for k in range(10))  # constant within an epoch
+    assert f[20] == pytest.approx(1.0) and all(a >= b for a, b in zip(f[20::10], f[30::10]))
+    # The same step-wise curve read at each epoch's first step, bar the warm-up's starting point.
+    step = PretrainConfig(max_steps=100, warmup_steps=20, lr=1.5e-4, min_lr=1e-5)
+    assert all(f[e * 10] == pytest.approx(lr_factor(e * 10, step)) for e in range(2, 10))
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        load_config(**{**MICRO, "schedule": "per_epoch"})
+    with pytest.raises(ValueError, match="init must be one of"):
+        load_config(**{**MICRO, "init": "xavier"})
+    # In a run: the logged rate (the next step's) follows the epoch schedule of its data.
+    from marlin_lite.data import SynthFaceDataset
+
+    cfg = _cfg(tmp_path, schedule="official", init="official", max_steps=9, warmup_steps=4, ckpt_every=0)
+    clips = len(SynthFaceDataset("train", num_identities=cfg.num_identities, clips_per_identity=cfg.clips_per_identity,
+                                 size=64, num_frames=8, cache=False))
+    per_epoch = math.ceil(clips / cfg.batch_size)
+    lrs = []
+    train(cfg, callback=lambda step, m: lrs.append((step, m["lr"])))
+    peak = cfg.lr * cfg.batch_size / 256
+    assert [lr for _, lr in lrs] == pytest.approx([peak * lr_factor(k, cfg, per_epoch) for k, _ in lrs])
+    assert lrs[0][1] == 0.0 and len({lr for _, lr in lrs}) == len({k // per_epoch for k, _ in lrs}) >= 2
+
+
+def test_official_init_leaves_the_projection_and_critic_at_pytorch_defaults():
+    torch.manual_seed(0)
+    course = MarlinAutoencoder("tiny")
+    torch.manual_seed(0)
+    official = MarlinAutoencoder("tiny", init="official")
+    for name, a in course.encoder.state_dict().items():  # the encoder's init is the same rule in both
+        assert a.shape == official.encoder.state_dict()[name].shape
+    # PyTorch's default Linear init is uniform in +-1/sqrt(fan_in): for enc_dec_proj (fan_in 128)
+    # that is +-0.088; xavier's bound is sqrt(6 / (128 + 64)) = 0.177.
+    w = official.enc_dec_proj.weight
+    assert w.abs().max() <= 1 / math.sqrt(w.shape[1]) + 1e-6 < course.enc_dec_proj.weight.abs().max()
+    assert official.discriminator.fc1.bias.abs().max() > 0 and course.discriminator.fc1.bias.abs().max() == 0
+    assert official.decoder.mask_token.abs().max() <= 0.02 and official.decoder.mask_token.std() > 0.005
+    with pytest.raises(ValueError, match="init must be one of"):
+        MarlinAutoencoder("tiny", init="xavier")
 
 
 def test_losses():
