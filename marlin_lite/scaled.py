@@ -153,7 +153,7 @@ DOWNSTREAM_PARAMETERS: dict[str, tuple[Any, str]] = {
     "device": (None, "where features, fine-tuning and lip-sync training run (None: cuda if available)"),
     "sample_rate": (None, "frame stride inside a window (None: 1 on SynthFace, 2 on real data as MARLIN)"),
     "synthface": ({}, "SynthFace splits: num_identities, clips_per_identity, world_seed, fractions, video_frames, fake_fraction"),
-    "probe": ({}, "linear_probe arguments, e.g. {lr: 1.0e-4, epochs: 200}"),
+    "probe": ({}, "linear_probe arguments, e.g. {protocol: official} (the official FAR code's) or {lr: 1.0e-4, epochs: 200}"),
     "finetune": ({}, "fine_tune arguments, e.g. {epochs: 5, lr: 1.0e-4}"),
     "lipsync": ({}, "run_lipsync arguments (task ls), e.g. {steps: 300, expert_steps: 300}"),
     "lipsync_data": ({}, "LRS2 clips for task ls (lrs2_lipsync_splits): crop (landmarks | frame), segment_frames, max_segments, n_mels, workers"),

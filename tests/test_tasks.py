@@ -78,6 +78,37 @@ def blobs(n=90, d=16, c=3, seed=0):
     return centres[y] + 0.5 * torch.randn(n, d, generator=g), y
 
 
+def test_official_probe_protocol_halves_the_rate_stops_and_keeps_the_best_auc():
+    """The official FAR protocol: batch 32, Adam 1e-4 (0.5, 0.9), ReduceLROnPlateau(0.5, 7) on the
+    validation loss, stop at lr <= 1e-6, keep the epoch with the best validation AUC."""
+    from marlin_lite.tasks.probe import PROBE_PROTOCOLS
+    from marlin_lite.tasks.metrics import multilabel_auc
+
+    official = PROBE_PROTOCOLS["official"]
+    assert (official["batch_size"], official["lr"], official["betas"], official["plateau"], official["stop_lr"]) == (
+        32, 1e-4, (0.5, 0.9), (0.5, 7), 1e-6)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(160, 8, generator=g) * 30  # large features: the best weights are small, soon reached at lr 1e-4
+    labels = (torch.rand(160, 3, generator=g) > 0.5).float()  # two labels of pure noise, one noisy but learnable:
+    labels[:, 0] = (x[:, 0] / 30 + 2 * torch.randn(160, generator=g) > 0).float()  # the val loss plateaus
+    result = linear_probe(x[:96], labels[:96], x[96:], labels[96:], task="multilabel", protocol="official", seed=1)
+    lrs = [h["lr"] for h in result.history]
+    assert [h["epoch"] for h in result.history] == list(range(1, len(lrs) + 1))  # evaluated every epoch
+    # Each epoch's rate: 1e-4 halved six times to 1.56e-6; the next halving reaches 7.8e-7 <= 1e-6: stop.
+    assert lrs[0] == pytest.approx(1e-4) and lrs[-1] == pytest.approx(1e-4 / 64) and len(lrs) < 2000
+    assert all(b in (a, a / 2) for a, b in zip(lrs, lrs[1:])) and len(set(lrs)) == 7
+    # A halving needs more than 7 evaluations without a better validation loss.
+    changes = [i for i in range(1, len(lrs)) if lrs[i] < lrs[i - 1]]
+    assert all(b - a >= 8 for a, b in zip([0, *changes], changes))
+    best = max(result.history, key=lambda h: h["val_metric"])
+    assert result.best_epoch == best["epoch"]
+    assert multilabel_auc(result.predict(x[96:]), labels[96:], average="micro") == pytest.approx(best["val_metric"])
+    with pytest.raises(ValueError, match="protocol 'official' steps the rate on the validation loss"):
+        linear_probe(x, labels, task="multilabel", protocol="official")
+    with pytest.raises(ValueError, match="protocol must be one of"):
+        linear_probe(x, labels, task="multilabel", protocol="marlin")
+
+
 def test_linear_probe_learns_a_separable_problem():
     x_all, y_all = blobs(n=180)  # held-out points of the same clusters for validation
     x, y, xv, yv = x_all[:90], y_all[:90], x_all[90:], y_all[90:]
