@@ -793,8 +793,11 @@ md(r"""
 of the expressions. The pretrained probe beats the tuned ViT trained from scratch (+0.090), but
 only because that ViT stays near chance (0.153). Against its random-init twin it falls short
 with 10 labels per expression and with all of them (-0.086 and -0.127, intervals below 0), and
-fine-tuning cannot be told from scratch in any regime. Why this pretraining keeps expression
-in the tokens but not in their mean is an open question of this course.
+fine-tuning cannot be told from scratch in any regime. Why this pretraining keeps less
+expression than a random projection is an open question of this course; a first step is
+`python -m marlin_lite.diagnose`, which probes every layer with three poolings on people no
+lesson uses (`docs/fer_diagnosis.md`, measured there, not here): the gap is already there after
+the patch embedding, and pooling by regions and halves of the clip narrows it without closing it.
 """)
 md(r"""
 ## 8. What the paper reports, and what the course measured
