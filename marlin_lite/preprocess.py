@@ -4,7 +4,9 @@
 
 For every video under ``VIDEO_DIR`` (recursively; ``.mp4 .avi .mkv .mov .webm .m4v .mpg
 .mpeg .flv``) it finds the face in every frame with MediaPipe FaceMesh (the optional
-'faces' extra, see :mod:`marlin_lite.faces`), crops a smoothed square box around it, draws
+'faces' extra, see :mod:`marlin_lite.faces`), crops a square box around it (``--crop course``:
+1.25 x the face's extent, smoothed over time; ``--crop official``: the official rule, side
+max(w, h), no smoothing, see :data:`CROP_PRESETS`), draws
 the parsing maps in crop coordinates, and writes, under the same relative path in ``OUT_DIR``:
 
 * ``<name>.mp4``: the crops, ``size x size`` at the source frame rate, with the source's
@@ -192,6 +194,22 @@ def _is_grayscale(frames: np.ndarray) -> bool:
 # ----------------------------------------------------------------------------------------
 # One video
 # ----------------------------------------------------------------------------------------
+
+
+#: Crop presets of ``--crop`` (:func:`crop_preset`): the box side over the face's extent and the
+#: temporal smoothing. ``official``: the official preprocessing's rule, a square of side
+#: ``max(w, h)`` of the face box (margin 1.0), zero-padded where it leaves the frame, no smoothing
+#: (each frame its own box). The official code takes the box of a RetinaFace detection (FaceXZoo);
+#: here MediaPipe FaceMesh's landmark extent stands in for it, so the box is a little tighter at
+#: the forehead. ``course``: 1.25 times the extent (room for the hair band), smoothed over 2 frames.
+CROP_PRESETS: dict[str, dict[str, float]] = {"course": {"margin": 1.25, "smoothing": 2.0}, "official": {"margin": 1.0, "smoothing": 0.0}}
+
+
+def crop_preset(name: str) -> dict[str, float]:
+    """``{"margin": ..., "smoothing": ...}`` of a :data:`CROP_PRESETS` entry (ValueError naming the choices)."""
+    if name not in CROP_PRESETS:
+        raise ValueError(f"crop must be one of {sorted(CROP_PRESETS)}, got {name!r}")
+    return dict(CROP_PRESETS[name])
 
 
 def _finished(out_dir: Path, name: str, settings: PreprocessSettings, source_bytes: int) -> bool:
@@ -612,8 +630,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("video_dir", help="folder of videos (searched recursively)")
     p.add_argument("out_dir", help="output folder (created; may be reused to resume)")
     p.add_argument("--size", type=int, default=defaults.size, help="crop side in pixels, even (default %(default)s)")
-    p.add_argument("--margin", type=float, default=defaults.margin, help="crop side over the face's landmark extent (default %(default)s)")
-    p.add_argument("--smoothing", type=float, default=defaults.smoothing, help="box smoothing over time, Gaussian sigma in frames; 0 = off (default %(default)s)")
+    p.add_argument("--crop", choices=sorted(CROP_PRESETS), default="course",
+                   help="course: 1.25 x the face's extent, smoothed over 2 frames; official: the official rule, "
+                        "side max(w, h) of the face box, no smoothing (default %(default)s)")
+    p.add_argument("--margin", type=float, default=None, help=f"crop side over the face's landmark extent (default: the --crop preset's, {defaults.margin})")
+    p.add_argument("--smoothing", type=float, default=None, help=f"box smoothing over time, Gaussian sigma in frames; 0 = off (default: the --crop preset's, {defaults.smoothing})")
     p.add_argument("--min-face-size", type=float, default=defaults.min_face_size, help="ignore faces smaller than this, in source pixels (default %(default)s)")
     p.add_argument("--max-faces", type=int, default=defaults.max_faces, help="faces looked for per frame; the largest is kept (default %(default)s)")
     p.add_argument("--min-confidence", type=float, default=defaults.min_confidence, help="face detection threshold (default %(default)s)")
@@ -630,8 +651,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        preset = crop_preset(args.crop)
         settings = PreprocessSettings(
-            size=args.size, margin=args.margin, smoothing=args.smoothing, min_face_size=args.min_face_size,
+            size=args.size, margin=preset["margin"] if args.margin is None else args.margin,
+            smoothing=preset["smoothing"] if args.smoothing is None else args.smoothing, min_face_size=args.min_face_size,
             max_faces=args.max_faces, min_confidence=args.min_confidence, hair=args.hair, missing=args.missing,
             audio=not args.no_audio, crf=args.crf,
         )

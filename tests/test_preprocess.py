@@ -195,3 +195,34 @@ def test_cli_end_to_end_with_mediapipe(tmp_path: Path):
     synth = S.load_sample("synth_02_a", out)
     assert synth.per_frame["detected"].mean() >= 0.9 and synth.audio is not None
     assert [c["name"] for c in json.loads((out / "index.json").read_text())["clips"]] == ["hopper", "synth_02_a"]
+
+
+def test_crop_presets_and_their_flags(tmp_path: Path, capsys):
+    assert P.crop_preset("official") == {"margin": 1.0, "smoothing": 0.0}
+    assert P.crop_preset("course") == {"margin": P.PreprocessSettings().margin, "smoothing": P.PreprocessSettings().smoothing}
+    with pytest.raises(ValueError, match="crop must be one of"):
+        P.crop_preset("tight")
+    with pytest.raises(SystemExit):
+        P.main([str(tmp_path), str(tmp_path / "out"), "--crop", "tight"])
+    assert "invalid choice" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not F.mediapipe_available(), reason="the optional 'faces' extra (mediapipe==0.10.21) is not installed: pip install --no-deps -r requirements-faces.txt")
+def test_official_crop_is_the_face_box_made_square_without_smoothing(tmp_path: Path):
+    """--crop official: each frame's box is a square of side max(w, h) of that frame's face box
+    (MediaPipe's landmark extent), centred on it, with no smoothing across frames."""
+    root = tmp_path / "videos"
+    frames, _ = F.animate_photo(F.sample_face_photo(), 12, scale=0.5)
+    write(root / "hopper.mp4", frames)
+    out = tmp_path / "out"
+    assert P.main([str(root), str(out), "--size", "112", "--crop", "official", "--no-progress"]) == 0
+    record = json.loads((out / "hopper.json").read_text())
+    assert record["settings"]["margin"] == 1.0 and record["settings"]["smoothing"] == 0.0
+    with np.load(out / "hopper.npz") as z:
+        box, lm, detected = z["frame_box"].astype(np.float64), z["landmarks"].astype(np.float64), z["frame_detected"]
+    assert detected.all()
+    # landmarks back to source pixels: crop pixel p -> cx - side / 2 + p * side / size
+    src = box[:, None, :2] - box[:, None, 2:] / 2 + lm * box[:, None, 2:] / 112
+    extent = (src.max(1) - src.min(1)).max(1)  # max(w, h) of each frame's landmark box
+    np.testing.assert_allclose(box[:, 2], extent, rtol=1e-3)
+    np.testing.assert_allclose(box[:, :2], (src.max(1) + src.min(1)) / 2, atol=0.05 * box[:, 2:].mean())
