@@ -397,3 +397,27 @@ def test_committed_report_is_generated_from_its_json_and_the_shipped_checkpoint(
     assert results["tasks"] == list(ALL_TASKS) and len(results["seeds"]) >= 3 and not prov["quick"]
     assert prov["encoder_sha256"] == course_record()["sha256"] and prov["git_commit"] and not prov["git_dirty"]
     assert prov["command"].startswith("python -m marlin_lite.transfer --encoder marlin_lite/weights/course_tiny.pt")
+
+
+def test_lr_grid_check_reproduces_the_report_and_tries_the_next_rate(checkpoint, tmp_path, capsys):
+    """marlin_lite.lr_check on a quick report: every first-seed end-to-end choice (the quick grid has
+    one rate, so every choice is at an end) is retrained at its rate, giving the report's validation
+    metric exactly, and at the next rate outside the grid."""
+    from marlin_lite import lr_check
+
+    out = tmp_path / "results.md"
+    assert main(["--encoder", str(checkpoint), "--out", str(out), "--quick", "--seeds", "0", "--tasks", "far", "dfd", "--quiet"]) == 0
+    report = tmp_path / "check.md"
+    assert lr_check.main(["--results", str(out.with_suffix(".json")), "--encoder", str(checkpoint), "--tasks", "far", "dfd",
+                          "--out", str(report)]) == 0
+    text = report.read_text()
+    results = json.loads(out.with_suffix(".json").read_text())
+    from marlin_lite.pretrain import model_from_checkpoint
+
+    rows = lr_check.check_grid(results, lr_check.T.as_encoder(model_from_checkpoint(checkpoint)).eval(), tasks=("far", "dfd"),
+                               log=lambda s: None)
+    assert len(rows) == 2 * 2 * 4  # 2 tasks x 2 tuned methods x 4 regimes, all at the end of a one-rate grid
+    assert all(r["rerun_val"] == r["recorded_val"] and r["chosen_lr"] == 1e-3 and r["other_lr"] == 1e-4 for r in rows)
+    assert "| FAR |" in text and "| DFD |" in text and f"{len(rows)} of {len(rows)} runs give the report's validation metric exactly" in text
+    assert lr_check.main(["--results", str(out.with_suffix(".json")), "--encoder", str(tmp_path / "nope.pt")]) == 2
+    assert "no checkpoint file" in capsys.readouterr().err
