@@ -358,12 +358,13 @@ shipped checkpoint's 8,000), 3 seeds, a 72-person FAR probe and the report's FER
 
 - **Pretraining helps attributes and hurts expressions, whatever the masking.** Every variant's
   encoder beats a random-init encoder of the same seeds on the FAR probe (by +0.013 to +0.061
-  micro AUC) and falls short of it on FER (by -0.113 to -0.194 accuracy). The shipped
+  micro AUC) and falls short of it on FER (by -0.123 to -0.194 accuracy). The shipped
   checkpoint shows the same split at full size (lessons 06 and 07): at this scale, masked
   reconstruction keeps what a face *is* and discards the small local changes of what it *does*.
-- **The paper's ordering is not reproduced.** Against fasking, random, frame and fasking_opp
-  masking are better on both the common reconstruction task and the FAR probe (fasking_opp
-  also on FER), tube on reconstruction only; hiding 75 % beats hiding 90 % on both; the critic makes held-out
+- **The paper's ordering is not reproduced.** Against fasking, random and frame masking are
+  better on both the common reconstruction task and the FAR probe, tube on reconstruction
+  only, and fasking_opp (the official walk, components first) cannot be told apart from it on
+  any yardstick; hiding 75 % beats hiding 90 % on both; the critic makes held-out
   reconstruction worse and does not move either probe clearly. A tiny encoder trained for 600
   steps is not MARLIN's ViT-B trained for days; the honest reading is that fasking's advantage,
   if it is there, needs a budget this course cannot spend on a CPU.
