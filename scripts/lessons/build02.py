@@ -353,9 +353,10 @@ for kind, p in batches.items():
     member = M.region_membership(p, grid)
     background_or_skin = member["background"] | member["skin"]
     print(f"{kind}:")
-    print(f"  exactly {N_VISIBLE} visible in every clip:", bool((visible.sum(1) == N_VISIBLE).all()))
-    print("  visible tokens are a subset of the inline candidates:", not bool((visible & ~candidates[kind]).any()))
-    print("  every visible token touches background or skin:", bool(background_or_skin[visible].all()))
+    assert (visible.sum(1) == N_VISIBLE).all() and not (visible & ~candidates[kind]).any()
+    print(f"  visible per clip: {visible.sum(1).min()}..{visible.sum(1).max()} (N_VISIBLE = {N_VISIBLE}); "
+          f"outside the inline candidates: {int((visible & ~candidates[kind]).sum())}")
+    print(f"  share of visible tokens touching background or skin: {float(background_or_skin[visible].float().mean()):.3f}")
     print("  share of visible tokens touching each group:",
           {name: round(float(m[visible].float().mean()), 3) for name, m in member.items()})
     print("  share of all tokens touching each group:    ",
