@@ -12,26 +12,23 @@ md, code = lesson.md, lesson.code
 md(r"""
 # Lesson 09 · Lip sync (LS)
 
-The last of MARLIN's tasks brings in the sound. Lip sync asks two questions: *does this mouth
-move with this speech?* (a **sync expert** answers it, in the style of SyncNet) and *can we
-redraw the mouth so that it does?* (a **generator** in the style of Wav2Lip, which repaints the
-lower half of a face from audio). MARLIN evaluates its encoder by putting it in place of
-Wav2Lip's face encoder and scoring the generated mouths with a sync expert retrained on its
-16-frame windows. The official repository never released this part; this lesson builds all of
-it at lesson scale, on SynthFace faces whose mouths are driven by their synthetic speech.
+The last of MARLIN's tasks brings in the sound. A **sync expert** (in the style of SyncNet)
+asks *does this mouth move with this speech?*; a **generator** (in the style of Wav2Lip)
+repaints the lower half of a face from audio so that it does, with MARLIN's encoder as its face
+encoder. MARLIN's repository never released this part, so this lesson builds it at lesson scale
+on SynthFace, whose mouths follow their synthetic speech.
 
 **In this lesson you will**
-1. line up a talking face with its log-mel spectrogram (4 mel frames per video frame) and
-   see the voice and the mouth correlate best when neither is shifted;
-2. turn the distances a sync expert gives into an **offset estimate**, a **sync distance** and
-   a **sync confidence** (the exercise), and check them against `marlin_lite.tasks.lipsync`;
-3. train a sync expert contrastively over audio shifts and read its distance-vs-offset curves;
-4. train the same lip-sync generator with four face encoders (none, random frozen, trained from
-   scratch, MARLIN-lite pretrained) and compare the mouths it draws, with honestly named metrics;
-5. make the same clips from video files with their sound track, as for LRS2 (face crops, one
-   log-mel per utterance, segments);
-6. read the full-size transfer report for LS (3 seeds, 1 to all training people) and put it
-   next to the paper's claim.
+1. line up a talking face with its log-mel spectrogram and see voice and mouth correlate best
+   when neither is shifted;
+2. turn a sync expert's distances into an **offset estimate**, a **sync distance** and a
+   **sync confidence** (the exercise), checked against `marlin_lite.tasks.lipsync`;
+3. train a sync expert over audio shifts and read its distance-vs-offset curves;
+4. train one lip-sync generator with four face encoders (none, random frozen, trained from
+   scratch, MARLIN-lite pretrained) and compare the mouths it draws;
+5. make the same clips from video files with sound, as for LRS2;
+6. read the full-size transfer report for LS (3 seeds, 1 to all training people) next to the
+   paper's claim.
 
 *Run time: about three minutes on 2 CPU cores.*
 """)
@@ -83,12 +80,11 @@ print(f"audio: 16 kHz, log-mel hop 160 samples (10 ms) -> {mel_frames_per_video_
 md(r"""
 ## 1. A face, its voice, and time
 
-SynthFace speaks in syllables; each vowel opens the mouth by its own amount while the voice
-sounds, and the renderer draws the mouth from the same timeline. The log-mel spectrogram
-(`marlin_lite.audio.log_mel`: a 512-point STFT every 10 ms, 40 triangular mel filters, log)
-puts the voice on a grid of 100 frames per second, **4 mel frames per video frame** at 25 fps,
-so a window of $T$ video frames owns $4T$ mel frames. Below: the mouth opening (SynthFace's
-ground truth), the loudness of each mel frame, and the spectrogram, on one time axis.
+In SynthFace each spoken vowel opens the mouth by its own amount, on the voice's timeline. The
+log-mel spectrogram (`marlin_lite.audio.log_mel`) has **4 mel frames per video frame** (100 per
+second, video at 25 fps), so a window of $T$ video frames owns $4T$ mel frames. Below, on one
+time axis: the mouth opening (SynthFace's ground truth), the loudness of each mel frame, and
+the spectrogram.
 """)
 code("""
 clip = generate_clip(0, 1, size=mcfg.img_size, num_frames=CLIP_FRAMES, **render)
@@ -114,9 +110,9 @@ print(f"correlation of per-frame loudness and mouth opening: {r:.2f}")
 assert r > 0.5, "the voice should drive the mouth"
 """)
 md(r"""
-Is that correlation about *timing*? Shift the audio by $d$ video frames (positive: the audio
-is late, so the voice of frame $t + d$ is paired with the mouth of frame $t$) and compute it
-again over the frames both still cover, for eight people:
+Is that correlation about *timing*? Shift the audio by $d$ video frames (positive: late, so
+the voice of frame $t + d$ meets the mouth of frame $t$) and recompute it over the frames both
+cover, for eight people:
 """)
 code("""
 SHIFTS = np.arange(-6, 7)
@@ -149,8 +145,8 @@ peaks = SHIFTS[curves.argmax(1)]
 print(f"the mean curve peaks at d = {SHIFTS[curves.mean(0).argmax()]}; single clips peak at d = 0 in {int((peaks == 0).sum())} of {len(people)}")
 """)
 md(r"""
-Slide the shift for one person yourself and watch the two curves drift apart. (The widget
-needs a running kernel; the figure above shows every shift at once.)
+Slide the shift for one person and watch the two curves drift apart (the widget needs a
+running kernel).
 """)
 code("""
 # NBVAL_IGNORE_OUTPUT
@@ -176,28 +172,25 @@ def explore(person=0, d=0):
 interact(explore, person=widgets.IntSlider(value=0, min=0, max=len(people) - 1), d=widgets.IntSlider(value=0, min=-6, max=6));
 """)
 md(r"""
-That timing is what a sync expert can learn. One short clip is noisy (a clip can peak away
-from 0, as above), which is why the expert learns from many windows, and why SyncNet's
-statistics (below) read a whole row of distances over offsets rather than one number. Real
-speech is the same in kind (SyncNet was trained on TV broadcasts), only messier.
+That timing is what a sync expert can learn. One short clip is noisy, so the expert learns
+from many windows.
 
 ## 2. From distances to an offset: the exercise
 
 A sync expert embeds a face window (its lower half, $T$ frames) and an audio window ($4T$ mel
-frames) into unit vectors $v$ and $a$. To ask *how far out of sync* a clip is, take the audio
-at every candidate offset $d = -K, \dots, K$ frames (positive: the audio is late) and compute
-the distance $D_d = \lVert v - a_d \rVert = \sqrt{2 - 2\cos(v, a_d)}$. Three numbers follow,
-the statistics SyncNet's LSE-D and LSE-C use:
+frames) into unit vectors $v$ and $a$. For the audio at each offset $d = -K, \dots, K$ frames
+(positive: the audio is late) the distance is
+$D_d = \lVert v - a_d \rVert = \sqrt{2 - 2\cos(v, a_d)}$. SyncNet's LSE-D and LSE-C use three
+statistics of it:
 
 * the **offset estimate** $\hat d = \arg\min_d D_d$;
 * the **sync distance** $\min_d D_d$ (lower: the best match is close);
 * the **sync confidence** $\operatorname{median}_d D_d - \min_d D_d$ (higher: the best offset
-  stands out from the rest).
+  stands out).
 
-**Honest naming.** LSE-D and LSE-C *are* these statistics computed with the pretrained SyncNet
-of Chung & Zisserman on real faces. Ours come from the expert trained below on SynthFace, so the
-package calls them `sync_distance` and `sync_confidence` ("LSE-D/LSE-C-style scores from our
-own expert"); their values are comparable with each other, not with published LSE numbers.
+**Honest naming.** LSE-D and LSE-C use the pretrained SyncNet of Chung & Zisserman on real
+faces; ours use the expert trained below on SynthFace, hence `sync_distance` and
+`sync_confidence`: comparable with each other, not with published numbers.
 
 **Exercise.** Write `sync_statistics(distances, offsets)` for a batch of distance rows.
 """)
@@ -232,26 +225,25 @@ print("self-check passed")
 md(r"""
 ## 3. Data, the checkpoint, and the whole task in one call
 
-`lipsync_splits` renders talking clips of `CLIP_FRAMES` frames (in sync) with their log-mels,
-split by person, framed as the checkpoint was pretrained (face crops) but of people from
-another world. `run_lipsync` then does the whole task:
+`lipsync_splits` renders in-sync talking clips of `CLIP_FRAMES` frames with their log-mels,
+split by person: face crops (the checkpoint's framing) of people from another world.
+`run_lipsync` then:
 
-1. trains the **sync expert** on the training people (InfoNCE over the $2K + 1$ audio shifts of
-   each window, with colour, flip and loudness augmentation so it keys on timing, not on who
-   speaks) and scores its offset estimates on held-out windows with shifted audio;
-2. scores the **ground truth** (real lower faces) with it: the best a generator can do;
-3. per seed, trains the same **generator** with each face encoder and scores it on the same
+1. trains the **sync expert** (InfoNCE over the $2K + 1$ audio shifts of each window, augmented
+   so it keys on timing, not on who speaks) and scores its offset estimates on held-out
+   windows with shifted audio;
+2. scores the **ground truth** (real lower faces) with it;
+3. per seed, trains one **generator** per face encoder and scores it on the same
    `NUM_EVAL_WINDOWS` held-out windows: `copy_reference` (no generator: the reference window's
-   mouth pasted in, deaf to the audio), `random_init` (a random ViT, frozen),
-   `supervised_scratch` (that ViT trained with the generator) and `pretrained` (the course
-   checkpoint's encoder, `WEIGHTS`, frozen).
+   mouth pasted in, deaf to the audio), `random_init` (a random frozen ViT),
+   `supervised_scratch` (that ViT trained with the generator), `pretrained` (the course
+   checkpoint's encoder, frozen).
 
-The generator sees the target window with its lower half blanked, a reference window of the
-same person pasted into the blank (MARLIN's patch embedding takes 3 channels, where Wav2Lip
-stacks 6) and the aligned mel window, and draws the lower half of every frame. Its loss is L1
-plus Wav2Lip's sync term at weight 0.03, from a *second* expert, so that no generator is scored
-by the network it was trained to please. The call runs on one thread: these models are tiny,
-and one thread makes the numbers repeatable bit for bit.
+The generator gets the target window with its lower half blanked (a reference window of the
+same person pasted in) and the aligned mel window, and draws the lower half. Its loss is L1
+plus Wav2Lip's sync term (weight 0.03) from a *second* expert, so no generator is scored by the
+network it was trained to please. The call runs on one thread, so its numbers
+repeat bit for bit.
 """)
 code("""
 print(describe_record() if WEIGHTS == "course" else f"pretrained {pre_cfg.max_steps} steps on world {pre_cfg.world_seed}")
@@ -390,14 +382,13 @@ plt.show()
 md(r"""
 ## 6. Real talking faces: the same clips from video files
 
-A real data set such as LRS2 (MARLIN's for lip sync) is a folder of 25 fps videos with sound,
-one utterance per file. `marlin_lite.tasks.lipsync_data` turns them into the same
-`LipSyncClips`: it **decodes** frames and audio (resampled to 16 kHz), **crops the face** (with
-MediaPipe landmarks the square crop puts the lips in the lower half, the part the generator
-repaints; without them the whole frame is kept), computes **one log-mel per utterance** and
-cuts it with the frames into **segments** of $L = 2T + 2K$ frames. Utterances that are too
-short, silent or faceless are listed, not dropped silently. Below, on a small replica of
-LRS2's folder layout that the lesson writes (SynthFace speech as H.264 + AAC files):
+A real data set such as LRS2 is a folder of 25 fps videos with sound, one utterance per file.
+`marlin_lite.tasks.lipsync_data` turns them into the same `LipSyncClips`: it **decodes** frames
+and 16 kHz audio, **crops the face** (with MediaPipe landmarks the lips land in the lower half,
+which the generator repaints; otherwise the whole frame is kept), and cuts **one log-mel per
+utterance** with the frames into **segments** of $L = 2T + 2K$ frames. Utterances too short,
+silent or faceless are listed, not dropped. Below, on a small LRS2-style replica that the
+lesson writes (H.264 + AAC files):
 """)
 code("""
 import tempfile
@@ -442,9 +433,8 @@ plt.tight_layout()
 plt.show()
 """)
 md(r"""
-Two checks, then the sync expert of section 4 on these clips. The expert was trained on
-rendered clips; these went through H.264 and AAC compression and a file reader, with the
-audio of each window shifted by a random $-K..K$ frames as before.
+Two checks, then the sync expert of section 4 on these clips, each window's audio shifted by a
+random $-K..K$ frames.
 """)
 code("""
 # the segment's mel is the utterance's log-mel, cut at 4 mel frames per video frame
@@ -466,21 +456,13 @@ for crop_name, clips_from_files in crops.items():
     print(f"  on clips read from files, crop={crop_name!r:12s}: {ev['sync_offset_acc']:.2f} of {ev['n_windows']} windows")
 """, tags=["nbval-ignore-output"])  # landmark crops follow MediaPipe's floating point, which may differ across CPUs
 md(r"""
-Read the lines above against each other. The files add lossy compression (H.264 video, AAC
-audio), and the crop changes the framing. This expert learned from **face crops**, the framing
-of the course checkpoint: clips cropped around the face with landmarks look like what it
-learned from, whole frames do not (the face is small and high in the frame, the mouth far from
-where the expert learned to look). When this lesson was written, the face crops kept about
-half of the rendered clips' accuracy and the whole frames scored 0.00, below chance: the
-framing, more than the codecs, is what the expert did not learn. The lesson is general: **a
-sync expert must be trained on the crops it scores**. That is why the LRS2 run trains its
-experts on LRS2 clips made exactly like its test clips.
-""")
-md(r"""
-On the real LRS2 the same function runs from the scaled notebook
-(`notebooks/scaled/downstream.ipynb` with `configs/downstream_ls_lrs2.yaml`:
-`task: ls, dataset: lrs2`), which builds the train and test splits from the official file lists
-(`lrs2_lipsync_splits`), caches the clips and trains the expert and the generators on them.
+The expert learned from **face crops**; in a whole frame the face is small and high, the mouth
+far from where it learned to look. When this lesson was run, the landmark crops, through the
+lossy codecs, kept about half of the rendered clips' accuracy, and the whole frames scored 0.00,
+below chance: the framing, more than the compression, is what the expert did not learn. **A
+sync expert must be trained on the crops it scores**, which is why the LRS2 run
+(`notebooks/scaled/downstream.ipynb` with `configs/downstream_ls_lrs2.yaml`) trains its experts
+on LRS2 clips made like its test clips.
 """)
 lesson.full_report("ls", 7, intro=r"""
 ## 7. At full size: the transfer report
@@ -498,44 +480,38 @@ code("""
 print(task_table(full, "ls", "psnr_lower"))  # the secondary metric: pixel quality of the lower face
 """)
 md(r"""
-**Reading the report.** The instrument is sound: the expert finds the true offset of real
-held-out clips in 0.863 of windows, and the real mouths score 0.865. With all 120 training
-people the generator on the frozen pretrained encoder reaches 0.851, close to the real mouths,
-and beats the same generator with an encoder trained from scratch by +0.212 [+0.045, +0.378];
-fine-tuned it reaches 0.875 (+0.236 over scratch). Against a frozen **random-init** encoder
-the gain, +0.069 [-0.089, +0.228], is not resolved by three seeds. With 10 people the picture
-is the same (pretrained beats scratch by +0.142, ties random init); with one person every
-generator is poor and the pretrained ones fall short of scratch. The PSNR table is the other
-half: no generator draws the lower face closer to the truth than copying the reference mouth
-(24.74 dB). At this budget the generators buy sync with pixel error.
+**Reading the report.** The instrument works: our expert finds the real held-out mouths in sync
+in 0.865 of windows (chance 0.143). With all training people the generator on the frozen
+pretrained encoder reaches 0.851, beating the same generator with an encoder trained from
+scratch by +0.212 [+0.045, +0.378]; fine-tuned it reaches 0.875, level with the real mouths.
+Against a frozen **random-init** encoder the gain, +0.069 [-0.089, +0.228], is not resolved by
+three seeds. With 10 people the picture is the same; with one person the pretrained generators
+fall short of scratch. On PSNR no generator beats copying the reference mouth (24.741 dB): at
+this budget the generators buy sync with pixel error.
 
-This lesson's own run (section 5, 2 seeds, 56 people) points the same way: the pretrained
-encoder's generator found the sync +0.115 more often than random init's and +0.354 more often
-than scratch's, with a PSNR 0.44 dB below copying.
+This lesson's own run (section 5: 2 seeds, 56 training people) points the same way: sync
+offset accuracy +0.115 over random init and +0.354 over scratch, PSNR 0.44 dB below copying.
 
 ## 8. What the paper claims, and what the course measured
 
-MARLIN reports lip-sync generation with its encoder in Wav2Lip on LRS2, with LSE-D, LSE-C and
-FID, and states in its abstract an FID **29.36 % better** than its baseline. Our numbers are not
-comparable to those: another data set, our own sync expert (not SyncNet) and a Fréchet distance
-on its features (not Inception's). What the course can check is the *direction* of the claim:
-the pretrained encoder against the same generator with a random or scratch-trained one.
-Here the direction holds against an encoder trained from scratch, from 10 training people on,
-and is not resolved against a frozen random encoder; the gain is in sync, while pixel quality
-stays below a copied mouth. A random-init ViT is a strong baseline for a generator that also
-sees the reference's pixels: its patch embedding passes the mouth's shape through, and the
-generator learns the rest.
+MARLIN reports lip sync on LRS2 with LSE-D, LSE-C and FID, and states in its abstract an FID
+**29.36 % better** than its baseline. Our numbers are not comparable (another data set, our
+own expert instead of SyncNet, a Fréchet distance on its features instead of Inception's), so
+the course checks the claim's *direction*. It holds against an encoder trained from scratch
+from 10 training people on, is not resolved against a frozen random encoder, and shows in
+sync, not in pixel quality. A random ViT is a strong baseline here, likely because the
+generator also sees the reference's pixels.
 
 ## Summary
 - **Audio**: log-mel (`marlin_lite.audio.log_mel`), 4 mel frames per video frame.
-- **Sync expert** (`train_sync_expert`): two towers, InfoNCE over audio shifts; offset
-  estimate, sync distance and confidence (your `sync_statistics`) are LSE-D/LSE-C-*style*.
+- **Sync expert** (`train_sync_expert`): InfoNCE over audio shifts; your `sync_statistics`
+  give its LSE-D/LSE-C-*style* offset estimate, sync distance and confidence.
 - **Generator** (`train_generator`): masked lower half + reference + mel in, lower half out,
-  a MARLIN ViT as face encoder; metrics PSNR, L1, `fd_syncfeat` (not FID) and sync scores.
+  a MARLIN ViT as face encoder; scored by PSNR, L1, `fd_syncfeat` (not FID) and sync scores.
 - **Real videos** (`marlin_lite.tasks.lipsync_data`): face crops, one log-mel per utterance,
   segments of $2T + 2K$ frames; LRS2 in the scaled notebook.
 - **Measured vs claimed**: at full size the pretrained encoder helps the generator against
-  scratch (+0.21 sync offset accuracy with all people), not clearly against random init; no
+  scratch (+0.212 sync offset accuracy with all people), not clearly against random init; no
   generator beats a copied mouth on PSNR.
 
 **Next:** lesson 10 asks which pretraining choices matter, with the seeds and error bars to say so.
