@@ -473,7 +473,7 @@ test), generators trained with **1, 5, 10 and all training people**, **3 seeds**
 who is in the training set and every initialisation), the same generator budget for every
 encoder, scored on 96 held-out windows. Its headline is the sync offset accuracy of the
 generated mouths: how often our expert finds the audio in sync with them (chance 1/7; the
-real mouths set the ceiling). The report ships as `docs/results.md` with every per-seed number
+real mouths are the reference a generator is measured against). The report ships as `docs/results.md` with every per-seed number
 in `docs/results.json`; the lesson reads it rather than rerunning it.
 """)
 code("""
