@@ -10,23 +10,23 @@ md, code = lesson.md, lesson.code
 md(r"""
 # Lesson 04 · Pretraining
 
-We have masks (lessons 01-02) and a network (lesson 03). Pretraining teaches the network to
-fill in what the mask hides. You will train a tiny model live, set it beside the **course
-checkpoint** (the same recipe trained far longer, shipped with the package), and ask the
-skeptic's first question: *is the reconstruction any better than a rule that learns nothing?*
+Pretraining teaches the network of lesson 03 to fill in what the masks of lessons 01-02 hide.
+You will train a tiny model live, set it beside the **course checkpoint** (the same recipe
+trained far longer, shipped with the package), and ask: *is the reconstruction any better than
+a rule that learns nothing?*
 
 **In this lesson you will**
 1. frame the data as MARLIN does (a square crop that follows the face) and measure what that
    changes for face-guided masking;
 2. derive MARLIN's reconstruction loss and check it against `marlin_lite.pretrain`;
-3. see the adversarial term (a per-patch WGAN-style critic), why one forward pass per batch
-   serves both the critic and the autoencoder, and count with PyTorch what that saves;
+3. see the adversarial term (a per-patch WGAN-style critic), and count what one forward pass
+   per batch, shared by critic and autoencoder, saves;
 4. read the learning-rate schedule (warm-up, then cosine, scaled by the batch size);
 5. pretrain live and compare with the course checkpoint against two baselines that need no
-   training: the clip's mean visible patch and the nearest visible patch;
+   training;
 6. measure what the critic does, and where face-guided masking makes reconstruction hard.
 
-*Run time: about 4 minutes on 2 CPU cores for the two live runs (seconds when their checkpoints are there).*
+*Run time: about 4 minutes on 2 CPU cores for the two live runs (seconds once their checkpoints exist).*
 """)
 code("""
 SEED = 0
@@ -75,11 +75,10 @@ print(f"live run: batch {cfg.batch_size}, {cfg.max_steps} steps | course checkpo
 md(r"""
 ## 0. Framing the data as MARLIN does
 
-MARLIN never sees a whole scene: its pretraining videos are cut to a square crop around the
-face in every frame. Lesson 02 found that on SynthFace's default, wider shots almost every
-token fasking leaves visible touches background; `framing="face"` renders MARLIN's crops.
-Below, the same people in both framings, and the share of fasking's visible tokens that show
-only background or touch a facial component (eyes, brows, nose, mouth, hair).
+MARLIN pretrains on square crops that follow the face; `framing="face"` renders them, instead
+of SynthFace's default wider shot. Below, both framings of the same people, and the share of
+fasking's visible tokens that are background only or touch a facial component (eyes, brows,
+nose, mouth, hair).
 """)
 code("""
 from marlin_lite.synthface import generate_clip
@@ -122,9 +121,8 @@ for framing, (bg_only, comp) in shares.items():
     print(f"{framing:5s}: visible tokens that are background only {b:.2f} ± {bh:.2f} | that touch a facial component {c:.2f} ± {ch:.2f}")
 """)
 md(r"""
-In the wide shots 0.60 of the visible tokens show only background; in face crops, 0.32, and
-the share touching a facial component rises from 0.28 to 0.44. The rest of the course uses
-face crops.
+In wide shots 0.60 of the visible tokens are background only, in face crops 0.32; the share
+touching a facial component rises from 0.28 to 0.44. The rest of the course uses face crops.
 
 A batch of training clips with face-guided masks, and an untrained model:
 """)
@@ -142,10 +140,10 @@ print(f"{len(train_set)} training clips | x {tuple(x.shape)} | predictions {tupl
 md(r"""
 ## 1. The reconstruction loss
 
-The decoder predicts the masked patches in ascending token order. The targets are the same
-patches of the input, flattened `(c, pt, ph, pw)` (lesson 01), in the same order. MARLIN
-compares them with a plain mean squared error on **raw pixels in [0, 1]**. (MAE and VideoMAE
-first standardise each target patch, "norm_pix"; the package offers it as an option.)
+The decoder predicts the masked patches in ascending token order; the targets are those
+patches of the input, flattened `(c, pt, ph, pw)` (lesson 01). MARLIN takes a plain mean
+squared error on **raw pixels in [0, 1]**; MAE and VideoMAE first standardise each target
+patch ("norm_pix", a package option).
 """)
 code("""
 patches = patchify(x, mcfg.patch_size, mcfg.tubelet_size)  # (B, N, P)
@@ -194,11 +192,10 @@ gradient penalty:
 * critic loss: $\overline{D(\text{predicted})} - \overline{D(\text{real})}$ (score real patches high, predicted ones low);
 * generator loss: $\text{MSE} + 0.01 \cdot \left(-\overline{D(\text{predicted})}\right)$ (make predictions the critic scores high).
 
-**One forward pass for both.** The official loop runs the encoder and decoder twice per batch.
-The critic only needs the predictions as fixed inputs, so MARLIN-lite computes them once,
-trains the critic on `pred.detach()`, and trains the autoencoder on the same `pred` through
-the frozen critic. (*Spoiler:* the course checkpoint is trained **without** this term; section
-6 shows why.)
+**One forward pass for both.** The official loop runs the encoder and decoder twice per batch;
+MARLIN-lite runs them once, trains the critic on `pred.detach()` and the autoencoder on the
+same `pred` through the frozen critic. (The course checkpoint leaves this term out; section 6
+shows why.)
 """)
 code("""
 disc = untrained.discriminator
@@ -212,18 +209,16 @@ print(f"critic loss {ours:+.3f} | adversarial part of the generator loss {cfg.ad
 md(r"""
 ### What one pass saves: count, don't guess
 
-Count FLOPs. A backward costs about twice its forward. Call `F` the encoder/decoder forward of
-one clip and `C` the critic's forward on its masked patches: the encoder/decoder costs `3F` for
-one pass, `6F` for two. The critic is subtler:
+A backward costs about twice its forward. With `F` the encoder/decoder forward of one clip and
+`C` the critic's forward on its masked patches, the encoder/decoder costs `3F` for one pass,
+`6F` for two. The critic:
 
-* **one pass**: the critic step scores fake and real patches (`2C`) and takes its weight
-  gradient (`2C`); the generator's term scores the predictions again (`C`) and
-  back-propagates into them (`C`): `6C`;
-* **the official loop** also back-propagates the critic step into the predictions (`2C`) and
-  computes critic weight gradients in the generator step that nobody uses (`C`): `9C`.
+* **one pass**: scoring fake and real patches (`2C`), the critic's weight gradient (`2C`), and
+  the generator's term: scoring the predictions (`C`), back-propagating into them (`C`): `6C`;
+* **official loop**: also the critic step's gradient into the predictions (`2C`) and unused
+  critic weight gradients in the generator step (`C`): `9C`.
 
-Bookkeeping is easy to get wrong, so let PyTorch's `FlopCounterMode` count the critic's share
-of each loop:
+PyTorch's `FlopCounterMode` checks this bookkeeping:
 """)
 code("""
 from torch.utils.flop_counter import FlopCounterMode
@@ -259,9 +254,9 @@ for name, one_pass, units in (("one pass", True, 6), ("official", False, 9)):
     assert abs(counted / C - units) < 0.05
 """)
 md(r"""
-The counts agree with the bookkeeping (one pass is a hair over `6C`: a nearly free product the
-bookkeeping left out). `P.step_flops` counts a whole step; the ratio of the two loops' work is
-the speed-up one pass gives *by doing less*:
+The counts agree (the hair over `6C` is a nearly free product the bookkeeping left out).
+`P.step_flops` counts a whole step; the ratio of the two loops is the speed-up one pass gives
+*by doing less*:
 """)
 code("""
 from marlin_lite.masking import num_visible
@@ -283,15 +278,15 @@ ax.set(ylim=(1, 2.2), ylabel="FLOP ratio", title="work of the official loop / wo
 plt.show()
 """)
 md(r"""
-Two passes never cost quite twice one pass, because the critic's share of the work does not
-halve. The bigger the encoder and decoder are next to the critic, the closer the ratio gets to 2.
+Two passes never cost quite twice one pass: the critic's share does not halve. The larger the
+encoder and decoder next to the critic, the closer the ratio gets to 2.
 """)
 md(r"""
 ## 3. The learning-rate schedule
 
-The peak rate is `lr x global batch / 256`, reached by a linear warm-up, then a cosine decay
-to `min_lr x batch / 256`. The course uses a much larger `lr` than MARLIN's ViT-B recipe
-(1.5e-4 per 256 clips): a small model trained for a few thousand steps. Below, the live run's curve.
+Linear warm-up to the peak rate `lr x global batch / 256`, then cosine decay to
+`min_lr x batch / 256`. The course's `lr` is far larger than MARLIN's ViT-B recipe (1.5e-4 per
+256 clips), for a small model and a few thousand steps. The live run's curve:
 """)
 code("""
 peak = cfg.lr * cfg.batch_size / 256
@@ -310,10 +305,9 @@ print(f"peak learning rate {peak:.2e} at step {cfg.warmup_steps}")
 md(r"""
 ## 4. Pretrain: a live run and the course checkpoint
 
-`ensure_pretrained` loads a finished run from `OUT_DIR`, resumes a stopped one, or trains. The
-live run is the course recipe cut short: 280 people instead of 3,500, batch 16 instead of 32,
-600 steps instead of 8,000. A second live run, identical but for MARLIN's critic, is for
-section 6.
+`ensure_pretrained` trains, or loads or resumes the run in `OUT_DIR`. The live run is the
+course recipe cut short (280 people, not 3,500; batch 16, not 32; 600 steps, not 8,000); a
+second live run adds MARLIN's critic, for section 6.
 """)
 code("""
 # NBVAL_IGNORE_OUTPUT
@@ -323,8 +317,7 @@ result_adv = P.ensure_pretrained(cfg_adv)
 live_adv = result_adv.model
 """)
 md(r"""
-The **course checkpoint** is the full recipe, shipped with the package; `load_course_model`
-checks its SHA-256 against its record before loading.
+The **course checkpoint** is the full recipe, shipped with the package:
 """)
 code("""
 record = course_record()
@@ -336,14 +329,13 @@ print(f"course checkpoint: {record['step']} steps of batch {record['config']['ba
 md(r"""
 ### Held-out faces and two baselines that never learnt anything
 
-From here on every number is measured on people neither model has seen (SynthFace's world 2;
-both trained on world 0), beside two baselines computed from the same clip and mask:
+From here on every number comes from people neither model has seen (SynthFace's world 2;
+both trained on world 0), beside two baselines from the same clip and mask, both checked
+against `marlin_lite.recon`:
 
 * **mean visible patch**: every hidden patch is the average of the visible ones;
 * **nearest visible patch**: copy the visible patch closest in the token grid (time, row,
   column).
-
-Each is one line, derived inline and checked against `marlin_lite.recon`:
 """)
 code("""
 held = SynthFaceDataset("test", num_identities=int(EVAL_CLIPS / 0.15) + 1, clips_per_identity=1, world_seed=2, **render)
@@ -366,9 +358,9 @@ print(f"{EVAL_CLIPS} held-out clips, fasking at {cfg.mask_ratio}: masked MSE of 
       f"{F.mse_loss(ours_mean, target_h):.4f}, of the nearest visible patch {F.mse_loss(ours_near, target_h):.4f}")
 """)
 md(r"""
-Now the three models against both baselines, under fasking (their training mask) and tube
-masking (one they never saw), each at 90 %, paired on the same clips and masks. The last two
-columns give each model's MSE as a fraction of each baseline's, with a 95 % interval over clips.
+The three models against both baselines under fasking (the training mask) and tube masking,
+at 90 %, on the same clips and masks. The last two columns: model MSE / baseline MSE, with a
+95 % interval over clips.
 """)
 code("""
 reports = {}
@@ -407,18 +399,17 @@ for strategy in ("fasking", "tube"):
               f"{rn:.2f} [{lo_n:.2f}, {hi_n:.2f}] of the nearest-patch MSE")
 """)
 md(r"""
-Read the table from the bottom. On people it never saw, the course checkpoint's error is 0.23
-of the mean-patch baseline's under fasking and 0.45 under tube masking (0.19 and 0.34 of the
-nearest patch's). Copying a neighbour does worse than the mean here: fasking hides whole
-components, so the nearest visible patch is often skin or hair. The live run only just beats
-the mean patch (0.85 and 0.94). Tube masking is harder for the checkpoint: it was trained with
-fasking, and a tube hides its position in every frame.
+On unseen people the course checkpoint's error is 0.23 of the mean-patch baseline's under
+fasking and 0.45 under tube masking (0.19 and 0.34 of the nearest patch's); the live run only
+just beats the mean patch (0.85 and 0.94). The nearest patch does worse than the mean under
+both masks. Tube masking, which hides a position in every frame, is harder for the
+checkpoint trained with fasking.
 """)
 md(r"""
 ### What 600 steps buy, and what 8,000 buy
 
 Both training curves against clips seen, with the held-out baselines as lines. The training
-loss is measured on each step's batch, so it is noisy; quote the held-out numbers.
+loss comes from each step's batch and is noisy; quote the held-out numbers.
 """)
 code("""
 live_hist, course_hist = result.history, record["metrics"]
@@ -435,9 +426,9 @@ plt.show()
 md(r"""
 ## 5. Reconstructions
 
-MAE's four panels over the frames of a held-out clip: the clip, what the encoder saw, the
-prediction for every masked patch, and the prediction with the visible patches pasted back.
-The untrained model, the live run, then the course checkpoint.
+MAE's four panels for a held-out clip, for each of the three models: the clip, what the
+encoder saw, the prediction for every masked patch, and that prediction with the visible
+patches pasted back.
 """)
 code("""
 clip_index = 0
@@ -451,11 +442,10 @@ for name, m in (("untrained", untrained), ("live run", live), ("course checkpoin
 """)
 md(r"""
 The untrained model paints coloured noise; the live run, a blocky blur of skin and hair
-colours. The course checkpoint puts eyes, a nose and a mouth where this person's are, from the
-few patches fasking left visible. Its details are soft (the average of all plausible answers):
-the blur MARLIN's critic was meant to sharpen.
+colours. The course checkpoint puts eyes, a nose and a mouth where this person's are, though
+soft: the blur MARLIN's critic was meant to sharpen.
 
-The live run also saved such figures while it trained here; the first and the last:
+The first and last such figures the live run saved while training:
 """)
 code("""
 # NBVAL_IGNORE_OUTPUT
@@ -468,9 +458,9 @@ if not saved:
     print("(no training-time figures: the checkpoint was trained elsewhere)")
 """)
 md(r"""
-**Explore.** Pick a held-out clip, a model, a masking strategy and a ratio; the title gives the
-masked MSE beside the two baselines'. Masks it never trained with (`frame`, a ratio of 0.5) ask
-different things of it. (The widget needs a running kernel.)
+**Explore.** Pick a held-out clip, model, masking strategy and ratio; the title gives the
+masked MSE beside the baselines'. Try masks it never trained with (`frame`, a ratio of 0.5).
+The widget needs a running kernel.
 """)
 code("""
 # NBVAL_IGNORE_OUTPUT
@@ -502,11 +492,10 @@ interact(explore, clip=widgets.IntSlider(value=0, min=0, max=15), model=list(mod
 md(r"""
 ## 6. What the critic does
 
-MARLIN's critic has *no* weight clipping or gradient penalty, so nothing bounds its scores. The
-two live runs differ only in the critic. Below: their held-out masked MSE (paired), then, at
-the adversarial run's last step, how far apart the critic puts real and predicted patches, how
-large its push on the predictions is next to the reconstruction loss's, and whether the two
-pushes agree.
+With no weight clipping or gradient penalty, nothing bounds the critic's scores. The two live
+runs differ only in the critic. Below: their paired held-out masked MSE; then, for the final
+adversarial model, how well the critic separates real from predicted patches, and how its push
+on the predictions compares with the reconstruction loss's.
 """)
 code("""
 adv_reports = {s: reconstruction_report(live_adv, xh, strategy=s, mask_ratio=cfg.mask_ratio, parsing=ph, seed=0) for s in ("fasking", "tube")}
@@ -546,21 +535,19 @@ cos = F.cosine_similarity(rec_grad.flatten(), adv_grad.flatten(), dim=0)
 print(f"cosine between the two pushes: {cos:+.2f}")
 """)
 md(r"""
-With the critic, the held-out masked MSE is higher, not lower: by 0.0031 under fasking and
-0.0025 under tube masking, intervals well clear of zero. The critic barely tells real patches
-from predicted ones (0.20 spreads apart), yet its push is about a third of the reconstruction
-loss's (ratio 0.36) and points partly *against* it (cosine -0.27): it pushes the predictions
-towards whatever it happens to score high, not towards the pixels. So the course checkpoint
-leaves the term out. MARLIN reports a small gain from it at ViT-B scale with a far smaller
-learning rate; a gradient penalty would be the standard repair, an exercise for a GPU.
+With the critic the held-out masked MSE is higher, not lower: by 0.0031 under fasking and
+0.0025 under tube masking, intervals well clear of zero. The critic barely tells real from
+predicted patches (0.20 spreads apart), yet its push is about a third of the reconstruction
+loss's (ratio 0.36) and points partly *against* it (cosine -0.27). So the course checkpoint
+leaves the term out. MARLIN reports a small gain from it at ViT-B scale and a far smaller
+learning rate; a gradient penalty, the standard repair, is a GPU exercise.
 """)
 md(r"""
 ## 7. What fasking asks of the model
 
 Fasking hides the facial components and shows background and skin, so the model must
-*imagine* eyes, nose and mouth from the rest of the face. The course checkpoint's error per
-masked token, grouped by the region the token touches, under fasking and under random masks
-of the same ratio:
+*imagine* eyes, nose and mouth. The course checkpoint's error per masked token, by the region
+the token touches, under fasking and under random masks of the same ratio:
 """)
 code("""
 regions = region_membership(ph, grid)
@@ -589,10 +576,10 @@ for strategy in errors:
     print(strategy + ": " + ", ".join(f"{n} {errors[strategy][n]:.4f}" for n in names if n in errors[strategy]))
 """)
 md(r"""
-Under fasking the eyes are the hardest tokens (0.0222), then the mouth and nose (0.0132 and
-0.0115); plain skin and background are easy (0.0061 and 0.0075). Under random masks the eyes,
-mouth and nose are easier (0.0173, 0.0110, 0.0087), since some of each stays visible, and
-background is harder (0.0103). Whether imagining eyes and mouths yields better *features* is
+Under fasking the eyes are the hardest tokens (0.0222), then the mouth and nose (0.0132,
+0.0115); plain skin and background are easy (0.0061, 0.0075). Under random masks, which leave
+some of each component visible, eyes, mouth and nose are easier (0.0173, 0.0110, 0.0087) and
+background harder (0.0103). Whether imagining eyes and mouths yields better *features* is
 the question of lessons 05-10.
 """)
 md(r"""
@@ -608,17 +595,18 @@ md(r"""
 **Next:** lesson 05 asks what the course checkpoint's features know.
 
 ## Appendix: the plumbing
-- **Checkpoints** are written atomically every 100 steps (optimisers, schedules, random
-  states), so a resumed run (`ensure_pretrained`, or `--resume`) ends with the weights of an
-  uninterrupted one.
+- **Checkpoints** (every 100 steps in the live runs) hold optimiser, schedule and random
+  states, written atomically: a resumed run (`ensure_pretrained`, `--resume`) ends with an
+  uninterrupted run's weights.
 - **Train the course checkpoint yourself**: `python -m marlin_lite.pretrain --config
   configs/course.yaml`, then `python -m marlin_lite.course_weights export runs/course`; set
   `WEIGHTS` to `runs/course/checkpoint.pt`. `configs/base.yaml` is MARLIN's ViT-B recipe;
   `torchrun --nproc_per_node N -m marlin_lite.pretrain ...` runs on several GPUs.
-- **The shipped file** is float16: `python -m marlin_lite.course_weights verify` checks it.
+- **The shipped file** is float16, checked against its recorded SHA-256 on loading;
+  `python -m marlin_lite.course_weights verify` checks it by hand.
 - **Score any checkpoint** as section 4 does: `python -m marlin_lite.recon CHECKPOINT`.
-- **Benchmarks**: `benchmarks/README.md` has the training time on 2 CPU cores, the measured
-  one-pass speed-up (`benchmarks/pretrain_throughput.py`) and the course recipe's first
-  attempt, with the critic, which stayed above the mean-patch baseline.
+- **Benchmarks** (`benchmarks/README.md`): training time on 2 CPU cores, the measured one-pass
+  speed-up, and the course recipe's first attempt, with the critic, which stayed above the
+  mean-patch baseline.
 """)
 lesson.write("04_pretraining.ipynb")

@@ -13,16 +13,15 @@ md(r"""
 # Lesson 05 · Features: what the pretrained encoder knows
 
 Lesson 04 pretrained MARLIN's recipe without labels and shipped the result as the **course
-checkpoint**. What MARLIN keeps is the **encoder**: every downstream task uses the feature
-vector it turns a face video into. This lesson builds that vector and asks, before any head is
-trained, what it knows, against two controls a skeptic would ask for: the same network before
-pretraining, and raw pixels.
+checkpoint**. MARLIN keeps its **encoder**: every downstream task uses the feature vector it
+makes of a face video. This lesson builds that vector and asks what it knows before any head
+is trained, against two controls: the same network before pretraining, and raw pixels.
 
 **In this lesson you will**
 1. load the course checkpoint (or your own run) and rebuild the network it started from;
 2. derive MARLIN's feature protocol by hand and check it against `extract_video`;
 3. extract features of unseen people with the pretrained encoder, the random-init encoder and
-   raw pixels, and look at them with a PCA written from an SVD;
+   raw pixels, and view them with a PCA written from an SVD;
 4. measure nearest-neighbour retrieval (same person? same expression?) with 95 % intervals
    over people;
 5. write `cosine_knn`, the k-nearest-neighbour search behind it.
@@ -70,12 +69,10 @@ md(r"""
 ## 1. The encoder: the course checkpoint
 
 The course checkpoint is lesson 04's recipe run to the end: the tiny preset (4 blocks, 128
-wide), fasking at 90 %, thousands of SynthFace people. Its clips are **framed as MARLIN frames
-its inputs**: a square crop that follows the face, which fills the frame, on a background drawn
-per clip (lesson 04 explains why), and so is every clip in this lesson. `load_course_model`
-checks the file's SHA-256 against its record and returns a float32 model in eval mode;
-`WEIGHTS = "train"` goes through the checkpoint ladder instead (`ensure_pretrained`), and a
-path loads a checkpoint of your own (appendix).
+wide), fasking at 90 %, thousands of SynthFace people, on clips **framed as MARLIN frames its
+inputs** (a square crop that follows the face, on a background drawn per clip), as is every
+clip here. `lesson_model` checks the shipped file's SHA-256 and returns a float32 model in
+eval mode (other `WEIGHTS`: appendix).
 """)
 code("""
 # NBVAL_IGNORE_OUTPUT
@@ -94,9 +91,9 @@ assert pre_cfg.world_seed != WORLD_SEED, "this lesson's people must come from a 
 print(f"this lesson:       people of world {WORLD_SEED}, framing {FRAMING!r}, expressions {EXPRESSIONS!r}")
 """)
 md(r"""
-What pretraining added is measured against **the same network before pretraining**: `train()`
-seeds PyTorch with the config's `seed`, then builds the model, so doing the same gives exactly
-the weights pretraining started from (`fork_rng` leaves the lesson's random state alone).
+The baseline is **the same network before pretraining**: `train()` seeds PyTorch with the
+config's `seed` and then builds the model, so doing the same rebuilds the starting weights
+(`fork_rng` leaves the lesson's random state alone).
 """)
 code("""
 with torch.random.fork_rng():
@@ -110,20 +107,20 @@ print(f"same architecture; the largest change of an encoder weight in pretrainin
 md(r"""
 ## 2. MARLIN's feature protocol, by hand
 
-A downstream task gets a whole video, of any length. MARLIN turns it into features like this:
+MARLIN turns a whole video, of any length, into features:
 
 1. cut the video into **non-overlapping windows**: window $k$ takes the `num_frames` frames
    $s_k + 2j$ ($j = 0, \dots,$ `num_frames`$-1$), every 2nd frame as in pretraining, starting at
    $s_k = k \cdot$ `num_frames` $\cdot 2$ for every $s_k < T - 2\,$`num_frames` (the official
    `extract_video`'s rule, $T$ the video's frames; note the strict bound);
-2. resize each frame to the model's size (the frames are already square face crops);
+2. resize each frame to the model's size;
 3. run the encoder over **all** tokens: no masking at feature time;
 4. take the **mean over the tokens**, then the encoder's **final LayerNorm**, in that order:
    one vector of width $D$ per window, so a video becomes `(n_windows, D)`;
-5. for a single vector per video, reduce over the windows by `mean` (or `max`).
+5. for one vector per video, reduce over the windows by `mean` (or `max`).
 
 MARLIN uses 16-frame windows; the tiny model uses 8. Here is a 48-frame face video of a
-person from world 1, written to an mp4 and read back as any video would be:
+person from world 1, written to an mp4 and read back:
 """)
 code("""
 video_dir = Path(tempfile.mkdtemp(prefix="lesson05_videos_"))  # a folder of face crops (the appendix adds more)
@@ -160,21 +157,19 @@ plt.tight_layout()
 plt.show()
 """)
 md(r"""
-The strict bound drops a last window that would end on the video's final frames (here the one
-at frame 32); the course's in-memory lessons keep it (`rule="full"`), files are read the
-official way. A video shorter than two windows' worth of frames is not an error either: the
-official code takes its first `num_frames` frames at rate 1, and a video of at most
-`num_frames` frames is padded by repeating its last frame:
+The strict bound drops the window at frame 32 although its frames exist (the in-memory lessons
+keep it, `rule="full"`; files are read the official way). A video of at most 2·`num_frames`
+frames gets one window: its first `num_frames` frames at rate 1, padded by repeating the last
+frame when it has fewer:
 """)
 code("""
 for t in (5, 12):
     print(f"a {t}-frame video -> one window of source frames {window_indices(t, NUM_FRAMES, SAMPLE_RATE)[0].tolist()}")
 """)
 md(r"""
-Next, the windows become tensors `(n, 3, T, SIZE, SIZE)` in $[0, 1]$, each frame resized
-(here already the model's size), and go through the encoder written out with the package's
-layers (lesson 03): patch embedding plus positions for **all** $N$ tokens, the blocks, the mean
-over tokens, and only then the final LayerNorm.
+The windows become tensors `(n, 3, T, SIZE, SIZE)` in $[0, 1]$ and go through the encoder
+written out with the package's layers (lesson 03): patch embedding plus positions for **all**
+$N$ tokens, the blocks, the mean over tokens, then the final LayerNorm.
 """)
 code("""
 x = torch.from_numpy(windows).float().div(255).permute(0, 4, 1, 2, 3)  # (n, 3, T, H, W)
@@ -202,10 +197,9 @@ gap = (other_order - by_hand).norm(dim=1) / by_hand.norm(dim=1)
 print(f"LayerNorm-then-mean differs from mean-then-LayerNorm by {gap.mean():.2f} of the vector's length")
 """)
 md(r"""
-The official order (mean, then LayerNorm) gives a vector with zero mean and unit variance over
-its $D$ entries, times the learned scale. The other order gives another vector: for this
-encoder about 1 % off, small but not zero. Finally, a video is either its windows or one
-vector:
+The official order gives zero mean and unit variance over the $D$ entries, before the learned
+scale and shift; the other order lands about 1 % of the vector's length away: small, but not
+zero. A video is either its windows or one vector:
 """)
 code("""
 for reduction in ["none", "mean", "max"]:
@@ -217,10 +211,9 @@ torch.testing.assert_close(extract_video(path, model, reduction="max"), package.
 md(r"""
 ## 3. A set of faces to probe: identities x expressions
 
-To ask *what* the features encode we need clips whose factors we control. With
-`split_by="clip"` and 6 clips per person, `SynthFaceDataset` cycles the expressions so that
-**every person shows every expression exactly once**. The people come from `WORLD_SEED` = 1,
-which the encoder never saw; each clip is rendered at the model's size and length, one window.
+Probing needs clips whose factors we control. With `split_by="clip"` and 6 clips per person,
+`SynthFaceDataset` cycles the expressions so that **every person shows every expression exactly
+once**. The people come from world 1, unseen by the encoder; each clip is one window.
 """)
 code("""
 dataset = SynthFaceDataset("train", split_by="clip", fractions=(1.0, 0.0, 0.0), num_identities=NUM_IDENTITIES,
@@ -259,9 +252,8 @@ Three feature sets for the same clips:
 * **pretrained**: the course encoder with the protocol above (`extract_features`);
 * **random init**: the same network before pretraining;
 * **pixels**: no network. Each frame averaged to $16 \times 16$, and each of the
-  $3 \cdot 8 \cdot 16 \cdot 16 = 6144$ numbers standardised over the clips (the floor of
-  lessons 06 and 07 too). A network that cannot beat this has learnt nothing a resize could
-  not do.
+  $3 \cdot 8 \cdot 16 \cdot 16 = 6144$ numbers standardised over the clips. A network that
+  cannot beat this has learnt nothing a resize could not do.
 """)
 code("""
 def standardise(x):
@@ -281,10 +273,10 @@ md(r"""
 ## 4. A first look: PCA from an SVD
 
 Center the $N \times D$ features, $X_c = X - \bar{x}$, and take the SVD $X_c = U S V^\top$:
-the rows of $V^\top$ are the principal directions, $X_c V_{:, :2}$ the 2-D coordinates, and
+the rows of $V^\top$ are the principal directions, $X_c V_{:, :2}$ the 2-D coordinates,
 $S_i^2 / \sum_j S_j^2$ the share of variance direction $i$ explains. The check uses the
 $N \times N$ Gram matrix $X_c X_c^\top / (N-1)$, whose non-zero eigenvalues are the covariance
-matrix's and which stays small when $D$ is 6144.
+matrix's; it stays small when $D$ is 6144.
 """)
 code("""
 def pca_2d(f):
@@ -320,21 +312,21 @@ plt.tight_layout()
 plt.show()
 """)
 md(r"""
-In the top row the pretrained features gather each person's six clips into small clumps of
-one colour; the random-init features form one mixed blob; pixels clump by person, more
-loosely. Coloured by expression (bottom row), no panel shows any grouping. PCA shows two
-directions only; retrieval, next, uses all of them.
+Coloured by person (top row), the pretrained features gather several people's clips into tight
+clumps of one colour, the rest overlapping in the middle; the random-init features form one
+mixed blob; pixels clump by person too. Coloured by expression (bottom row), no panel shows a
+grouping. PCA shows two directions only; retrieval uses all of them.
 
 ## 5. Nearest-neighbour retrieval, with intervals
 
-For each clip (the *query*) find the most similar **other** clip by cosine similarity and ask:
-same person? same expression? A clip's same-person neighbours all show *other* expressions, so
-we also ask the expression question **among other people's clips only**.
+For each clip (the *query*) find the most similar **other** clip by cosine similarity: same
+person? same expression? Same-person neighbours always show *other* expressions, so we also ask
+the expression question **among other people's clips only**.
 
-The queries of one person are not independent (they share a face), so the sampling unit is the
-**person**: average each person's hits and report the mean over people $\pm 1.96\, s/\sqrt{P}$,
-with $s$ the standard deviation of the $P$ per-person means (a 95 % interval). Differences
-between feature sets are **paired** (same queries): the interval of the per-person differences.
+A person's queries share a face, so the sampling unit is the **person**: the mean over people
+of each person's hit rate $\pm 1.96\, s/\sqrt{P}$, $s$ the standard deviation of the $P$
+per-person means (a 95 % interval). Differences between feature sets are **paired** (same
+queries): the interval of the per-person differences.
 """)
 code("""
 def cosine_similarity_matrix(f):
@@ -397,9 +389,9 @@ plt.tight_layout()
 plt.show()
 """)
 md(r"""
-The paired comparisons: pretrained against random init (what pretraining added) and against
-pixels (whether the network beats a resize). An interval that excludes 0 is a difference these
-30 people support.
+Paired comparisons: pretrained against random init (what pretraining added) and against pixels
+(does the network beat a resize?). An interval that excludes 0 is a difference these 30 people
+support.
 """)
 code("""
 differences = {}
@@ -418,21 +410,18 @@ assert d + hw < 0.05, "the pretrained encoder should not beat pixels at identity
 assert all(abs(hits[name]["expression, other people"].mean().item() - chance["expression, other people"]) < 0.1 for name in hits)
 """)
 md(r"""
-**Who is in the clip.** Pretraining taught the encoder a lot about faces: its nearest
-neighbour is the same person for most queries, against about a third before pretraining (a
-paired difference near +0.5, far from 0). But the skeptic's floor is higher still: resized
-pixels find the same person at least as often, and the pretrained-minus-pixels interval lies
-below 0. Backgrounds are drawn per clip, so what pixels match is the face itself: skin, hair,
-beard and glasses fill a framed clip, and a SynthFace identity is largely those colours in
-those places. A resize keeps exactly that; the encoder's 128 numbers keep much of it.
+**Who is in the clip.** Pretraining helped: the nearest neighbour is the same person for most
+queries, against about a third before pretraining (a paired difference near +0.5). But resized
+pixels do better still: the pretrained-minus-pixels interval lies below 0. Backgrounds are
+drawn per clip, so pixels match the face itself: a SynthFace identity is largely the colours
+of skin, hair, beard and glasses in fixed places, which a resize keeps.
 
 **Which expression.** No feature set retrieves it. Among all clips every set is *below*
-chance, since a person's other clips, all other expressions, are the nearest. Among other
-people's clips the pretrained features sit at chance and the random-init ones a little under
-(both intervals include chance); pixels land a few points above, an interval that only just
-excludes it. An expression changes a few percent of the pixels (lesson 07 measures it), and
-cosine similarity of a mean over tokens weighs every dimension equally, so identity swamps
-it. A trained head can weight the few directions that might carry it: lessons 06-09.
+chance: a person's other clips, all other expressions, are the nearest. Among other people's
+clips the pretrained features sit at chance, the random-init ones a little under (their
+interval just reaches chance), pixels a few points above (an interval that only just excludes
+it). Cosine similarity weighs every dimension equally, so identity swamps the small change an
+expression makes; a trained head can weight the directions that might carry it (lessons 06-09).
 
 The similarity matrices (clips sorted by person, 6 per block on the diagonal):
 """)
@@ -451,8 +440,7 @@ md(r"""
 ## 6. What the neighbours look like
 
 Three queries and their 4 nearest other clips (green title: the query's person).
-`show_neighbours` sorts the query's row of a similarity matrix and leaves the query out; the
-exercise computes the neighbours of *every* clip at once.
+`show_neighbours` sorts the query's row of a similarity matrix, leaving the query out.
 """)
 code("""
 def show_neighbours(queries, sim, k, title=None):
@@ -486,9 +474,9 @@ show_neighbours(queries, similarities["pretrained"], k=4, title="pretrained feat
 md(r"""
 ### Explore
 
-Pick a query clip, a feature set and `k`: do the neighbours under `random init` or `pixels`
-look like those under `pretrained`? When a neighbour is another person, what do the two share?
-(The widget needs a running kernel; the figure above is one of its settings.)
+Pick a query, a feature set and `k`: do the neighbours under `random init` or `pixels` look
+like those under `pretrained`? When a neighbour is another person, what do the two share? (The
+widget needs a running kernel; the figure above is one setting.)
 """)
 code("""
 # NBVAL_IGNORE_OUTPUT
@@ -565,25 +553,26 @@ for name, f in features.items():
 md(r"""
 ## Summary
 
-- **Protocol** (`marlin_lite.features`): non-overlapping windows at sample rate 2 by the
-  official rule, short videos padded or read at rate 1 (`window_indices`, `video_windows`), resized (`prepare_clips`), the encoder over all tokens, the mean over
-  tokens, then the final LayerNorm (`extract_features`); `extract_video` does it for a file and
-  reduces over windows with `none` / `mean` / `max`.
-- **Controls**: the same network before pretraining and standardised $16 \times 16$ pixels, on
-  the same queries, with paired 95 % intervals over people.
-- **Measured with the course checkpoint**: pretraining lifts identity retrieval from about a
-  third of the queries to most of them (top-1 and precision at 5 alike), yet raw pixels do at
-  least as well on these framed faces; expression is at chance for all three. Pretraining
-  changed what the encoder represents; whether that beats a resize is for trained heads to say.
+- **Protocol** (`marlin_lite.features`): windows at rate 2 by the official rule, short videos
+  padded or read at rate 1 (`window_indices`, `video_windows`); resizing (`prepare_clips`); all
+  tokens through the encoder, their mean, then the final LayerNorm (`extract_features`);
+  `extract_video` for a file, reducing over windows by `none` / `mean` / `max`.
+- **Controls**: the same network before pretraining and standardised $16 \times 16$ pixels,
+  with paired 95 % intervals over people.
+- **Measured with the course checkpoint**: pretraining lifts same-person retrieval (top-1 from
+  0.34 to 0.83, precision at 5 from 0.26 to 0.62), yet raw pixels do at least as well on these
+  framed faces (0.91 and 0.73). No feature set retrieves expression: below chance among all
+  clips, near chance among other people's. Pretraining changed what the encoder
+  represents; whether that beats a resize is for trained heads to say.
 
-**Next:** lesson 06 trains a linear head on these frozen features for facial attributes, and
-compares the same three feature sets with labels in the loop.
+**Next:** lesson 06 trains a linear head on these frozen features for facial attributes and
+compares the same three feature sets.
 
 ## Appendix: the command line, and where the checkpoint comes from
 
 **Features of a folder of videos.** For your own face crops (`python -m marlin_lite.preprocess`
-makes them), one command writes one `.npy` per video, atomically, with a report of failures;
-a rerun keeps what exists. Here on four framed SynthFace videos (section 2's and three more):
+makes them), one command writes one `.npy` per video and a report; a rerun keeps what exists.
+Here on four SynthFace videos (section 2's and three more):
 """)
 code("""
 import json
@@ -626,11 +615,10 @@ else:
     print("WEIGHTS =", WEIGHTS, "(not the shipped checkpoint)")
 """)
 md(r"""
-To train your own: `python -m marlin_lite.pretrain --config configs/course.yaml` (from the
-repository root; under an hour on 2 CPU cores, resumable with `--resume`), then run this lesson
-with `WEIGHTS = "train"`, or with the path of any `checkpoint.pt`.
-`python -m marlin_lite.course_weights export runs/course` writes a run as float16 weights with
-a record, and `... verify` checks the shipped ones. From the command line:
+To train your own: `python -m marlin_lite.pretrain --config configs/course.yaml` (under an
+hour on 2 CPU cores; `--resume` continues), then set `WEIGHTS = "train"` or a `checkpoint.pt`
+path. `python -m marlin_lite.course_weights export runs/course` exports a run as float16
+weights with a record; `... verify` checks the shipped ones. Headless:
 `papermill notebooks/05_feature_extraction.ipynb out.ipynb -p WEIGHTS train`.
 """)
 

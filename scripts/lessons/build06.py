@@ -12,21 +12,20 @@ md, code = lesson.md, lesson.code
 md(r"""
 # Lesson 06 · Facial attributes (FAR)
 
-Now we evaluate the encoder as MARLIN does: freeze it and train a **linear head** for a
-labelled task, here **facial attribute recognition** (FAR): does this person have a beard,
-bangs, glasses, a hat? SynthFace gives every person 24 such attributes (MARLIN uses
-CelebV-HQ's 40).
+We evaluate the encoder as MARLIN does: frozen, with a **linear head** trained for **facial
+attribute recognition** (FAR): does this person have a beard, bangs, glasses? SynthFace gives
+every person 24 attributes (MARLIN uses CelebV-HQ's 40).
 
 **In this lesson you will**
 1. see why FAR is *multi-label* and compute the blind floor of every metric;
-2. write the entry-wise accuracy (the exercise) and derive AUC from ranks;
-3. build the linear head with BCE-with-logits by hand and check it against `linear_probe`;
+2. write the entry-wise accuracy and derive AUC from ranks;
+3. build the linear head and BCE-with-logits by hand, checked against `linear_probe`;
 4. run MARLIN's baselines with `run_far` beside a raw-pixel probe, with 95 % intervals over
-   seeds and over test people;
+   seeds and test people;
 5. read per-attribute AUCs and a low-data curve, and look at the people behind an AUC;
 6. read the full-size transfer report for FAR.
 
-*Run time: about two minutes on 2 CPU cores, most of it fine-tuning.*
+*Run time: about two minutes on 2 CPU cores.*
 """)
 code("""
 SEED = 0
@@ -78,10 +77,10 @@ print(f"{A} attributes: {', '.join(ATTRIBUTES)}")
 md(r"""
 ## 1. The task: many yes/no questions per person
 
-FAR is **multi-label**: the target of a video is a vector $y \in \{0, 1\}^{A}$ ($A = 24$) and
-the model answers $A$ independent yes/no questions. Attributes belong to the *person*, so the
-splits are **by identity**: no test person is seen in training. First the encoder (`WEIGHTS`;
-see the appendix), whose config sets the clips' size and length.
+FAR is **multi-label**: the target is $y \in \{0, 1\}^{A}$ ($A = 24$), $A$ independent
+yes/no questions. Attributes belong to the *person*, so splits are **by identity**: no test
+person is seen in training. First the encoder (`WEIGHTS`, see the appendix), which sets the
+clips' size and length.
 """)
 code("""
 # NBVAL_IGNORE_OUTPUT
@@ -150,7 +149,7 @@ label) entry** once:
 
 $$\text{acc} = \frac{1}{N A} \sum_{i=1}^{N} \sum_{a=1}^{A} \mathbb{1}\big[\,\mathbb{1}[p_{ia} > 0.5] = y_{ia}\big].$$
 
-Note the strict $>$: a probability of exactly $0.5$ is a "no".
+Note the strict $>$: $p = 0.5$ is a "no".
 
 ## Exercise: entry-wise accuracy
 
@@ -187,9 +186,9 @@ assert abs(entry_accuracy(torch.zeros_like(t), t) - (1 - t.mean().item())) < 1e-
 print("self-check passed")
 """, tags=["self-check"])
 md(r"""
-Now the floor. Answering **no** to everything scores $1 - \bar{y}$ without looking at a face.
-Each attribute's **train prevalence** $\pi_a$, given as every test person's probability, says
-"yes" only above 50 %; no attribute is that common here, so it is the same guess:
+The floor: answering **no** to everything scores $1 - \bar{y}$ without looking.
+The **train prevalence** $\pi_a$ as every test person's probability says "yes" only above
+50 %, which no attribute reaches here: the same guess.
 """)
 code("""
 always_absent = torch.zeros_like(y["test"])
@@ -203,8 +202,8 @@ for name, f in floors.items():
     print(f"{name:16s}: test accuracy {f['accuracy']:.3f}")
 """)
 md(r"""
-About 0.76 blind. Accuracy also hangs on the threshold, which a probe trained on few labels
-may not have calibrated; AUC uses none.
+0.764 without looking. Accuracy also hangs on the threshold, which a probe trained on few
+labels may not calibrate; AUC uses none.
 
 ## 3. AUC from ranks
 
@@ -213,9 +212,8 @@ random negative (ties count one half):
 
 $$\text{AUC} = \frac{1}{n_+ n_-} \sum_{i: y_i = 1} \sum_{j: y_j = 0} \Big(\mathbb{1}[s_i > s_j] + \tfrac12 \mathbb{1}[s_i = s_j]\Big).$$
 
-Ranks give it in $O(n \log n)$ (Mann-Whitney). With 1-based ranks $r_i$ (ties share their
-average), a positive's rank counts every score below it, itself and half its ties; the
-positive-positive pairs add $n_+(n_+ + 1)/2$, so
+Ranks give it in $O(n \log n)$ (Mann-Whitney): with 1-based ranks $r_i$ (ties averaged),
+remove the $n_+(n_+ + 1)/2$ positive-positive pairs from the positives' rank sum:
 
 $$\text{AUC} = \frac{\sum_{i: y_i = 1} r_i - n_+(n_+ + 1)/2}{n_+ n_-}.$$
 
@@ -258,14 +256,14 @@ for name, s in [("noisy predictor", noisy), ("train prevalence (many ties)", pri
     print(f"{name:29s}: micro AUC {micro:.3f} | macro AUC {macro:.3f}  (== marlin_lite.tasks.metrics)")
 """)
 md(r"""
-The blind train prevalence has a **micro AUC well above 0.5**: pooled over attributes, "a
-common attribute is likelier" already ranks many positives above negatives. Its **macro AUC is
-exactly 0.5** (within an attribute, all ties). Each metric has its own floor:
+The blind train prevalence reaches a **micro AUC of 0.622**: pooled over attributes, common
+attributes rank above rare ones. Its **macro AUC is exactly 0.5** (all ties within an
+attribute). Each metric has its own floor:
 
 | metric | blind floor | what it rewards |
 |---|---|---|
-| accuracy over entries (MARLIN) | "always absent", about 0.76 here | being right on the many 0s |
-| micro AUC (MARLIN) | train prevalence, above 0.5 | ranking, including *which attributes are common* |
+| accuracy over entries (MARLIN) | "always absent", 0.764 here | being right on the many 0s |
+| micro AUC (MARLIN) | train prevalence, 0.622 here | ranking, including *which attributes are common* |
 | macro AUC | 0.5 | ranking *people* within each attribute: seeing the face |
 """)
 code("""
@@ -278,8 +276,8 @@ for name, f in floors.items():
 md(r"""
 ## 4. The linear head and BCE-with-logits
 
-The probe is one `Linear(D, A)`: logits $z = W x + b$, and $p = \sigma(z)$ answers each
-question. The loss is the binary cross-entropy of each entry,
+The probe is one `Linear(D, A)`: logits $z = W x + b$, probabilities $p = \sigma(z)$. The loss
+is each entry's binary cross-entropy,
 $-\,[\,y \log \sigma(z) + (1 - y) \log(1 - \sigma(z))\,]$; expanding $\log \sigma$ gives the
 form that never overflows,
 
@@ -301,9 +299,9 @@ print(f"stable form {bce_with_logits(z, t).item():.3f} == F.binary_cross_entropy
 md(r"""
 ### Three feature sets
 
-Features follow lesson 05's protocol, one window per clip. The controls: the **random-init**
+Features follow lesson 05's protocol, one window per clip. Two controls: the **random-init**
 encoder (`random_encoder(cfg, seed)`) and **raw pixels**, each frame averaged to
-$16 \times 16$ and standardised with the training people's statistics.
+$16 \times 16$ and standardised with training-people statistics.
 """)
 code("""
 cache = FeatureCache()
@@ -346,8 +344,8 @@ print("head:", head, "| by hand == linear_probe:", True)
 """)
 md(r"""
 **A deviation from MARLIN.** MARLIN's probe uses Adam at lr $10^{-4}$ for many thousands of
-steps. Ours takes 200, and Adam moves a weight by at most about the learning rate per step:
-$0.02$ in all at $10^{-4}$. The dashed line is the blind prevalence guess's loss:
+steps; ours takes 200, and Adam moves a weight by at most about the learning rate per step,
+$0.02$ in all at $10^{-4}$. Dashed: the blind prevalence guess's loss.
 """)
 code("""
 curves = {lr: train_probe(x_train, y["train"], lr, PROBE_EPOCHS)[1] for lr in (1e-4, PROBE_LR)}
@@ -366,21 +364,17 @@ print(f"train BCE after {PROBE_EPOCHS} steps: lr 1e-4 {curves[1e-4][-1]:.3f} | l
       f"| blind prevalence guess {prior_loss:.3f}")
 """)
 md(r"""
-At $10^{-4}$ the head ends *above* it: it has not even learnt the base rates. So our probes
-train at $10^{-2}$ and keep the epoch with the best validation loss.
+At $10^{-4}$ the head ends *above* it (0.624 against 0.529): it has not even learnt the base
+rates. Our probes train at $10^{-2}$ and keep the epoch with the best validation loss.
 
 ## 5. MARLIN's baselines, and a pixel probe
 
-`run_far` runs each method for every label fraction and seed:
-
-* **random-init probe**: a frozen random encoder and a linear probe;
-* **pretrained probe**: the course encoder, frozen, and a linear probe;
-* **supervised from scratch**: the random-init network trained end to end;
-* **pretrained fine-tuned**: the same from the course encoder.
-
-Fine-tuning costs about a hundred probes, so it runs with all labels only, for 45 steps: a
-*short* fine-tune. The **pixel probe** uses the same label subsets. Validation (20 people)
-picks each probe's epoch; the 60 test people are only scored.
+`run_far` runs each method for every label fraction and seed: a linear probe on the frozen
+**random-init** or **pretrained** encoder, and the same two networks trained end to end
+(**supervised from scratch**, **pretrained fine-tuned**). Fine-tuning, far slower than
+probing, runs with all labels only, for 45 steps: a *short* fine-tune. The **pixel probe** uses
+the same label subsets. Validation (20 people) picks each probe's epoch; the 60 test people are
+only scored.
 """)
 code("""
 # NBVAL_IGNORE_OUTPUT
@@ -412,7 +406,7 @@ print("training people per fraction:", {f: table.filter(fraction=float(f), seed=
 md(r"""
 **Intervals over seeds.** The seed draws the label subset, the inits and the fine-tuning
 clips. With $n$ seeds of mean $\bar{m}$ and standard deviation $s$, the 95 % interval is
-$\bar{m} \pm t_{0.975,\,n-1}\, s / \sqrt{n}$ ($t_{0.975,2} = 4.30$: three seeds buy wide
+$\bar{m} \pm t_{0.975,\,n-1}\, s / \sqrt{n}$ ($t_{0.975,2} = 4.303$: three seeds give wide
 intervals).
 """)
 code("""
@@ -435,11 +429,11 @@ for name, fl in floors.items():
     print(f"{'floor: ' + name:34s}" + "".join(f"{fl[k]:10.3f}        " for k in metric_names))
 """)
 md(r"""
-**Paired intervals over test people.** Seeds never resample the test people. The **bootstrap**
-does: draw 60 test people with replacement, score every probe on the same draw, repeat
-`BOOTSTRAP` times; a difference's 95 % half-width is about $1.96 \times$ its standard
-deviation over the draws. A draw is a weight $w_i$ per person, so all draws are scored at
-once, with $C_{ij} = \mathbb{1}[s_i > s_j] + \tfrac12 \mathbb{1}[s_i = s_j]$:
+**Paired intervals over test people.** The **bootstrap** resamples the test people, which
+seeds never do: draw 60 with replacement, score every probe on that draw, `BOOTSTRAP` times; a
+difference's 95 % half-width is about $1.96 \times$ its standard deviation over the draws. A
+draw weights person $i$ by $w_i$, so all draws are scored at once, with
+$C_{ij} = \mathbb{1}[s_i > s_j] + \tfrac12 \mathbb{1}[s_i = s_j]$:
 
 $$\text{AUC}_a(w) = \frac{\sum_{i,j} w_i\, y_{ia}\, C^{(a)}_{ij}\, (1 - y_{ja})\, w_j}{\big(\sum_i w_i y_{ia}\big)\big(\sum_j w_j (1 - y_{ja})\big)}.$$
 """)
@@ -510,17 +504,14 @@ if WEIGHTS == "course":
 """)
 md(r"""
 **Reading the results.** *Accuracy* barely moves: every encoder method is within a few
-hundredths of "always absent" (0.76), and the pixel probe is *below* it although it ranks
-people well: its probabilities fall on the wrong side of 0.5. The AUCs say more:
+hundredths of "always absent" (0.764); the pixel probe is *below* it although it ranks people
+well, its probabilities on the wrong side of 0.5. The AUCs say more:
 
 * **Pretraining helped.** With all labels the pretrained probe leads the random-init probe by
-  +0.093 micro and +0.095 macro AUC, paired intervals far from 0; with 36 training people
-  the seed intervals do not overlap either, with 12 they do.
+  +0.093 micro and +0.095 macro AUC, paired intervals clear of 0.
 * **It does not beat pixels.** In micro AUC the paired difference, -0.016 ± 0.032, includes 0;
   in macro AUC the pixels lead by 0.051 ± 0.039.
 * **A short fine-tune** lands *below* the frozen probe but above the same steps from scratch.
-
-(The paper's 0.9561 micro AUC on CelebV-HQ is not comparable: other faces, floors and scale.)
 
 ## 6. Which attributes, and how many labels
 
@@ -555,14 +546,14 @@ if WEIGHTS == "course":  # the next paragraph's claim, with a margin
 md(r"""
 Red and black hair, pale and dark skin and long hair are read well by all three probes. Pixels
 lead most on **small, local** attributes (glasses, a moustache, lipstick): the encoder's
-feature is a mean over 256 tokens, of which a mouth covers one or two. A rare attribute has a
-handful of test positives, so read the pattern, not one bar.
+feature is a mean over 256 tokens, few of which cover a mouth. Rare attributes have few test
+positives: read the pattern, not one bar.
 
 ### Behind one bar: the people it ranks
 
-`show_attribute` draws people with the attribute (top) and without (bottom), highest
-probability first, and every test person's probability (right): the AUC is the share of
-(green, grey) pairs with green further right.
+`show_attribute` draws test people with the attribute (top), without it (bottom), and
+everyone's probability (right): the AUC is the share of (green, grey) pairs with green
+further right.
 """)
 code("""
 test_frames = torch.stack([test_set[i]["video"][:, last] for i in range(len(test_set))]).permute(0, 2, 3, 1).numpy()  # once
@@ -624,8 +615,8 @@ right while the threshold is not. Pixels reach 0.96.
 
 ### Explore
 
-Pick any attribute and probe: compare a colour (`red_hair`) with a shape (`long_face`) or a
-small object (`mustache`). (The widget needs a running kernel.)
+Compare a colour (`red_hair`) with a shape (`long_face`) or a small object (`mustache`). (The
+widget needs a running kernel.)
 """)
 code("""
 # NBVAL_IGNORE_OUTPUT
@@ -639,8 +630,8 @@ def explore(attribute="eyeglasses", probe="pretrained"):
 interact(explore, attribute=list(ATTRIBUTES), probe=list(test_probs));
 """)
 md(r"""
-The low-data curve (95 % intervals over seeds, blind floors dashed). MARLIN's claim is that
-pretraining helps most when labels are few.
+MARLIN claims pretraining helps most when labels are few. The low-data curve (95 % intervals
+over seeds, blind floors dashed):
 """)
 code("""
 fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
@@ -671,18 +662,24 @@ if WEIGHTS == "course":  # the next paragraph's claims, with a margin
     assert all(abs(micro["pretrained_probe", f] - micro["pixel_probe", f]) < 0.03 for f in FRACTIONS)
 """)
 md(r"""
-With 12 training people every accuracy is below the floor. The pretrained probe leads the
-random-init probe at every fraction and is level with pixels in micro AUC throughout, while in
-macro AUC pixels pull ahead as labels grow: MARLIN's low-data claim holds against random
-initialisation, not against raw pixels.
+With 12 training people every accuracy is below the floor. In both AUCs the pretrained probe
+leads the random-init probe at every fraction (seed intervals apart from 36 people on); it is
+level with pixels in micro AUC throughout, while in macro AUC pixels pull ahead as labels
+grow. MARLIN's low-data claim holds against random initialisation, not against raw pixels.
 """)
-lesson.full_report("far", 7)
+lesson.full_report("far", 7, intro=r"""
+## 7. At full size: the transfer report
+
+`python -m marlin_lite.transfer` asks the same question at full size: labels for **k = 1, 5,
+10** positives per attribute and all, **3 seeds**, every baseline **tuned** on validation, and
+a supervised **ceiling**. The lesson reads its report, `docs/results.md`, rather than rerunning
+it.
+""")
 md(r"""
-**Reading the report.** The finding holds at full size, against tuned baselines. The
-pretrained probe beats its random-init twin from k = 5 on (+0.032 [+0.016, +0.049] with all
-labels; at k = 1 the interval holds 0) and the ViT trained from scratch by 0.11 to 0.14;
+**Reading the report.** At full size, from k = 5 on, the pretrained probe beats its random-init
+twin (+0.032 [+0.016, +0.049] with all labels) and training from scratch (by 0.11 to 0.14);
 fine-tuning stays below the frozen probe. Yet pixels are level or ahead in every regime (0.871
-against 0.855 with all labels), and the ceiling reaches 0.920. Pretraining gives a ViT a head
+against 0.855 with all labels), and the ceiling reaches 0.920: pretraining gives a ViT a head
 start on attributes, not more than a good look at the pixels.
 """)
 md(r"""
@@ -690,8 +687,8 @@ md(r"""
 - **FAR is multi-label**: $A$ yes/no questions, one `Linear(D, A)` head, stable BCE with logits.
 - **Metrics**: entry-wise accuracy, micro and macro AUC from ranks, each beside its blind
   floor; $t$ intervals over seeds, a bootstrap over test people.
-- **Measured**: the pretrained encoder beats its random-init twin, but pixels are as good in
-  micro AUC and better in macro AUC, above all on small, local attributes. The full-size
+- **Measured**: the pretrained encoder beats its random-init twin, but pixels match it in
+  micro AUC and beat it in macro AUC, above all on small, local attributes; the full-size
   report agrees.
 
 **Next:** lesson 07 (facial expressions): a multi-class task, where a face's *motion* matters.
@@ -719,8 +716,8 @@ else:
 md(r"""
 `WEIGHTS = "course"` loads the shipped checkpoint (SHA-256 checked); `"train"` uses, or first
 trains, the run in `OUT_DIR` (`python -m marlin_lite.pretrain --config configs/course.yaml`);
-a path loads any `checkpoint.pt`. Papermill sets parameters (`-p WEIGHTS train -p
-NUM_IDENTITIES 1000`); `notebooks/scaled/` runs the protocol at GPU scale.
+a path loads any `checkpoint.pt`. Papermill can set any parameter; `notebooks/scaled/` runs
+the protocol at GPU scale.
 """)
 
 lesson.write("06_facial_attributes.ipynb")

@@ -12,16 +12,14 @@ md, code = lesson.md, lesson.code
 md(r"""
 # Lesson 07 · Facial expression recognition (FER)
 
-Lesson 06 asked what a face *is*; this lesson asks what it *does*. An expression is a short
-movement of a few regions (mouth, cheeks, brows, nose) that changes from clip to clip. MARLIN
-evaluates FER on CMU-MOSEI; SynthFace renders six expressions on faces that also talk.
+Lesson 06 asked what a face *is*; this lesson asks what it *does*. MARLIN evaluates FER on
+CMU-MOSEI; SynthFace renders six expressions on faces that also talk.
 
 **In this lesson you will**
 1. see the six expressions and where in the picture each lives;
 2. derive the softmax cross-entropy and write the **macro F1** (the exercise);
 3. put a 95 % interval on every accuracy by resampling the test people;
-4. set the course checkpoint against a skeptic's baselines (chance, majority class, raw pixels,
-   a random encoder, the network trained from scratch) and fine-tune it;
+4. set the course checkpoint, probed and fine-tuned, against a skeptic's baselines;
 5. probe the tokens of face regions and set the course's numbers beside the paper's;
 6. read the full-size transfer report for FER.
 
@@ -90,10 +88,9 @@ print(f"{C} expressions: {', '.join(EXPRESSIONS)}")
 md(r"""
 ## 1. Six expressions, as the course renders them
 
-Every clip is a face crop with **marked** expressions: stronger geometry plus local marks such
-as raised cheeks in a smile or a brow furrow in anger. The five non-neutral renders of one
-person differ *only* in the expression; the third row shows how far each apex frame departs
-from their average.
+Clips are face crops with **marked** expressions (stronger geometry plus local marks such as
+raised cheeks). One person's five non-neutral renders differ *only* in the expression; the
+third row shows each apex frame's distance from their average.
 """)
 code("""
 apex_frames = {}
@@ -123,9 +120,8 @@ plt.tight_layout()
 plt.show()
 """)
 md(r"""
-How much of the picture tells two expressions apart? For six people and every pair of
-non-neutral expressions: the share of apex pixels that differ by more than 24 of 255 levels,
-in SynthFace's subtle style and in the marked one:
+How much of the picture tells two expressions apart? The share of apex pixels differing by more
+than 24 of 255 levels, over six people and all non-neutral pairs, subtle style against marked:
 """)
 code("""
 def pair_shares(style, people=range(6)):
@@ -146,8 +142,8 @@ for style in ("subtle", "marked"):
     print(f"{style:6s}: {s.mean():.3f} ± {1.96 * s.std(ddof=1) / np.sqrt(len(s)):.3f} of the pixels tell two expressions apart ({len(s)} pairs)")
 """)
 md(r"""
-Marking moves the share from 5.0 % to 6.2 % of the pixels. Each clip starts neutral, rises to
-the **apex**, holds and partly releases, while speech keeps moving the mouth.
+Marking moves the share from 5.0 % to 6.2 %. Each clip starts neutral, rises to the **apex**,
+holds and partly releases, while speech keeps moving the mouth.
 """)
 code("""
 fig, ax = plt.subplots(figsize=(7, 2.8))
@@ -165,16 +161,16 @@ plt.show()
 md(r"""
 ## 2. A multi-class head: softmax and cross-entropy
 
-FER is **multi-class**: exactly one of $C = 6$ labels per clip. The head is one linear layer,
-$z = W f + b$ on the frozen feature $f$; the softmax gives probabilities and the loss is the
-negative log-probability of the true class $y$:
+FER is **multi-class**: one of $C = 6$ labels per clip. The head is one linear layer,
+$z = W f + b$ on the frozen feature $f$; the loss is the negative log-softmax of the true
+class $y$:
 
 $$p_c = \frac{e^{z_c}}{\sum_k e^{z_k}}, \qquad
 \ell(z, y) = -\log p_y = -z_y + \log \sum_k e^{z_k}.$$
 
-$e^{z}$ overflows for large logits. Subtracting the largest logit $m$ first,
-$\log\sum_k e^{z_k} = m + \log \sum_k e^{z_k - m}$, keeps every exponent $\le 0$: the
-**log-sum-exp** trick of `F.cross_entropy`.
+$e^{z}$ overflows for large logits; subtracting the largest logit $m$ first,
+$\log\sum_k e^{z_k} = m + \log \sum_k e^{z_k - m}$, keeps every exponent $\le 0$ (the
+**log-sum-exp** trick of `F.cross_entropy`).
 """)
 code("""
 def cross_entropy(z, y):
@@ -195,11 +191,11 @@ print(f"uniform logits give log C = {F.cross_entropy(torch.zeros(1, C), torch.te
 md(r"""
 ## 3. Macro F1, and why accuracy is not enough
 
-With unbalanced classes, always saying the majority class can look good on accuracy. For class
-$c$, **precision** is the share of clips *predicted* $c$ that are $c$, **recall** the share of
-clips that *are* $c$ that were found, and **F1** their harmonic mean,
-$F_1 = \frac{2\,TP}{2\,TP + FP + FN}$. The **macro F1** averages F1 over the classes. A class
-present but never predicted scores 0; a class neither present nor predicted ($0/0$) is left out.
+Always saying the majority class can score well on accuracy. For class $c$, **precision** is
+the share of clips predicted $c$ that are $c$, **recall** the share of clips of class $c$ that
+were found; **F1**, their harmonic mean, is $F_1 = \frac{2\,TP}{2\,TP + FP + FN}$. The
+**macro F1** averages it over the classes: a class present but never predicted scores 0; one
+neither present nor predicted ($0/0$) is left out.
 
 **Exercise.** Write `macro_f1(pred, target, num_classes)` for predicted and true class ids.
 """)
@@ -244,8 +240,8 @@ print("self-check passed")
 md(r"""
 ## 4. Data, intervals and honest floors
 
-Each person contributes `CLIPS_PER_IDENTITY` clips, their expressions cycling through the six;
-the splits are by person, so every test face is new.
+Each person gives `CLIPS_PER_IDENTITY` clips, cycling through the six expressions; splits are
+by person, so every test face is new.
 """)
 code("""
 kw = dict(num_identities=NUM_IDENTITIES, clips_per_identity=CLIPS_PER_IDENTITY, world_seed=WORLD_SEED, fractions=SPLIT,
@@ -262,11 +258,10 @@ print("people in two splits:", len(set(train_set.identities) & (set(val_set.iden
 md(r"""
 ### Intervals: what if the test people had been others?
 
-A test accuracy comes from 18 people, and one person's clips are not independent. The
-**cluster bootstrap** draws 18 test people *with replacement*, scores their clips, repeats
-`BOOTSTRAP` times and reads the 2.5th and 97.5th percentiles. Clip $i$ weighs $w_i$, how often
-its person was drawn, so all resamples are one matrix product. Two methods scored on the
-*same* resamples give a paired interval.
+One person's clips are not independent, so the **cluster bootstrap** redraws the 18 test
+people *with replacement* `BOOTSTRAP` times and reads the 2.5th and 97.5th percentiles.
+Weighting each clip by how often its person was drawn makes all resamples one matrix product;
+methods scored on the *same* resamples give paired intervals.
 """)
 code("""
 def resample_weights(groups, n, generator):
@@ -303,16 +298,15 @@ lo, hi = interval(resampled_accuracy(fake_pred))
 print(f"{len(test_set.identities)} test people, {BOOTSTRAP} resamples | two random guessers: accuracy {plain:.2f} [{lo:.2f}, {hi:.2f}]")
 """)
 md(r"""
-Two random guessers land at 0.15 [0.10, 0.19]: near chance, 18 people pin an accuracy to
-about $\pm$ 0.05.
+Two random guessers land at 0.15 [0.10, 0.19]: 18 people pin an accuracy to about $\pm$ 0.05.
 
 ### Floors
 
-Three floors: **chance** ($1/6$), the training split's **majority class**, and a linear probe
-on **raw pixels** (each clip pooled to $32 \times 32$ and to pairs of frames). Every probe is a
-logistic regression on standardised inputs, fitted to convergence by L-BFGS with an L2
-penalty $\frac{\lambda}{2}\lVert W\rVert^2$: MARLIN's probe, but convex, so there is no
-learning rate to tune. Validation accuracy picks $\lambda$ from `PROBE_L2`.
+**Chance** ($1/6$), the training split's **majority class**, and a linear probe on **raw
+pixels** (pooled to $32 \times 32$ and frame pairs). Every probe is a logistic
+regression on standardised inputs with an L2 penalty $\frac{\lambda}{2}\lVert W\rVert^2$,
+fitted by L-BFGS: MARLIN's probe, but convex, so no learning rate to tune; validation picks
+$\lambda$ from `PROBE_L2`.
 """)
 code("""
 def standardised(train, *others):
@@ -369,10 +363,10 @@ def best_probe(name, views, items):
 
 """)
 md(r"""
-**More numbers than clips.** The pixel probe has 12,288 inputs and 288 training clips. A part
-of $W$ orthogonal to the training rows changes no training logit and only adds to the penalty,
-so with the SVD $X = U S V^\top$, $W = VZ$ poses the same problem on $N$ numbers per clip.
-`fit_linear` does this when $D > N$; the check fits a small problem both ways:
+**More numbers than clips.** 12,288 pixel inputs, 288 training clips: the part of $W$
+orthogonal to the training rows changes no training logit and only adds penalty, so with the
+SVD $X = U S V^\top$, $W = VZ$ is the same problem on $N$ numbers per clip (`fit_linear`, when
+$D > N$; checked below on a small problem).
 """)
 code("""
 check_x = torch.randn(20, 50, generator=task_generator(SEED, "span check"), dtype=torch.float64)
@@ -409,8 +403,7 @@ print("training clips per fraction:", {f: len(subsets[(f, SEEDS[0])]) for f in F
 print("pixel probe, what validation picked (all labels):", runs[("pixel probe", 1.0)]["choices"])
 """)
 md(r"""
-A results line per method and fraction: the accuracy, its 95 % interval over the test people,
-and the macro F1.
+One line per method and fraction: accuracy, its 95 % interval over the test people, macro F1.
 """)
 code("""
 def summary(method, fraction):
@@ -433,16 +426,16 @@ for method in ("majority class", "pixel probe"):
         print(report(method, f))
 """)
 md(r"""
-Raw pixels set a high bar: with all 288 training clips they name 85 % of the test expressions,
-[0.77, 0.91]; with 29 clips, 0.26. The majority class (angry) is below chance because angry is
-the rarest expression among the test clips.
+Raw pixels set a high bar: 0.85 [0.77, 0.91] of the test expressions with all 288 training
+clips, 0.26 with 29. The majority class (angry) is below chance: angry is the rarest test
+expression.
 """)
 md(r"""
 ## 5. Encoders: pretrained, random, and trained from scratch
 
-One pass per encoder gives **MARLIN's feature** (the mean token after the final LayerNorm) and
-each token's feature averaged over time, an $8 \times 8$ grid for section 6. The control: a
-**random-init encoder** per seed, the same network untrained.
+One pass per encoder gives **MARLIN's feature** (the mean token after the final LayerNorm) and,
+for section 6, the $8 \times 8$ grid of time-averaged token features. The control: a
+**random-init encoder** (the same network, untrained) per seed.
 """)
 code("""
 @torch.no_grad()
@@ -483,9 +476,9 @@ for method in ("random-init probe", "pretrained probe"):
 md(r"""
 ### Training the whole network: from scratch, and fine-tuned
 
-A skeptic asks whether the network **trained end to end on the labels alone** does as well;
-MARLIN also **fine-tunes** the checkpoint. Both: a new linear head on the mean token, AdamW,
-`TRAIN_STEPS` steps of `BATCH_SIZE` clips, and the **best validation checkpoint kept**.
+A skeptic also trains the network **end to end on the labels alone**; MARLIN **fine-tunes** the
+checkpoint. Both: a new linear head on the mean token, `TRAIN_STEPS` AdamW steps of
+`BATCH_SIZE` clips, the **best validation checkpoint** kept.
 """)
 code("""
 def train_end_to_end(init, items, seed, lr):
@@ -538,7 +531,7 @@ for method in ("supervised scratch", "pretrained fine-tune"):
 md(r"""
 ### All methods, side by side
 
-Dot: test accuracy (mean over the method's runs); bar: its 95 % interval.
+Dot: test accuracy (mean over runs); bar: its 95 % interval.
 """)
 code("""
 COLOURS = {"majority class": "0.6", "pixel probe": "C7", "random-init probe": "C1", "supervised scratch": "C3",
@@ -555,7 +548,7 @@ plt.tight_layout()
 plt.show()
 """)
 md(r"""
-Differences, paired on the same resampled test people: an interval that excludes 0 is a
+Paired differences on the same resampled test people: an interval that excludes 0 is a
 difference these people support.
 """)
 code("""
@@ -587,10 +580,10 @@ table.to_json(results_dir / "fer_results.json")
 print(f"saved {len(table)} runs to", [str(results_dir / n) for n in ("fer_results.json", "fer_results.md")])
 """)
 md(r"""
-With all the labels, MARLIN's feature of the course checkpoint is 0.15 [0.06, 0.23] *below* a
-random encoder's and 0.65 below raw pixels, and no clearer than the network trained from
-scratch, which, like the fine-tuned checkpoint, stays at chance: at 40 steps neither has
-started to learn (the curves below), so those two rows measure the lesson's budget.
+With all the labels, the checkpoint's feature is 0.15 [0.06, 0.23] *below* a random encoder's,
+0.65 below raw pixels, and not clearly different from training from scratch. Scratch and
+fine-tuning stay at chance: at 40 steps neither has started to learn (curves below), so those
+rows measure the lesson's budget.
 """)
 code("""
 fig, ax = plt.subplots(figsize=(6.5, 2.8))
@@ -609,10 +602,9 @@ plt.show()
 md(r"""
 ## 6. Where does expression live in the token grid?
 
-MARLIN's feature averages all 64 cells of the grid, so background, hair and still skin outvote
-the few cells where an expression shows. Here a region's cells (from the parsing maps) are
-probed side by side, so the probe knows which cell is which, beside the same cells of a random
-encoder and their raw pixels.
+The mean over all 64 cells lets background, hair and still skin outvote the few cells where an
+expression shows. Here a region's cells (from the parsing maps) are probed side by side, so the
+probe knows which cell is which, beside a random encoder's cells and the raw pixels.
 """)
 code("""
 parsing = torch.stack([train_set[i]["parsing"] for i in range(len(train_set))])  # (N, T, H, W) label ids
@@ -674,12 +666,11 @@ for r in cells:
     print(f"{r:15s}: " + " | ".join(parts))
 """)
 md(r"""
-Once the probe sees *where* each token is, the checkpoint reads 0.73 of the test expressions
-from the eyes and brows and 0.70 from all 64 cells: the information is in the tokens, and the
-mean (0.19) throws it away. But a random encoder's cells give 0.85 and 0.72, and the
-eye-and-brow pixels 0.90: nothing shows the checkpoint keeping more expression than a random
-projection of the pixels. The mouth is read worst by all three (0.49 to 0.58), plausibly
-because speech moves it in every clip.
+Probed cell by cell, the checkpoint reads 0.73 of the test expressions from the eyes and brows
+and 0.70 from all 64 cells: the information is in the tokens, and the mean (0.19) loses it. But
+a random encoder's cells give 0.85 and 0.72, and the eye-and-brow pixels 0.90: nothing shows the
+checkpoint keeping more than a random projection of the pixels. All three read the mouth worst
+(0.49 to 0.58), plausibly because speech moves it.
 
 ### Confusion matrices
 
@@ -749,8 +740,8 @@ def show_prediction(i, probes=tuple(probe_probs)):
     plt.show()
 """)
 md(r"""
-Below: the first *happy* test clip (green: the true class; dashed: chance), and each probe's
-mean top probability, accuracy and test cross-entropy.
+Below: the first *happy* test clip (green: true class; dashed: chance), with each probe's mean
+top probability, accuracy and test cross-entropy.
 """)
 code("""
 example = int((y["test"] == EXPRESSIONS.index("happy")).nonzero()[0])
@@ -761,13 +752,13 @@ for name, p in probe_probs.items():
           f"{metrics.multiclass_accuracy(p, y['test']):.2f} | test cross-entropy {loss:.2f} (ln 6 = {math.log(C):.2f})")
 """)
 md(r"""
-The pixel probe is sure and mostly right (mean top probability 0.79). The mean-token probes
-spread their bets (0.31 and 0.35), and the pretrained one's cross-entropy, 1.87, is *worse*
-than $\ln 6 = 1.79$, the loss of a head that knows nothing.
+The pixel probe is sure and mostly right (mean top probability 0.79); the mean-token probes
+hedge (0.31 and 0.35), and the pretrained one's cross-entropy, 1.87, is *worse* than
+$\ln 6 = 1.79$, the loss of a head that knows nothing.
 
 ### Explore
 
-Pick any test clip and which probes to show. (The widget needs a running kernel.)
+Pick a test clip and the probes to show (needs a running kernel).
 """)
 code("""
 # NBVAL_IGNORE_OUTPUT
@@ -787,51 +778,54 @@ interact(
     + [(name, (name,)) for name in probe_probs],
 );
 """)
-lesson.full_report("fer", 7)
+lesson.full_report("fer", 7, intro=r"""
+## 7. At full size: the transfer report
+
+`python -m marlin_lite.transfer` asks the question at full size: **k labelled examples per
+class** (1, 5, 10, all), **3 seeds**, probes, scratch training and fine-tuning
+all **tuned** on validation, and a supervised **ceiling** (the better of a
+ViT and a small 3-D CNN from scratch, all labels). The lesson reads the committed
+`docs/results.md` and `docs/results.json` rather than rerunning it.
+""")
 md(r"""
-**Reading the report.** The task is learnable: the ceiling (a 3-D CNN from scratch) reads 0.951
-of the expressions. The pretrained probe beats the tuned ViT trained from scratch (+0.090), but
-only because that ViT stays near chance (0.153). Against its random-init twin it falls short
-with 10 labels per expression and with all of them (-0.086 and -0.127, intervals below 0), and
-fine-tuning cannot be told from scratch in any regime. Why this pretraining keeps less
-expression than a random projection is an open question of this course; a first step is
-`python -m marlin_lite.diagnose`, which probes every layer with three poolings on people no
-lesson uses (`docs/fer_diagnosis.md`, measured there, not here): the gap is already there after
-the patch embedding, and pooling by regions and halves of the clip narrows it without closing it.
+**Reading the report.** The task is learnable: the ceiling (a 3-D CNN) reads 0.951. The pretrained probe falls short of its random-init twin with 10
+labels per expression and with all (-0.086 and -0.127, intervals below 0); it beats the tuned
+ViT from scratch (+0.090) only because that ViT stays near chance (0.153); fine-tuning never
+differs clearly from scratch. Why this pretraining keeps less expression than a random projection is
+open: `python -m marlin_lite.diagnose` (`docs/fer_diagnosis.md`, measured on other people, not
+here) finds the gap from the patch embedding on, narrowed but not closed by pooling over
+regions and clip halves.
 """)
 md(r"""
 ## 8. What the paper reports, and what the course measured
 
 MARLIN's linear probe on CMU-MOSEI reaches emotion accuracy **80.38 (ViT-S) and 80.60
-(ViT-B)**, for encoders trained for days on real faces. Here the claim is **not reproduced**:
-the course checkpoint's mean-token probe reads expressions at chance (0.19 [0.14, 0.26]),
-below a random encoder (0.34) and far below raw pixels (0.85), and fine-tuning is no better
-than training from scratch. What is reproduced is the protocol, and the floors a claim has to
-clear.
+(ViT-B)**, with encoders trained on real faces. Here the claim is **not reproduced**:
+the course checkpoint's mean-token probe is at chance (0.19 [0.14, 0.26]), below a random
+encoder (0.34) and raw pixels (0.85). What is reproduced is the protocol, and the floors a claim
+has to clear.
 
 ## Summary
 - **FER is multi-class**: a linear head, the stable softmax cross-entropy, **macro F1** and a
   **cluster-bootstrap interval** over test people for every accuracy and difference.
-- **Measured**: pixels read 85 % of the expressions; the checkpoint's region tokens up to 0.73,
-  never above a random encoder's or the pixels', and its mean token none above chance.
+- **Measured**: pixels read 0.85 of the expressions; the checkpoint's region tokens at most
+  0.73, never above a random encoder's or the pixels'; its mean token and fine-tuning stay at
+  chance.
 
 **Next:** lesson 08 (deepfake detection) asks whether a face video is real at all.
 
 ## Appendix: weights, commands and files
 
-`WEIGHTS = "course"` loads `marlin_lite/weights/course_tiny.pt` after checking its SHA-256
-against its record, which says how it was made:
+`WEIGHTS = "course"` loads `marlin_lite/weights/course_tiny.pt` after checking its SHA-256; its
+record says how it was made:
 """)
 code("""
 print(describe_record() if WEIGHTS == "course" else f"encoder: {source}")
 """)
 md(own_encoder_help("07_facial_expressions.ipynb") + r"""**The package's runner.** `run_fer(model, train_set, test_set, val_set=val_set, ...)` runs
-MARLIN's own protocol in one call (Adam probes, a fixed number of fine-tuning epochs) into a
-`ResultsTable`.
-
-**Bigger runs and files.** Raise `NUM_IDENTITIES`, `TRAIN_SEEDS`, `TRAIN_LRS` or `TRAIN_STEPS`;
-`notebooks/scaled/` runs `run_fer` on GPUs. `RESULTS_DIR` receives `fer_results.json` and
-`fer_results.md`, one row per run.
+MARLIN's own protocol (Adam probes, fixed fine-tuning epochs) into a `ResultsTable`;
+`notebooks/scaled/` runs it on GPUs. For bigger runs here, raise `NUM_IDENTITIES`, `TRAIN_SEEDS`, `TRAIN_LRS` or `TRAIN_STEPS`.
+`RESULTS_DIR` receives `fer_results.json` and `fer_results.md`, one row per run.
 """)
 
 lesson.write("07_facial_expressions.ipynb")

@@ -12,19 +12,19 @@ md, code = lesson.md, lesson.code
 md(r"""
 # Lesson 08 · Deepfake detection (DFD)
 
-Is a face video **real or manipulated**? MARLIN evaluates this on FaceForensics++; SynthFace
-has three kinds of fakes of its own, each with a mask of what changed.
+Is a face video **real or manipulated**? MARLIN tests this on FaceForensics++; SynthFace has
+three kinds of fakes, each with a mask of what changed.
 
 **In this lesson you will**
 1. measure the trace each SynthFace manipulation leaves, in space and in time;
 2. build the ROC curve by sorting scores (the exercise) and slide a threshold along it;
 3. put a 95 % interval on an AUC by resampling the test people;
-4. measure whether DFD is learnable here at all: pixel probes and a **supervised ceiling**;
-5. set the course checkpoint's probe and fine-tune against a random encoder and the network
-   trained from scratch, per kind of fake, beside the paper's figures;
+4. test whether DFD is learnable here: pixel probes and a **supervised ceiling**;
+5. compare the course checkpoint's probe and fine-tune with a random encoder and training
+   from scratch, per kind of fake, and with the paper;
 6. read the full-size transfer report for DFD.
 
-*Run time: about two minutes on 2 CPU cores with the shipped course checkpoint.*
+*Run time: about two minutes on 2 CPU cores with the shipped checkpoint.*
 """)
 code("""
 SEED = 0
@@ -92,16 +92,16 @@ print(f"a video = {VIDEO_FRAMES} frames = {windows_per_video} clips of {NUM_FRAM
 md(r"""
 ## 1. What the fakes are, and what they leave behind
 
-DFD is **binary**: $y = 1$ for a manipulated video, $0$ for a real one. Like FaceForensics++,
-SynthFace has fakes that replace the identity and fakes that change the expression or mouth,
-each rendered from the *same* person, motion and background as a real clip:
+DFD is **binary**: $y = 1$ for a manipulated video, $0$ for a real one. As in FaceForensics++,
+fakes replace the identity or change the expression or mouth, each rendered from the *same*
+person, motion and background as a real clip:
 
-* `face_swap`: another person's face blended in, with a darker seam and unmatched skin colour;
+* `face_swap`: another person's face blended in, with a darker seam and mismatched colour;
 * `reenactment`: the same face driven by another expression, with a per-frame flicker and a
   one-pixel wobble;
 * `mouth_resynthesis`: only the mouth re-rendered, drifting from the speech and softened.
 
-Each carries a `fake_mask`: how much of each pixel was replaced.
+Each has a `fake_mask`: the share of each pixel replaced.
 """)
 code("""
 mid = NUM_FRAMES // 2
@@ -126,8 +126,8 @@ plt.show()
 md(r"""
 Every fake has a real **twin** (same person, seeds and background), so its trace can be
 measured exactly, over 16 people: the **area** replaced; **in space**, the Laplacian energy
-(edges, seams, texture) inside the region, fake over twin (below 1: detail removed); **in
-time**, the frame-to-frame change inside the region, fake over twin (above 1: flicker).
+(edges, texture) inside the region, fake over twin (below 1: detail removed); **in time**, the
+frame-to-frame change there, fake over twin (above 1: flicker).
 """)
 code("""
 LAPLACE = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]]).expand(3, 1, 3, 3)
@@ -157,22 +157,22 @@ for kind, values in measured.items():
 print("real videos carry no mask:", clips["none"].fake_mask is None)
 """)
 md(r"""
-Three different traces. A face swap replaces a third of the picture, yet its local contrast
-(1.12) and motion (1.02) are its twin's: what gives it away is *who* is shown. A reenactment
-flickers, 4.67 times its twin's frame-to-frame change. A re-synthesised mouth covers 8 % of the
-pixels and keeps 0.18 of its twin's local contrast: a small blur.
+A face swap replaces a third of the picture, yet its local contrast (1.12) and motion (1.02)
+stay near its twin's: what gives it away is *who* is shown. A
+reenactment flickers: 4.67 times its twin's frame-to-frame change. A re-synthesised mouth
+covers 8 % of the pixels and keeps 0.18 of its twin's local contrast: a small blur.
 
 ## 2. ROC curves and AUC, by sorting
 
-A detector outputs a score $s_i$ per video. A threshold $t$ turns it into decisions ($s_i > t$
-means fake), and each threshold gives one point
+A detector outputs a score $s_i$ per video; a threshold $t$ calls $s_i > t$ fake and gives one
+point
 
 $$\text{TPR}(t) = \frac{\#\{\text{fakes with } s > t\}}{\#\text{fakes}}, \qquad
 \text{FPR}(t) = \frac{\#\{\text{reals with } s > t\}}{\#\text{reals}}.$$
 
 Lowering $t$ walks from $(0, 0)$ to $(1, 1)$: the **ROC curve**. Sorting the scores from high to
 low gives all its points: each score admitted moves the curve *up* by $1/\#\text{fakes}$ for a
-fake and *right* by $1/\#\text{reals}$ for a real. Tied scores are admitted together, a
+fake and *right* by $1/\#\text{reals}$ for a real; tied scores are admitted together, a
 diagonal step.
 
 **Exercise.** Write `roc_points(scores, labels)` returning `(fpr, tpr)` as NumPy arrays that
@@ -196,10 +196,10 @@ def roc_points(scores, labels):
     # END SOLUTION
 """, tags=["solution"])
 md(r"""
-The area under the curve by the **trapezoid rule** is $\sum_k (\text{FPR}_{k+1} -
-\text{FPR}_k)\, \frac{\text{TPR}_k + \text{TPR}_{k+1}}{2}$. A diagonal step of ties adds half a
-box: exactly "ties count 1/2" of the rank AUC of lesson 06 (`metrics.binary_auc`), which the
-check holds your curve to.
+The **trapezoid rule** gives the area: $\sum_k (\text{FPR}_{k+1} - \text{FPR}_k)\,
+\frac{\text{TPR}_k + \text{TPR}_{k+1}}{2}$. A diagonal step of ties adds half a box: the
+"ties count 1/2" of lesson 06's rank AUC (`metrics.binary_auc`), which the check holds your
+curve to.
 """)
 code("""
 def trapezoid_auc(fpr, tpr):
@@ -227,8 +227,8 @@ for trial in range(20):
 print("self-check passed")
 """, tags=["self-check"])
 md(r"""
-Two facts worth seeing: AUC depends only on the **order** of the scores, and it is the
-probability that a random fake scores above a random real.
+AUC depends only on the **order** of the scores, and it is the probability that a random fake
+scores above a random real:
 """)
 code("""
 scores = np.round(rng.random(200), 2)
@@ -240,9 +240,9 @@ pairs = (scores[labels == 1][:, None] > scores[labels == 0][None, :]).mean() + 0
 print(f"trapezoid AUC {auc:.4f} == metrics.binary_auc | unchanged by exp(5 s): {same} | P(fake above real) {pairs:.4f}")
 """)
 md(r"""
-**Where the threshold sits.** A deployed detector must pick one threshold: one point on the
-curve. `show_threshold` draws these 200 scores by class, the ROC curve with that point, and the
-counts behind it; at $t = 0.5$:
+**Where the threshold sits.** A deployed detector picks one threshold, one point on the curve.
+`show_threshold` draws the 200 scores by class, that point on the curve, and its counts; at
+$t = 0.5$:
 """)
 code("""
 def show_threshold(t, scores=scores, labels=labels):
@@ -297,9 +297,9 @@ interact(explore, t=widgets.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.01))
 md(r"""
 ## 3. Data, and an interval for an AUC
 
-Each video has 16 frames: two of MARLIN's 8-frame **clips**. Detectors are trained on clips
-labelled like their video; a video's score is the mean of its clips'. Half the videos are
-fakes, the kinds in turn; the splits are by person.
+Each 16-frame video is two of MARLIN's 8-frame **clips**. Detectors are trained on clips
+labelled like their video; a video's score is the mean of its clips'. About half the videos
+are fakes, the kinds in turn; the splits are by person.
 """)
 code("""
 kw = dict(num_identities=NUM_IDENTITIES, clips_per_identity=CLIPS_PER_IDENTITY, world_seed=WORLD_SEED, fractions=SPLIT,
@@ -320,13 +320,13 @@ print("people in two splits:", len(set(train_set.identities) & (set(val_set.iden
 """)
 md(r"""
 Every AUC below carries a 95 % interval from the **cluster bootstrap** over the 35 test people
-(lesson 07). With resampling weights, each (fake, real) pair counts $w_i w_j$:
+(lesson 07). Under resampling weights each (fake, real) pair counts $w_i w_j$:
 
 $$\text{AUC}_w = \frac{\sum_{i \in \text{fake}} \sum_{j \in \text{real}} w_i\, w_j\, K_{ij}}
 {\big(\sum_{i \in \text{fake}} w_i\big)\big(\sum_{j \in \text{real}} w_j\big)}, \qquad
 K_{ij} = [s_i > s_j] + \tfrac12 [s_i = s_j],$$
 
-so one `einsum` scores all resamples. With unit weights it is `metrics.binary_auc`.
+so one `einsum` scores all resamples; with unit weights it is `metrics.binary_auc`.
 """)
 code("""
 resample_weights = metrics.cluster_bootstrap_weights  # lesson 07 derives it
@@ -368,9 +368,9 @@ is known to about $\pm$ 0.1.
 
 ## 4. Is DFD learnable here? Pixels and a supervised ceiling
 
-Before asking whether *pretraining* helps, ask whether these labels can be learnt at all:
+Two tests:
 
-* **pixel probes**: a linear probe on each clip's raw pixels, and one on the **frame
+* **pixel probes**: a linear probe on each clip's raw pixels, and one on its **frame
   differences** $|x_{t+1} - x_t|$, where a flicker shows;
 * the **supervised ceiling**: the better on validation of two networks trained from scratch on
   all the labels, the encoder's own ViT and a small, cheaper 3-D CNN.
@@ -471,8 +471,8 @@ for method in ("pixel probe", "frame-difference probe"):
 md(r"""
 ### Training whole networks
 
-The ViT and the CNN are trained the same way: AdamW, batches of clips, and the checkpoint with
-the best validation **video AUC** kept. The same loop fine-tunes the pretrained encoder later.
+Both networks are trained alike: AdamW on batches of clips, keeping the step with the best
+validation **video AUC**. The same loop later fine-tunes the pretrained encoder.
 """)
 code("""
 class SmallCNN3D(nn.Module):
@@ -563,8 +563,8 @@ for method in ("supervised scratch", "3-D CNN from scratch"):
                   + "; ".join(f"{c}, val AUC {v[0]:.2f}" for c, v in zip(runs[(method, f)]["choices"], runs[(method, f)]["val"])))
 """)
 md(r"""
-The **supervised ceiling** is, per seed, whichever network has the better validation video
-AUC; only then is it scored on the test people.
+Per seed, the **ceiling** is the network with the better validation video AUC; only then is
+it tested.
 """)
 code("""
 for k, s in enumerate(TRAIN_SEEDS):
@@ -574,8 +574,7 @@ for k, s in enumerate(TRAIN_SEEDS):
 print("supervised ceiling, chosen on validation:", runs[("supervised ceiling", 1.0)]["choices"])
 """)
 md(r"""
-A results line per method: the test **video AUC** with its 95 % interval, and the clip-level
-AUC beside it.
+Per method: the test **video AUC** with its 95 % interval, and the clip-level AUC.
 """)
 code("""
 def video_scores(method, fraction):
@@ -608,12 +607,13 @@ md(r"""
 **Is DFD learnable here?** Partly. Raw pixels find nothing: 0.52 [0.40, 0.64]. Their frame
 differences do: 0.70 [0.62, 0.78] with all 150 training videos. The ViT from scratch stays at
 chance (0.51); the CNN reaches 0.60 and becomes the ceiling, an interval [0.47, 0.72] that
-does not exclude chance. A linear probe on a hand-made feature scores above the best network.
+includes chance. A linear probe on a hand-made feature has the higher point estimate
+(untested).
 
 ## 5. The pretrained encoder: probe and fine-tune
 
-Now the question of the course. The probe uses MARLIN's feature (each clip's mean token); its
-control is a **random-init encoder** per seed. The fine-tune uses the loop above.
+The probe uses MARLIN's feature (each clip's mean token), with a **random-init encoder** per
+seed as its control; the fine-tune uses the loop above.
 """)
 code("""
 features = {"pretrained": {name: extract_features(encoder, w, batch_size=32) for name, w in windows.items()}}
@@ -634,8 +634,8 @@ for method in ("random-init probe", "pretrained probe", "pretrained fine-tune"):
             print(report(method, f))
 """)
 md(r"""
-The validation curves (all labels, first seed): the ViT from scratch never leaves chance; the
-fine-tuned checkpoint stays where it starts; the CNN's curve is noisy and peaked at its last
+Validation curves (all labels, first seed): the ViT from scratch never leaves chance; the
+fine-tuned checkpoint stays where it starts; the CNN's curve is noisy and peaks at its last
 step, so more `CNN_STEPS` might help.
 """)
 code("""
@@ -739,8 +739,8 @@ for m in shown:
 md(r"""
 The frame differences find **every** reenactment, 1.00 [1.00, 1.00], by its flicker, but miss
 the re-synthesised mouth (0.50) and barely see the face swap (0.61); for those two kinds every
-interval reaches down to 0.5. The pretrained probe scores 0.62, 0.67 and 0.55; only its
-reenactment interval, [0.53, 0.79], excludes chance: its mean token keeps little flicker.
+method's interval reaches down to 0.5. The pretrained probe scores 0.62, 0.67 and 0.55; only
+its reenactment interval, [0.53, 0.79], excludes chance: its mean token keeps little flicker.
 
 ### ROC curves
 
@@ -770,10 +770,7 @@ for m in roc_methods:
 print("trapezoid areas == metrics.binary_auc on these scores: True")
 """)
 md(r"""
-The frame-difference curve for reenactment runs straight up the left edge: every reenacted
-video scores above every real one.
-
-**Clip or video?** MARLIN reports clip-level numbers; here both levels agree to 0.01 for every
+**Clip or video?** MARLIN reports clip-level numbers; here the two agree to 0.01 for every
 detector.
 """)
 code("""
@@ -781,14 +778,21 @@ for m in shown:
     r = results[(m, 1.0, "all fakes")]
     print(f"{m:22s}: video AUC {r['auc']:.2f} | clip AUC {r['clip_auc']:.2f}")
 """)
-lesson.full_report("dfd", 7)
+lesson.full_report("dfd", 7, intro=r"""
+## 7. At full size: the transfer report
+
+Everything above is lesson-sized. `python -m marlin_lite.transfer` asks the course's question
+at full size: labels as **k examples per class** (1, 5, 10 and all), **3 seeds**, probes and
+whole networks **tuned** on validation, and a supervised **ceiling**. The lesson reads its committed report,
+`docs/results.md`.
+""")
 md(r"""
-**Reading the report.** With 1, 5 or 10 labelled videos per class every method's mean video
-AUC is *below* 0.5 (0.41 to 0.48): a handful of videos teaches something that does not hold
-for the test people, a pattern this course has not yet traced. With all labels the pretrained
-probe reaches 0.665, far above the tuned ViT from scratch (+0.228 [+0.184, +0.272]); fine-tuning
-beats scratch too (+0.121). Against a random-init encoder the difference, +0.056 [-0.048,
-+0.160], cannot be told from zero, and the ceiling is unstable (0.707 ± 0.407).
+**Reading the report.** With 1, 5 or 10 labelled videos per class every method's mean is
+*below* 0.5 (0.41 to 0.48), a pattern not yet explained. With all labels the
+pretrained probe (0.665) beats the tuned ViT from scratch by +0.228 [+0.184, +0.272], and
+fine-tuning beats scratch by +0.121 [+0.006, +0.237]; against a random-init encoder, +0.056
+[-0.048, +0.160] cannot be told from zero. The ceiling varies widely over seeds
+(0.707 ± 0.407).
 """)
 md(r"""
 ## 8. What the paper reports, and what the course measured
@@ -796,33 +800,31 @@ md(r"""
 MARLIN's linear probe reaches FaceForensics++ DFD AUC **0.8863 (ViT-S), 0.9305 (ViT-B) and
 0.9377 (ViT-L)**. Here the claim is **not reproduced**: the pretrained probe, 0.62 [0.49,
 0.74], is not clearly different from a random encoder (0.58), raw pixels (0.52) or the
-ceiling (0.60), fine-tuning does not improve on it (0.57), and frame differences reach 0.70 by
-finding every reenactment. The protocol is reproduced; the result is not.
+ceiling (0.60); fine-tuning does not improve on it (0.57). The protocol is reproduced; the
+result is not.
 
 ## Summary
 - **DFD is binary**: real against three fakes, each with its own trace (identity, flicker, blur).
 - **ROC and AUC**: sort the scores, step up for a fake and right for a real; the trapezoid area
   is the rank AUC, with a **cluster-bootstrap interval** over test people.
 - **Measured**: frame differences 0.70; the checkpoint's probe 0.62, not clearly better than a
-  random encoder, pixels or the ceiling. At full size, with all labels, pretrained beats scratch but not clearly random init.
+  random encoder, pixels or the ceiling; at full size, with all labels, it beats scratch but
+  not clearly random init.
 
-**Next:** lesson 09 (lip sync) brings in the audio track: does the mouth move with the speech?
+**Next:** lesson 09, lip sync: does the mouth move with the speech?
 
 ## Appendix: weights, commands and files
 
-`WEIGHTS = "course"` loads `marlin_lite/weights/course_tiny.pt` after checking its SHA-256
-against its record, which says how it was made:
+`WEIGHTS = "course"` loads `marlin_lite/weights/course_tiny.pt`, checked against its record:
 """)
 code("""
 print(describe_record() if WEIGHTS == "course" else f"encoder: {source}")
 """)
 md(own_encoder_help("08_deepfake_detection.ipynb") + r"""**The package's runner.** `run_dfd(model, train_set, test_set, val_set=val_set, ...)` runs
-MARLIN's own protocol in one call (Adam probes, fixed fine-tuning epochs; AUC per clip, video
-and kind of fake).
+MARLIN's own protocol (Adam probes, fixed fine-tuning epochs) in one call.
 
-**Bigger runs and files.** Raise `NUM_IDENTITIES`, `TRAIN_SEEDS`, `TRAIN_LRS`, `TRAIN_STEPS` or
-`CNN_STEPS`; `notebooks/scaled/` runs `run_dfd` on GPUs. `RESULTS_DIR` receives
-`dfd_results.json` and `dfd_results.md`.
+**Bigger runs.** Raise `NUM_IDENTITIES`, `TRAIN_SEEDS`, `TRAIN_LRS`, `TRAIN_STEPS` or
+`CNN_STEPS`; `notebooks/scaled/` runs `run_dfd` on GPUs.
 """)
 
 lesson.write("08_deepfake_detection.ipynb")
