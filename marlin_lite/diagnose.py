@@ -28,6 +28,7 @@ import platform
 import sys
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -80,8 +81,7 @@ def probe_layers(
     ``val`` (the validation headline metric the L2 was chosen by), ``test`` and ``l2``; plus a
     ``pixels`` row (the report's pixel probe) as the floor every encoder should clear.
     """
-    settings = settings or transfer.TransferSettings()
-    settings.world_seed = world_seed
+    settings = replace(settings or transfer.TransferSettings(), world_seed=world_seed)
     if task not in ("far", "fer", "dfd"):
         raise ValueError(f"task must be far, fer or dfd (the probed tasks), got {task!r}")
     cfg = transfer.as_encoder(next(iter(encoders.values()))).cfg

@@ -21,7 +21,6 @@ match the recorded one); a mismatch is printed in the table, not hidden.
 from __future__ import annotations
 
 import argparse
-import copy
 import math
 import platform
 import sys
@@ -90,9 +89,7 @@ def check_grid(results: Mapping[str, Any], encoder: MarlinEncoder, *, tasks: Seq
         rand_enc = T.random_encoder(cfg, seed)
         for r in todo:
             items = subsets[str(r["regime"])]
-            init = rand_enc if r["method"] == "supervised_scratch" else encoder
-            head_gen = lambda: T.task_generator(seed, "transfer", task, "head")  # noqa: E731
-            make = lambda init=init: T.EncoderClassifier(copy.deepcopy(init), T.make_head(cfg.enc_dim, n_out, head_gen()))  # noqa: E731
+            make = T.vit_classifier(rand_enc if r["method"] == "supervised_scratch" else encoder, task, n_out, seed)
             chosen, other = r["choice"]["lr"], beyond(r["choice"]["lr"], settings.ft_lrs)
             t0 = time.perf_counter()
             out = T.select_trained(make, data, targets, items, task=task, settings=settings, seed=seed, device=device,

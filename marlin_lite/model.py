@@ -607,14 +607,18 @@ def _strip_prefix(state_dict: dict[str, torch.Tensor]) -> tuple[dict[str, torch.
     )
 
 
+def _layout(sd: Mapping[str, torch.Tensor], encoder_only: bool) -> str:
+    """The layout name of a state dict :func:`_strip_prefix` returned."""
+    if encoder_only:
+        return "encoder"
+    return "full+discriminator" if any(k.startswith("discriminator.") for k in sd) else "full"
+
+
 def official_layout(state_dict: dict[str, torch.Tensor]) -> str:
     """Which official layout a state dict has: ``"encoder"`` (the release's ``*.encoder.pt``),
     ``"full"`` (``*.full.pt``: encoder, ``enc_dec_proj``, decoder) or ``"full+discriminator"``
     (a training checkpoint's ``state_dict``, as a Lightning ``*.ckpt`` holds it)."""
-    sd, encoder_only = _strip_prefix(state_dict)
-    if encoder_only:
-        return "encoder"
-    return "full+discriminator" if any(k.startswith("discriminator.") for k in sd) else "full"
+    return _layout(*_strip_prefix(state_dict))
 
 
 def _tensors_only(sd: dict[str, Any]) -> dict[str, torch.Tensor]:
@@ -747,8 +751,7 @@ def from_official(
     if strict and (unexpected or hard_missing):
         raise ValueError(f"official state dict does not fit: unexpected keys {unexpected[:8]}, missing keys {hard_missing[:8]}")
     model.load_state_dict(converted, strict=False)
-    layout = "encoder" if encoder_only else ("full+discriminator" if has_disc else "full")
-    return model, LoadReport(loaded, missing, unexpected, encoder_only, layout)
+    return model, LoadReport(loaded, missing, unexpected, encoder_only, _layout(sd, encoder_only))
 
 
 def to_official(model: MarlinAutoencoder, *, encoder_only: bool = False, discriminator: bool = True) -> dict[str, torch.Tensor]:
@@ -774,14 +777,9 @@ def to_official(model: MarlinAutoencoder, *, encoder_only: bool = False, discrim
 OFFICIAL_REFERENCE = Path(__file__).resolve().parents[1] / "data_samples" / "official" / "marlin_official_tiny.pt"
 
 
-def official_parity(path: str | os.PathLike[str] = OFFICIAL_REFERENCE) -> tuple[dict[str, float], LoadReport]:
-    """Load the official reference file into MARLIN-lite and compare every output with it.
-
-    Returns ``(diffs, report)``: for each of ``encoder_visible_tokens``, ``decoder_masked_predictions``,
-    ``features_seq``, ``features_mean`` and ``discriminator_scores``, the largest absolute difference
-    between MARLIN-lite's output and the official one (fp32: expect about 1e-6), and the
-    :class:`LoadReport` of reading the official state dict.
-    """
+def load_official_reference(path: str | os.PathLike[str] = OFFICIAL_REFERENCE) -> tuple[MarlinConfig, dict[str, Any]]:
+    """The official reference file (:data:`OFFICIAL_REFERENCE`) and the :class:`MarlinConfig` its
+    ``config`` entry describes: ``(cfg, ref)``, ``ref`` as ``torch.load(path, weights_only=True)``."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(
@@ -792,6 +790,18 @@ def official_parity(path: str | os.PathLike[str] = OFFICIAL_REFERENCE) -> tuple[
     cfg = MarlinConfig(img_size=c["img"], patch_size=c["patch"], num_frames=c["frames"], tubelet_size=c["tubelet"],
                        enc_dim=c["enc"][0], enc_depth=c["enc"][1], enc_heads=c["enc"][2], dec_dim=c["dec"][0],
                        dec_depth=c["dec"][1], dec_heads=c["dec"][2], qkv_bias=c["qkv_bias"], name="official_tiny")
+    return cfg, ref
+
+
+def official_parity(path: str | os.PathLike[str] = OFFICIAL_REFERENCE) -> tuple[dict[str, float], LoadReport]:
+    """Load the official reference file into MARLIN-lite and compare every output with it.
+
+    Returns ``(diffs, report)``: for each of ``encoder_visible_tokens``, ``decoder_masked_predictions``,
+    ``features_seq``, ``features_mean`` and ``discriminator_scores``, the largest absolute difference
+    between MARLIN-lite's output and the official one (fp32: expect about 1e-6), and the
+    :class:`LoadReport` of reading the official state dict.
+    """
+    cfg, ref = load_official_reference(path)
     model, report = from_official(ref["state_dict"], cfg)
     model.eval()
     x, visible = ref["x"], ref["visible"]

@@ -202,7 +202,10 @@ def _is_grayscale(frames: np.ndarray) -> bool:
 #: (each frame its own box). The official code takes the box of a RetinaFace detection (FaceXZoo);
 #: here MediaPipe FaceMesh's landmark extent stands in for it, so the box is a little tighter at
 #: the forehead. ``course``: 1.25 times the extent (room for the hair band), smoothed over 2 frames.
-CROP_PRESETS: dict[str, dict[str, float]] = {"course": {"margin": 1.25, "smoothing": 2.0}, "official": {"margin": 1.0, "smoothing": 0.0}}
+CROP_PRESETS: dict[str, dict[str, float]] = {
+    "course": {"margin": PreprocessSettings.margin, "smoothing": PreprocessSettings.smoothing},  # the settings' defaults
+    "official": {"margin": 1.0, "smoothing": 0.0},
+}
 
 
 def crop_preset(name: str) -> dict[str, float]:

@@ -708,6 +708,13 @@ class EncoderClassifier(nn.Module):
         return self.head(self.encoder.extract_features(x))
 
 
+def vit_classifier(init: MarlinEncoder, task: str, n_out: int, seed: int) -> Callable[[], nn.Module]:
+    """A factory of fresh :class:`EncoderClassifier` s: a copy of ``init`` and a linear head drawn
+    from ``seed`` (the same head for every call), as the report's scratch and fine-tuning rows
+    train them; :func:`select_trained` calls it once per learning rate."""
+    return lambda: EncoderClassifier(copy.deepcopy(init), make_head(init.cfg.enc_dim, n_out, task_generator(seed, "transfer", task, "head")))
+
+
 class SmallCNN3D(nn.Module):
     """A small 3-D CNN trained from scratch (the ceiling's second candidate).
 
@@ -935,9 +942,6 @@ def evaluate_task(
         keep["tried"] = [{k: t[k] for k in ("lr", "val_metric", "val_loss", "best_step", "steps")} for t in r["tried"]]
         return r["test_scores"], {**extra, **keep}
 
-    def vit(init: MarlinEncoder, seed: int) -> Callable[[], nn.Module]:
-        return lambda: EncoderClassifier(copy.deepcopy(init), make_head(cfg.enc_dim, n_out, task_generator(seed, "transfer", task, "head")))
-
     def cnn(seed: int) -> Callable[[], nn.Module]:
         def make() -> nn.Module:
             with torch.random.fork_rng(devices=[]):
@@ -972,9 +976,9 @@ def evaluate_task(
             runs = {
                 "pixel_probe": lambda: probe(pixel, items),
                 "random_init_probe": lambda: probe(rand_views, items),
-                "supervised_scratch": lambda: trained(vit(rand_enc, seed), items, seed, ("supervised_scratch", _regime_key(regime))),
+                "supervised_scratch": lambda: trained(vit_classifier(rand_enc, task, n_out, seed), items, seed, ("supervised_scratch", _regime_key(regime))),
                 "pretrained_probe": lambda: probe(pre_views, items),
-                "pretrained_finetune": lambda: trained(vit(encoder, seed), items, seed, ("pretrained_finetune", _regime_key(regime))),
+                "pretrained_finetune": lambda: trained(vit_classifier(encoder, task, n_out, seed), items, seed, ("pretrained_finetune", _regime_key(regime))),
             }
             line = []
             for method in METHODS[:-1]:
@@ -992,7 +996,7 @@ def evaluate_task(
         t1 = time.perf_counter()
         everyone = torch.arange(len(data["train"]))
         if scratch_all is None:
-            scratch_all = trained(vit(rand_enc, seed), everyone, seed, ("supervised_scratch", "all"))
+            scratch_all = trained(vit_classifier(rand_enc, task, n_out, seed), everyone, seed, ("supervised_scratch", "all"))
         candidates = {"supervised_scratch": scratch_all}
         if settings.cnn_width > 0:
             candidates["cnn3d"] = trained(cnn(seed), everyone, seed, ("cnn3d", "all"), budget=cnn_settings)
@@ -1731,6 +1735,7 @@ __all__ = [
     "train_classifier",
     "verdict",
     "versions",
+    "vit_classifier",
     "write_report",
 ]
 

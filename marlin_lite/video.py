@@ -758,16 +758,13 @@ def window_indices(
         raise ValueError(f"rule must be one of {WINDOW_RULES}, got {rule!r}")
     if num_frames == 0:
         who = f"video '{name}'" if name else "the video"
-        raise ValueError(f"{who} has no frames; check that the file decodes (python -m marlin_lite.video probe FILE)")
+        raise ValueError(f"{who} has no frames; check that the file decodes (marlin_lite.video.probe_video(path) lists its streams)")
     if num_frames <= clip_len:
         return np.minimum(np.arange(clip_len, dtype=np.int64), num_frames - 1)[None]
     step = clip_len * sample_rate
     if num_frames <= step and (rule == "official" or num_frames < clip_span(clip_len, sample_rate)):
         return np.arange(clip_len, dtype=np.int64)[None]
-    if rule == "official":
-        starts = range(0, num_frames - step, step)
-    else:
-        starts = range(0, num_frames - clip_span(clip_len, sample_rate) + 1, step)
+    starts = range(0, num_frames - step, step) if rule == "official" else window_starts(num_frames, clip_len, sample_rate, name=name)
     return np.stack([s + np.arange(clip_len, dtype=np.int64) * sample_rate for s in starts])
 
 

@@ -12,7 +12,6 @@ import marlin_lite.model as M
 
 from marlin_lite.masking import TokenGrid, make_visible_mask
 from marlin_lite.model import (
-    OFFICIAL_REFERENCE,
     PRESETS,
     Attention,
     MarlinAutoencoder,
@@ -21,6 +20,7 @@ from marlin_lite.model import (
     count_parameters,
     from_official,
     get_config,
+    load_official_reference,
     load_pretrained,
     official_layout,
     official_parity,
@@ -123,11 +123,8 @@ def test_official_parity_on_the_shipped_reference_file(tmp_path):
     assert set(diffs) == {"encoder_visible_tokens", "decoder_masked_predictions", "features_seq", "features_mean",
                           "discriminator_scores"}
     assert max(diffs.values()) <= 1e-5, diffs
-    ref = torch.load(OFFICIAL_REFERENCE, weights_only=True)
+    cfg, ref = load_official_reference()
     c = ref["config"]
-    cfg = MarlinConfig(img_size=c["img"], patch_size=c["patch"], num_frames=c["frames"], tubelet_size=c["tubelet"],
-                       enc_dim=c["enc"][0], enc_depth=c["enc"][1], enc_heads=c["enc"][2], dec_dim=c["dec"][0],
-                       dec_depth=c["dec"][1], dec_heads=c["dec"][2], qkv_bias=c["qkv_bias"])
     # Inferring the config from the weights gives the same model (heads passed: not in weights).
     inferred = config_from_official(ref["state_dict"], num_frames=c["frames"], enc_heads=c["enc"][2], dec_heads=c["dec"][2])
     assert inferred == cfg
@@ -145,11 +142,7 @@ def _reference_layouts() -> tuple[MarlinConfig, dict[str, Any], dict[str, dict[s
     """The three official file layouts, built from the shipped official reference's state dict:
     ``*.encoder.pt`` (``encoder.*`` only), ``*.full.pt`` (no discriminator) and a Lightning
     ``*.ckpt`` (the whole state dict, discriminator included, under ``state_dict``)."""
-    ref = torch.load(OFFICIAL_REFERENCE, weights_only=True)
-    c = ref["config"]
-    cfg = MarlinConfig(img_size=c["img"], patch_size=c["patch"], num_frames=c["frames"], tubelet_size=c["tubelet"],
-                       enc_dim=c["enc"][0], enc_depth=c["enc"][1], enc_heads=c["enc"][2], dec_dim=c["dec"][0],
-                       dec_depth=c["dec"][1], dec_heads=c["dec"][2], qkv_bias=c["qkv_bias"])
+    cfg, ref = load_official_reference()
     sd = ref["state_dict"]
     layouts = {
         "encoder": {k: v for k, v in sd.items() if k.startswith("encoder.")},

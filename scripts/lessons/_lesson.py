@@ -41,25 +41,11 @@ class Lesson:
             c.metadata["tags"] = tags
         self.cells.append(c)
 
-    def full_report(self, task: str, number: int, intro: str | None = None) -> None:
-        """The section lessons 06-09 share: what the full-size transfer report is (``intro``
-        replaces the classification tasks' text), and a cell that reads it
+    def full_report(self, task: str, intro: str) -> None:
+        """The section lessons 06-09 share: the lesson's own ``intro`` (markdown: what the
+        full-size transfer report is, for its task), and a cell that reads the report
         (``docs/results.json``) and prints and draws ``task``'s rows."""
-        self.md(intro if intro is not None else f"""
-## {number}. At full size: the transfer report
-
-Everything above is lesson-sized: one split, fractions of the labels, short training. The
-question this course exists to answer (does MARLIN's pretraining help?) deserves more, so
-`python -m marlin_lite.transfer` asks it at full size, with the protocol a skeptic would ask
-for: labels as **k examples per class** (1, 5, 10 and all), **3 seeds** (each draws the
-labelled examples, the random encoder and every head), probes that choose their pooling (the
-mean token or a 2 x 2 grid of regions) and L2 on validation, supervised training from scratch
-and fine-tuning **tuned** on validation (three learning rates, early stopping), and a
-supervised **ceiling** (the better of a ViT and a small 3-D CNN trained from scratch with all
-labels). The report ships as `docs/results.md`, with every per-seed number in
-`docs/results.json`; it takes about 25 minutes per task on 2 CPU cores, so the lesson reads it rather
-than rerunning it. Its numbers are read from the committed file, so they are the same on every machine.
-""")
+        self.md(intro)
         self.code(f"""
 full = load_results(FULL_REPORT)
 prov = full["provenance"]

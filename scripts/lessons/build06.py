@@ -667,7 +667,7 @@ leads the random-init probe at every fraction (seed intervals apart from 36 peop
 level with pixels in micro AUC throughout, while in macro AUC pixels pull ahead as labels
 grow. MARLIN's low-data claim holds against random initialisation, not against raw pixels.
 """)
-lesson.full_report("far", 7, intro=r"""
+lesson.full_report("far", intro=r"""
 ## 7. At full size: the transfer report
 
 `python -m marlin_lite.transfer` asks the same question at full size: labels for **k = 1, 5,

@@ -778,7 +778,7 @@ interact(
     + [(name, (name,)) for name in probe_probs],
 );
 """)
-lesson.full_report("fer", 7, intro=r"""
+lesson.full_report("fer", intro=r"""
 ## 7. At full size: the transfer report
 
 `python -m marlin_lite.transfer` asks the question at full size: **k labelled examples per

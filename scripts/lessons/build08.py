@@ -778,7 +778,7 @@ for m in shown:
     r = results[(m, 1.0, "all fakes")]
     print(f"{m:22s}: video AUC {r['auc']:.2f} | clip AUC {r['clip_auc']:.2f}")
 """)
-lesson.full_report("dfd", 7, intro=r"""
+lesson.full_report("dfd", intro=r"""
 ## 7. At full size: the transfer report
 
 Everything above is lesson-sized. `python -m marlin_lite.transfer` asks the course's question

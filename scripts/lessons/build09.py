@@ -464,7 +464,7 @@ sync expert must be trained on the crops it scores**, which is why the LRS2 run
 (`notebooks/scaled/downstream.ipynb` with `configs/downstream_ls_lrs2.yaml`) trains its experts
 on LRS2 clips made like its test clips.
 """)
-lesson.full_report("ls", 7, intro=r"""
+lesson.full_report("ls", intro=r"""
 ## 7. At full size: the transfer report
 
 Two seeds and one training set are a lesson-sized answer. `python -m marlin_lite.transfer`
