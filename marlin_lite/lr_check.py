@@ -47,6 +47,32 @@ def settings_from(saved: Mapping[str, Any]) -> T.TransferSettings:
     return T.TransferSettings(**kw)
 
 
+def load_report(results_path: str | Path, encoder_path: str | Path) -> tuple[dict[str, Any], MarlinEncoder]:
+    """A committed transfer report's JSON and the encoder it evaluated (checked by SHA-256).
+
+    Raises ``FileNotFoundError`` / ``ValueError`` naming the argument (``--results`` / ``--encoder``).
+    """
+    from marlin_lite.pretrain import model_from_checkpoint
+
+    results = T.load_results(results_path)
+    if not Path(encoder_path).is_file():
+        raise FileNotFoundError(f"--encoder: no checkpoint file at {encoder_path}")
+    if T.sha256_file(encoder_path) != results["provenance"].get("encoder_sha256"):
+        raise ValueError(f"--encoder: {encoder_path} is not the checkpoint the report evaluated (SHA-256 differs)")
+    return results, T.as_encoder(model_from_checkpoint(encoder_path)).eval()
+
+
+def run_provenance(module: str, argv: Sequence[str] | None, t0: float) -> dict[str, Any]:
+    """``command``, ``commit`` (marked when the tree has uncommitted changes), ``date``, ``seconds``
+    since ``t0`` and ``machine`` of a check run as ``python -m marlin_lite.<module>``."""
+    commit, dirty = T.git_state()
+    return {
+        "command": f"python -m marlin_lite.{module} " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "commit": f"{commit} (with uncommitted changes)" if dirty else commit, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "seconds": round(time.perf_counter() - t0), "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads",
+    }
+
+
 def beyond(lr: float, grid: Sequence[float]) -> float | None:
     """The next rate outside ``grid`` past ``lr`` (a decade boundary: 3e-4 -> 1e-4, 3e-3 -> 1e-2),
     or ``None`` when ``lr`` is not at an end of the grid."""
@@ -143,8 +169,6 @@ def render(rows: Sequence[Mapping[str, Any]], provenance: Mapping[str, Any]) -> 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from marlin_lite.pretrain import model_from_checkpoint
-
     p = argparse.ArgumentParser(prog="python -m marlin_lite.lr_check", description=__doc__.splitlines()[0])
     p.add_argument("--results", default="docs/results.json", help="the transfer report's JSON")
     p.add_argument("--encoder", required=True, help="the checkpoint the report evaluated")
@@ -155,25 +179,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
-        results = T.load_results(args.results)
-        if not Path(args.encoder).is_file():
-            raise FileNotFoundError(f"--encoder: no checkpoint file at {args.encoder}")
-        sha = T.sha256_file(args.encoder)
-        if sha != results["provenance"].get("encoder_sha256"):
-            raise ValueError(f"--encoder: {args.encoder} is not the checkpoint the report evaluated (SHA-256 differs)")
-        encoder = T.as_encoder(model_from_checkpoint(args.encoder)).eval()
+        results, encoder = load_report(args.results, args.encoder)
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     t0 = time.perf_counter()
     rows = check_grid(results, encoder, tasks=args.tasks, log=lambda s: print(s, file=sys.stderr, flush=True))
-    commit, dirty = T.git_state()
     provenance = {
-        "command": "python -m marlin_lite.lr_check " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "results": args.results, "report_commit": results["provenance"].get("git_commit"),
+        **run_provenance("lr_check", argv, t0), "results": args.results, "report_commit": results["provenance"].get("git_commit"),
         "grid": ", ".join(f"{x:g}" for x in results["settings"]["ft_lrs"]), "seed": results["seeds"][0],
-        "commit": f"{commit} (with uncommitted changes)" if dirty else commit, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "seconds": round(time.perf_counter() - t0), "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads",
     }
     text = render(rows, provenance)
     if args.out:

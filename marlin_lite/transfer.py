@@ -498,15 +498,17 @@ class SplitData:
         return int(self.clips.shape[0])
 
 
-def load_task_data(task: str, cfg: MarlinConfig, settings: TransferSettings) -> dict[str, SplitData]:
+def load_task_data(task: str, cfg: MarlinConfig, settings: TransferSettings,
+                   splits: Sequence[str] = ("train", "val", "test")) -> dict[str, SplitData]:
     """Render the train / val / test splits of a task at the encoder's clip size.
 
     Clips are ``cfg.num_frames`` frames of ``cfg.img_size``: one encoder window per item. Raises
-    ``ValueError`` (from the task's own check) when a split cannot serve the task.
+    ``ValueError`` (from the task's own check) when a split cannot serve the task. ``splits``:
+    which of them to render (e.g. only ``("test",)`` of another world's people).
     """
     spec = TASKS[task]
     out = {}
-    for split in ("train", "val", "test"):
+    for split in splits:
         ds = SynthFaceDataset(
             split, world_seed=settings.world_seed, size=cfg.img_size, num_frames=cfg.num_frames, framing=settings.framing,
             expressions=settings.expressions, fractions=tuple(settings.split_fractions), cache=False, **settings.data[task],
@@ -636,7 +638,11 @@ def fit_linear(x: torch.Tensor, y: torch.Tensor, kind: str, n_out: int, l2: floa
 
 @dataclass
 class ProbeChoice:
-    """A probe chosen on validation: which pooling and L2, its validation numbers, test scores."""
+    """A probe chosen on validation: which pooling and L2, its validation numbers, test scores.
+
+    ``scores``: the chosen probe's scores of every split besides ``"train"`` and ``"val"`` that the
+    views held (``"test"`` and any extra test sets, e.g. new people), split name -> scores.
+    """
 
     pooling: str
     l2: float
@@ -644,6 +650,7 @@ class ProbeChoice:
     val_loss: float
     test_scores: torch.Tensor
     tried: list[dict[str, Any]]
+    scores: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 def select_probe(
@@ -684,10 +691,10 @@ def select_probe(
             tried.append({"pooling": pooling, "l2": l2, "val_metric": metric, "val_loss": loss})
             if best is None or _select_key(metric, loss) > _select_key(best[2], best[3]):
                 with torch.no_grad():
-                    test_scores = logits_to_scores(head(z["test"]), kind).float()
-                best = (pooling, l2, metric, loss, test_scores)
+                    scored = {s: logits_to_scores(head(f), kind).float() for s, f in z.items() if s not in ("train", "val")}
+                best = (pooling, l2, metric, loss, scored)
     assert best is not None
-    return ProbeChoice(best[0], float(best[1]), best[2], best[3], best[4], tried)
+    return ProbeChoice(best[0], float(best[1]), best[2], best[3], best[4]["test"], tried, best[4])
 
 
 # --------------------------------------------------------------------------------------

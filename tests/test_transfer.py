@@ -51,6 +51,7 @@ from marlin_lite.transfer import (
     t_interval,
     t_quantile,
     verdict,
+    HEADLINE,
 )
 from marlin_lite.utils import sha256_file
 
@@ -421,3 +422,44 @@ def test_lr_grid_check_reproduces_the_report_and_tries_the_next_rate(checkpoint,
     assert "| FAR |" in text and "| DFD |" in text and f"{len(rows)} of {len(rows)} runs give the report's validation metric exactly" in text
     assert lr_check.main(["--results", str(out.with_suffix(".json")), "--encoder", str(tmp_path / "nope.pt")]) == 2
     assert "no checkpoint file" in capsys.readouterr().err
+
+
+def test_replicate_refits_the_reports_probes_and_scores_new_people(checkpoint, tmp_path, capsys):
+    """marlin_lite.replicate on a quick report: every refitted probe gives the report's test number,
+    the new worlds' test people are other people, every cell's interval holds its point, and the
+    CNN at the report's budget gives the report's ceiling back when the report kept the CNN."""
+    from marlin_lite import replicate
+
+    out = tmp_path / "results.md"
+    assert main(["--encoder", str(checkpoint), "--out", str(out), "--quick", "--seeds", "0", "1", "--tasks", "dfd", "--quiet"]) == 0
+    report = tmp_path / "rep.md"
+    assert replicate.main(["--results", str(out.with_suffix(".json")), "--encoder", str(checkpoint), "--tasks", "dfd",
+                           "--worlds", "5", "--cnn-epochs", "1", "--bootstrap", "200", "--out", str(report)]) == 0
+    rep = json.loads(report.with_suffix(".json").read_text())["tasks"][0]
+    k, n = rep["reproduced"]
+    assert n == 2 * 4 * 3 and k == n  # 2 seeds x 4 regimes x 3 probes
+    assert set(rep["test_sets"]) == {"report", "world 5"}
+    assert all(c["lo"] - 1e-9 <= c["mean"] <= c["hi"] + 1e-9 for r in rep["probes"] for c in r["cells"].values())
+    results = json.loads(out.with_suffix(".json").read_text())
+    kept = [r for r in results["records"] if r["task"] == "dfd" and r["method"] == "ceiling" and r["choice"]["candidate"] == "cnn3d"]
+    assert [c["reproduces_report"] for c in rep["ceiling"] if int(c["seed"]) in {r["seed"] for r in kept}] == [True] * len(kept)
+    text = report.read_text()
+    assert "## DFD: video AUC" in text and "| world 5 |" in text and "Pretrained probe minus random-init probe" in text
+    # the report's own world and an unknown checkpoint are refused with one line
+    with pytest.raises(SystemExit):
+        replicate.main(["--results", str(out.with_suffix(".json")), "--encoder", str(checkpoint), "--worlds", "1"])
+    assert replicate.main(["--results", str(out.with_suffix(".json")), "--encoder", str(tmp_path / "nope.pt")]) == 2
+    assert "no checkpoint file" in capsys.readouterr().err
+
+
+def test_resampled_metric_with_unit_weights_is_the_reports_metric():
+    from marlin_lite import replicate
+
+    g = torch.Generator().manual_seed(0)
+    ones = torch.ones(1, 30)
+    dfd_s, dfd_y = torch.rand(30, generator=g), (torch.arange(30) % 2).float()
+    far_s, far_y = torch.rand(30, 4, generator=g), (torch.rand(30, 4, generator=g) > 0.5).float()
+    fer_s, fer_y = torch.rand(30, 6, generator=g), torch.arange(30) % 6
+    for task, s, y in (("dfd", dfd_s, dfd_y), ("far", far_s, far_y), ("fer", fer_s, fer_y)):
+        want = task_metrics(task, s, y)[HEADLINE[task]]
+        assert replicate.resampled_metric(task, s, y, ones).item() == pytest.approx(want, abs=1e-6)
