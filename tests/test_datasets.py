@@ -444,3 +444,59 @@ def test_ytf_errors(copy_of):
         f.unlink()
     with pytest.raises(ValueError, match=re.escape(str(folder)) + ".*no images"):
         ds[0]
+
+
+# --------------------------------------------------------------------------------------
+# Face crops: loaders refuse videos that are not known face crops
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ("celebvhq", "ffpp", "mosei"))
+def test_videos_without_a_crop_record_are_refused_with_the_fix(copy_of, name):
+    root = copy_of(name)
+    assert json.loads((root / "faces.json").read_text())["faces"] == "as_is"  # the replicas declare their framing
+    (root / "faces.json").unlink()
+    with pytest.raises(ValueError) as err:
+        get_dataset(name, root, "train")
+    msg = str(err.value)
+    assert "not known face crops" in msg and "python -m marlin_lite.preprocess" in msg and "--crop official" in msg
+    assert "faces='as_is'" in msg and str(root / "faces.json") in msg
+    first = get_dataset(name, root, "train", faces="as_is").items[0].path
+    assert str(first) in msg or "... and" in msg
+    # a preprocess record beside every video is what makes it a known crop
+    everyone = get_dataset(name, root, "all", faces="as_is")
+    for it in everyone.items:
+        it.path.with_suffix(".json").write_text("{}")
+    ds = get_dataset(name, root, "train")
+    assert ds.faces == "cropped" and "faces: cropped (from the" in ds.describe()
+    everyone.items[0].path.with_suffix(".json").unlink()
+    with pytest.raises(ValueError, match="1 of the"):
+        get_dataset(name, root, "all")
+
+
+def test_faces_argument_and_declaration_are_checked(copy_of):
+    root = copy_of("celebvhq")
+    with pytest.raises(ValueError, match="faces must be one of"):
+        get_dataset("celebvhq", root, "train", faces="yes")
+    (root / "faces.json").write_text(json.dumps({"faces": "croped"}))
+    with pytest.raises(ValueError, match="face-framing declaration .*faces.json"):
+        get_dataset("celebvhq", root, "train")
+    (root / "faces.json").write_text(json.dumps({"faces": "as_is", "note": "cropped by MARLIN's FaceXZoo step"}))
+    ds = get_dataset("celebvhq", root, "train")
+    assert ds.faces == "as_is" and str(root / "faces.json") in ds.describe()
+    with pytest.raises(ValueError, match="not known face crops"):  # the argument wins over the declaration
+        get_dataset("celebvhq", root, "train", faces="cropped")
+
+
+def test_ytf_whole_frames_need_a_choice_and_lrs2_ships_crops(copy_of):
+    ytf = copy_of("ytf")
+    (ytf / "faces.json").unlink()
+    with pytest.raises(ValueError, match="aligned_images_DB"):
+        get_dataset("ytf", ytf, "train")
+    assert len(get_dataset("ytf", ytf, "train", faces="as_is")) > 0
+    shutil.move(str(ytf / "frame_images_DB"), str(ytf / "aligned_images_DB"))
+    assert get_dataset("ytf", ytf, "train", image_dir="aligned_images_DB").faces == "cropped"
+    lrs2 = copy_of("lrs2")
+    (lrs2 / "faces.json").unlink()
+    ds = get_dataset("lrs2", lrs2, "train")
+    assert ds.faces == "as_is" and "LRS2 loader's default" in ds.describe()

@@ -55,9 +55,17 @@ PathLike = str | os.PathLike[str]
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 CLIP_MODES: tuple[str, ...] = ("random", "center", "all")
 MISSING_POLICIES: tuple[str, ...] = ("error", "skip")
+#: What the videos show (``faces=``): ``"cropped"``, face crops made by :mod:`marlin_lite.preprocess`
+#: (checked: each video has its ``.json`` record beside it), or ``"as_is"``, read without a check
+#: (face crops made elsewhere, e.g. by MARLIN's own preprocessing, or whole frames on purpose).
+FACES: tuple[str, ...] = ("cropped", "as_is")
+#: A data set root may declare its framing in this file: ``{"faces": "as_is", "note": "..."}``.
+FACES_FILE = "faces.json"
 
 __all__ = [
     "CLIP_MODES",
+    "FACES",
+    "FACES_FILE",
     "SPLITS",
     "VideoDataset",
     "VideoItem",
@@ -210,6 +218,12 @@ class VideoDataset(Dataset):
         size: resize frames to ``size x size`` (default: keep the file's size; real videos
             differ in size, so batching needs it). Loaders do not detect or crop faces: run
             :mod:`marlin_lite.preprocess` first for MARLIN's 224 x 224 face crops.
+        faces: ``"cropped"`` (every video must be a face crop of :mod:`marlin_lite.preprocess`:
+            its ``<name>.json`` record lies beside it; otherwise a ``ValueError`` lists the
+            videos and says how to crop them) or ``"as_is"`` (no check: crops made elsewhere, or
+            whole frames on purpose). Default: what ``<root>/faces.json`` declares
+            (``{"faces": "as_is"}``; the replicas write one), else the loader's
+            ``default_faces`` (``"cropped"``; LRS2, which ships face crops: ``"as_is"``).
         limit: keep only the first ``limit`` items (sorted by name) - for quick runs.
         missing: what to do with listed videos that are not on disk: ``"error"`` (default,
             the message names them) or ``"skip"``.
@@ -220,6 +234,7 @@ class VideoDataset(Dataset):
     url: ClassVar[str] = ""
     layout: ClassVar[str] = ""
     default_fps: ClassVar[float | None] = None
+    default_faces: ClassVar[str] = "cropped"
 
     # ---- construction ------------------------------------------------------------------
 
@@ -236,6 +251,7 @@ class VideoDataset(Dataset):
         limit: int | None,
         missing: str,
         allowed_splits: Sequence[str] = SPLITS,
+        faces: str | None = None,
     ) -> None:
         if not isinstance(root, (str, os.PathLike)):
             raise TypeError(f"root must be a str or os.PathLike; got {type(root).__name__}")
@@ -254,6 +270,10 @@ class VideoDataset(Dataset):
         if missing not in MISSING_POLICIES:
             raise ValueError(f"missing must be one of {MISSING_POLICIES}; got {missing!r}")
         self.missing = missing
+        if faces is not None and faces not in FACES:
+            raise ValueError(f"faces must be one of {FACES} (or None: the root's {FACES_FILE}, else {self.default_faces!r}); got {faces!r}")
+        self.faces: str | None = faces
+        self.faces_from = "the faces argument"
         self.epoch = 0
         self.skipped: list[VideoItem] = []
         self._num_frames: dict[int, int] = {}
@@ -293,6 +313,46 @@ class VideoDataset(Dataset):
                 + self._help()
             )
         self.items: list[VideoItem] = items
+        self._check_faces()
+
+    # ---- face crops ------------------------------------------------------------------------
+
+    def _check_faces(self) -> None:
+        """Settle ``self.faces`` (argument, ``faces.json``, default) and, for ``"cropped"``, check
+        that every item is a preprocess crop (:meth:`_is_cropped`); refuse with the list and the fix."""
+        if self.faces is None:
+            declared = self.root / FACES_FILE
+            if declared.is_file():
+                data = self._read_json(declared, "face-framing declaration")
+                faces = data.get("faces") if isinstance(data, dict) else None
+                if faces not in FACES:
+                    raise ValueError(f"face-framing declaration '{declared}': 'faces' must be one of {FACES}; got {faces!r}. "
+                                     'Write e.g. {"faces": "as_is", "note": "cropped by ..."} or delete the file.')
+                self.faces, self.faces_from = faces, str(declared)
+            else:
+                self.faces, self.faces_from = self.default_faces, f"the {self.title} loader's default"
+        if self.faces == "as_is":
+            return
+        lacking = [it for it in self.items if not self._is_cropped(it)]
+        if lacking:
+            shown = "\n".join(f"  {it.path}" for it in lacking[:3]) + (f"\n  ... and {len(lacking) - 3} more" if len(lacking) > 3 else "")
+            raise ValueError(
+                f"{len(lacking)} of the {len(self.items)} {self.title} videos of split '{self.split}' are not known face crops "
+                f"(faces='cropped', from {self.faces_from}):\n{shown}\n"
+                f"MARLIN's models read 224 x 224 face crops; whole frames resized to that size are another input. "
+                f"{self._crop_hint()}\nIf the videos are face crops already (e.g. made by MARLIN's own preprocessing), "
+                f"or you mean to read them as they are, say so: faces='as_is', or a file {self.root / FACES_FILE} "
+                'holding {"faces": "as_is", "note": "how they were framed"}.'
+            )
+
+    def _is_cropped(self, item: VideoItem) -> bool:
+        """Whether an item is a face crop of :mod:`marlin_lite.preprocess` (its record beside it)."""
+        return item.path.with_suffix(".json").is_file()
+
+    def _crop_hint(self) -> str:
+        return ("Crop them first (a <name>.json record is written beside each crop): python -m marlin_lite.preprocess "
+                "<folder of these videos> <new folder> --crop official, then point the loader at the new folder "
+                "with the same layout.")
 
     def _required_paths(self, item: VideoItem) -> list[Path]:
         """Files an item needs on disk (checked when the data set is built)."""
@@ -473,6 +533,7 @@ class VideoDataset(Dataset):
         ]
         if self.skipped:
             lines.append(f"  skipped {len(self.skipped)} listed videos missing on disk (missing='skip')")
+        lines.append(f"  faces: {self.faces} (from {self.faces_from})")
         lines += [f"  {line}" for line in self._summary_lines()]
         lines.append(f"  source: {self.url}")
         return "\n".join(lines)

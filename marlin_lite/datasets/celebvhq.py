@@ -83,8 +83,10 @@ class CelebVHQ(VideoDataset):
         size: int | None = None,
         limit: int | None = None,
         missing: str = "error",
+        faces: str | None = None,
     ) -> None:
-        self._setup(root, split, clip_len=clip_len, sample_rate=sample_rate, clip=clip, seed=seed, size=size, limit=limit, missing=missing)
+        self._setup(root, split, clip_len=clip_len, sample_rate=sample_rate, clip=clip, seed=seed, size=size, limit=limit, missing=missing,
+                    faces=faces)
         if splits not in ("hash", "lists"):
             raise ValueError(f"splits must be 'hash' or 'lists'; got {splits!r}")
         self.splits = splits

@@ -84,8 +84,10 @@ class FaceForensics(VideoDataset):
         size: int | None = None,
         limit: int | None = None,
         missing: str = "error",
+        faces: str | None = None,
     ) -> None:
-        self._setup(root, split, clip_len=clip_len, sample_rate=sample_rate, clip=clip, seed=seed, size=size, limit=limit, missing=missing)
+        self._setup(root, split, clip_len=clip_len, sample_rate=sample_rate, clip=clip, seed=seed, size=size, limit=limit, missing=missing,
+                    faces=faces)
         if compression not in FFPP_COMPRESSIONS:
             raise ValueError(f"compression must be one of {FFPP_COMPRESSIONS}; got {compression!r}")
         self.compression = compression

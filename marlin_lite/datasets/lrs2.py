@@ -81,6 +81,7 @@ class LRS2(VideoDataset):
   <root>/train.txt, val.txt, test.txt: one '<videoID>/<NNNNN>' per line (extra fields after a space are ignored)
   optional: <root>/pretrain/<videoID>/<NNNNN>.mp4/.txt with <root>/pretrain.txt (split 'pretrain')"""
     default_fps = 25.0
+    default_faces = "as_is"  # LRS2 ships face-centred crops (160 x 160), as MARLIN's lip-sync protocol reads them
 
     def __init__(
         self,
@@ -95,10 +96,11 @@ class LRS2(VideoDataset):
         size: int | None = None,
         limit: int | None = None,
         missing: str = "error",
+        faces: str | None = None,
     ) -> None:
         self._setup(
             root, split, clip_len=clip_len, sample_rate=sample_rate, clip=clip, seed=seed, size=size, limit=limit,
-            missing=missing, allowed_splits=SPLITS + ("pretrain",),
+            missing=missing, allowed_splits=SPLITS + ("pretrain",), faces=faces,
         )
         if isinstance(audio_rate, bool) or not isinstance(audio_rate, int) or audio_rate < 1000:
             raise ValueError(f"audio_rate must be an int >= 1000 (Hz); got {audio_rate!r}")

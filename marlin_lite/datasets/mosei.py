@@ -103,8 +103,10 @@ class CMUMOSEI(VideoDataset):
         size: int | None = None,
         limit: int | None = None,
         missing: str = "error",
+        faces: str | None = None,
     ) -> None:
-        self._setup(root, split, clip_len=clip_len, sample_rate=sample_rate, clip=clip, seed=seed, size=size, limit=limit, missing=missing)
+        self._setup(root, split, clip_len=clip_len, sample_rate=sample_rate, clip=clip, seed=seed, size=size, limit=limit, missing=missing,
+                    faces=faces)
         if splits not in ("auto", "lists", "hash"):
             raise ValueError(f"splits must be 'auto', 'lists' or 'hash'; got {splits!r}")
         if splits == "auto":

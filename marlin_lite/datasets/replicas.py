@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from marlin_lite.datasets.base import SPLITS, hash_split
+from marlin_lite.datasets.base import FACES_FILE, SPLITS, hash_split
 from marlin_lite.datasets.celebvhq import CELEBVHQ_EMOTIONS
 from marlin_lite.datasets.ffpp import FFPP_COMPRESSIONS, FFPP_KINDS, FFPP_METHODS
 from marlin_lite.datasets.mosei import MOSEI_COLUMNS, MOSEI_EMOTIONS, sentiment_classes
@@ -180,6 +180,10 @@ def _write_json(path: Path, obj: Any) -> None:
 def _finish(name: str, root: Path, seed: int, items: dict[str, Any]) -> dict[str, Any]:
     manifest = {"name": name, "root": str(root), "seed": seed, "items": dict(sorted(items.items()))}
     _write_json(root / "replica_manifest.json", manifest)
+    # the replicas show whole SynthFace scenes in the data set's layout, not face crops: say so,
+    # so the loaders read them without the face-crop check (marlin_lite.datasets.base.FACES)
+    _write_json(root / FACES_FILE, {"faces": "as_is", "note": "a marlin_lite replica: scene-framed SynthFace clips in "
+                                    f"the {name} layout, not face crops"})
     return manifest
 
 

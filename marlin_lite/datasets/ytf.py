@@ -21,7 +21,7 @@ import csv
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -98,6 +98,9 @@ class YouTubeFaces(VideoDataset):
         split: ``"train"``, ``"val"``, ``"test"`` or ``"all"``.
         image_dir: the frame folder's name: ``"frame_images_DB"`` (raw frames),
             ``"aligned_images_DB"`` (YTF's aligned faces) or ``"crop_images_DB"`` (MARLIN's crops).
+            The last two count as face crops for ``faces="cropped"``; whole frames need
+            ``faces="as_is"`` (or a ``faces.json``): MARLIN cropped them with FaceXZoo, and
+            :mod:`marlin_lite.preprocess` reads videos, not frame folders.
         splits: ``"hash"`` (by person, default) or ``"official"`` (MARLIN's csv lists).
         fractions, split_seed: of the hash split (MARLIN used about 80 / 20 train / val).
         fps: the frame rate reported by :meth:`read_video` (YTF: 24).
@@ -113,6 +116,9 @@ class YouTubeFaces(VideoDataset):
   e.g. <root>/frame_images_DB/Aaron_Eckhart/0/0.555.jpg (frames sorted numerically by <frame_no>)
   optional (splits='official'): <root>/train_set.csv and val_set.csv with columns path,len"""
     default_fps = 24.0
+
+    #: Frame folders whose frames are face crops already.
+    CROPPED_DIRS: ClassVar[tuple[str, ...]] = ("aligned_images_DB", "crop_images_DB")
 
     def __init__(
         self,
@@ -132,8 +138,10 @@ class YouTubeFaces(VideoDataset):
         size: int | None = None,
         limit: int | None = None,
         missing: str = "error",
+        faces: str | None = None,
     ) -> None:
-        self._setup(root, split, clip_len=clip_len, sample_rate=sample_rate, clip=clip, seed=seed, size=size, limit=limit, missing=missing)
+        self._setup(root, split, clip_len=clip_len, sample_rate=sample_rate, clip=clip, seed=seed, size=size, limit=limit, missing=missing,
+                    faces=faces)
         if splits not in ("hash", "official"):
             raise ValueError(f"splits must be 'hash' or 'official'; got {splits!r}")
         self.splits = splits
@@ -230,6 +238,14 @@ class YouTubeFaces(VideoDataset):
         return Video(self.frames(index), self.fps, None, None, self.items[index].path)
 
     # ---- labels -------------------------------------------------------------------------
+
+    def _is_cropped(self, item: VideoItem) -> bool:
+        return self.image_dir in self.CROPPED_DIRS or super()._is_cropped(item)
+
+    def _crop_hint(self) -> str:
+        return (f"'{self.image_dir}' holds whole frames (MARLIN cropped faces from them with FaceXZoo; "
+                "marlin_lite.preprocess reads videos, not frame folders). Use image_dir='aligned_images_DB' (YouTube Faces' "
+                "own aligned face crops) or 'crop_images_DB' (crops made by MARLIN's preprocessing).")
 
     def _labels(self, item: VideoItem) -> dict[str, Any]:
         return {"identity": torch.tensor(item.labels["identity"], dtype=torch.int64)}
