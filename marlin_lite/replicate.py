@@ -256,6 +256,39 @@ def render(out: Sequence[Mapping[str, Any]], provenance: Mapping[str, Any]) -> s
     return "\n".join(lines)
 
 
+def load_replication(path: str | Path) -> dict[str, Any]:
+    """The JSON a run wrote beside its markdown (``path``: the ``.md`` or the ``.json``)."""
+    path = Path(path).with_suffix(".json")
+    if not path.is_file():
+        raise FileNotFoundError(f"no replication results at {path}; write them with python -m marlin_lite.replicate "
+                                "--encoder CHECKPOINT --out " + str(path.with_suffix(".md")))
+    return json.loads(path.read_text())
+
+
+def text_table(replication: Mapping[str, Any], task: str) -> str:
+    """Plain-text tables of one task (for notebooks): probe cells and differences on every test set,
+    then the CNN budgets (seed means)."""
+    t = next((x for x in replication["tasks"] if x["task"] == task), None)
+    if t is None:
+        raise KeyError(f"no {task} results in this replication; it has {[x['task'] for x in replication['tasks']]}")
+    names = list(t["test_sets"])
+    width = 31
+    lines = [f"{T.METRIC_NAMES[T.HEADLINE[task]]}: seed mean [95 % interval over the test people]",
+             f"{'':40}" + "".join(f"{n:>{width}}" for n in names)]
+    for r in t["probes"]:
+        label = f"{T.method_label(task, r['method'])}, {T._regime_label(r['regime'])}"
+        lines.append(f"{label:40}" + "".join(f"{_cell(r['cells'][n]):>{width}}" for n in names))
+    lines.append("pretrained probe - random-init probe")
+    for r in t["differences"]:
+        lines.append(f"{'  ' + T._regime_label(r['regime']):40}" + "".join(f"{_signed(r['cells'][n]):>{width}}" for n in names))
+    for e in dict.fromkeys(r["epochs"] for r in t["ceiling"]):
+        rows = [r for r in t["ceiling"] if r["epochs"] == e]
+        label = f"3-D CNN, {e} epochs (mean of {len(rows)} seeds)"
+        lines.append(f"{label:40}" + "".join(f"{sum(r['test'][n] for r in rows) / len(rows):>{width}.3f}" for n in names)
+                     + "   per seed on report: " + ", ".join(f"{r['test']['report']:.3f}" for r in rows))
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m marlin_lite.replicate", description=__doc__.splitlines()[0])
     p.add_argument("--results", default="docs/results.json", help="the transfer report's JSON")

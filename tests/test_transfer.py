@@ -445,6 +445,12 @@ def test_replicate_refits_the_reports_probes_and_scores_new_people(checkpoint, t
     assert [c["reproduces_report"] for c in rep["ceiling"] if int(c["seed"]) in {r["seed"] for r in kept}] == [True] * len(kept)
     text = report.read_text()
     assert "## DFD: video AUC" in text and "| world 5 |" in text and "Pretrained probe minus random-init probe" in text
+    table = replicate.text_table(replicate.load_replication(report), "dfd")
+    assert "pretrained encoder + probe, all labels" in table and "3-D CNN, 1 epochs (mean of 2 seeds)" in table
+    with pytest.raises(KeyError, match="no far results"):
+        replicate.text_table(replicate.load_replication(report), "far")
+    with pytest.raises(FileNotFoundError, match="python -m marlin_lite.replicate"):
+        replicate.load_replication(tmp_path / "none.md")
     # the report's own world and an unknown checkpoint are refused with one line
     with pytest.raises(SystemExit):
         replicate.main(["--results", str(out.with_suffix(".json")), "--encoder", str(checkpoint), "--worlds", "1"])
