@@ -400,6 +400,27 @@ def test_committed_report_is_generated_from_its_json_and_the_shipped_checkpoint(
     assert prov["command"].startswith("python -m marlin_lite.transfer --encoder marlin_lite/weights/course_tiny.pt")
 
 
+def test_committed_replication_is_generated_and_checks_the_committed_report():
+    """docs/replication.md is what replicate.render makes of its JSON, it checks the committed
+    report (same commit, every refitted probe reproduced) on worlds the report does not use."""
+    from pathlib import Path
+
+    from marlin_lite import replicate
+
+    root = Path(__file__).resolve().parents[1]
+    rep = replicate.load_replication(root / "docs" / "replication.md")
+    assert (root / "docs" / "replication.md").read_text() == replicate.render(rep["tasks"], rep["provenance"])
+    report = load_results(root / "docs" / "results.json")
+    assert rep["provenance"]["report_commit"] == report["provenance"]["git_commit"]
+    assert "with uncommitted changes" not in rep["provenance"]["commit"]
+    for t in rep["tasks"]:
+        k, n = t["reproduced"]
+        assert n == len(report["seeds"]) * len(report["settings"]["regimes"]) * len(replicate.PROBES) and k == n
+        assert not {"world 0", "world 1"} & set(t["test_sets"])
+        kept = [c for c in t["ceiling"] if c["reproduces_report"] is not None]
+        assert kept and all(c["reproduces_report"] for c in kept)
+
+
 def test_lr_grid_check_reproduces_the_report_and_tries_the_next_rate(checkpoint, tmp_path, capsys):
     """marlin_lite.lr_check on a quick report: every first-seed end-to-end choice (the quick grid has
     one rate, so every choice is at an end) is retrained at its rate, giving the report's validation
