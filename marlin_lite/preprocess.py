@@ -39,6 +39,12 @@ Defined behaviour for awkward inputs (each is reported, none stops the batch):
 * **very short video** (fewer than the 31 frames of one MARLIN clip, even 1 frame):
   processed, with a warning.
 
+**Frame folders** (``--frames``): ``VIDEO_DIR`` holds folders of numbered frame images instead of
+video files (YouTube Faces' ``frame_images_DB/<Person>/<video_idx>/<video_idx>.<n>.jpg``, which
+MARLIN cropped with FaceXZoo). Each folder that holds images is one video, read in frame-number
+order at ``--frame-rate`` (default 24, YouTube Faces' rate), without audio; its outputs are named
+after the folder (``<Person>/<video_idx>.mp4``).
+
 Resumable: a video whose ``.json`` exists with the same settings and source size is skipped
 (``--overwrite`` redoes everything); failed files are retried on the next run. Outputs are
 deterministic for the same inputs and packages.
@@ -136,9 +142,18 @@ class PreprocessSettings:
 # ----------------------------------------------------------------------------------------
 
 
-def find_videos(video_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None) -> list[Path]:
+#: Image files that make a frame folder (``--frames``).
+FRAME_EXTENSIONS = (".jpg", ".jpeg", ".png")
+
+
+def _holds_frames(folder: Path) -> bool:
+    return any(f.suffix.lower() in FRAME_EXTENSIONS and f.is_file() and not f.name.startswith(".") for f in folder.iterdir())
+
+
+def find_videos(video_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None, *, frames: bool = False) -> list[Path]:
     """Video files under ``video_dir`` (recursively, sorted; hidden files and folders and
-    anything inside ``out_dir`` are left out)."""
+    anything inside ``out_dir`` are left out); with ``frames=True`` the folders that hold frame
+    images (:data:`FRAME_EXTENSIONS`) instead, each one video."""
     root = Path(video_dir)
     if not root.exists():
         raise FileNotFoundError(f"video folder '{root}' does not exist; check the path (cwd is '{Path.cwd()}')")
@@ -152,15 +167,62 @@ def find_videos(video_dir: str | os.PathLike, out_dir: str | os.PathLike | None 
             continue
         if skip is not None and (path.resolve() == skip or skip in path.resolve().parents):
             continue
-        if path.is_file() and path.suffix.lower() in VIDEO_EXTENSIONS:
+        if frames:
+            if path.is_dir() and _holds_frames(path):
+                found.append(path)
+        elif path.is_file() and path.suffix.lower() in VIDEO_EXTENSIONS:
             found.append(path)
+    if frames and _holds_frames(root):
+        found.insert(0, root)
     return found
 
 
 def output_name(path: Path, video_dir: Path) -> str:
     """The output name of a video: its path relative to ``video_dir`` without the suffix,
-    with ``/`` separators (``clips/a.mp4`` -> ``clips/a``)."""
+    with ``/`` separators (``clips/a.mp4`` -> ``clips/a``); a frame folder keeps its whole name
+    (``Aaron_Eckhart/0``), and ``video_dir`` itself is named after itself."""
+    if path.is_dir():
+        rel = path.relative_to(video_dir).as_posix()
+        return path.name if rel == "." else rel
     return path.relative_to(video_dir).with_suffix("").as_posix()
+
+
+@dataclass
+class _Source:
+    """A video to crop: a file, or a folder of frame images."""
+
+    path: Path
+    num_frames: int
+    fps: float
+    width: int
+    height: int
+    nbytes: int
+    files: list[Path] | None = None  # the frames of a folder, in order
+
+    def read(self, start: int, count: int) -> np.ndarray:
+        if self.files is None:
+            return V.read_frames(self.path, start, count)
+        from marlin_lite.datasets.ytf import read_frame_files
+
+        return read_frame_files(self.files[start : start + count])
+
+
+def source_bytes(path: Path) -> int:
+    """Bytes of a video file, or of a frame folder's images (what resuming compares)."""
+    if path.is_dir():
+        return sum(f.stat().st_size for f in path.iterdir() if f.is_file() and f.suffix.lower() in FRAME_EXTENSIONS)
+    return path.stat().st_size
+
+
+def _open_source(src: Path, frame_rate: float) -> _Source:
+    if src.is_dir():
+        from marlin_lite.datasets.ytf import list_frame_files, read_frame_files
+
+        files = list_frame_files(src, FRAME_EXTENSIONS)
+        first = read_frame_files(files[:1])
+        return _Source(src, len(files), float(frame_rate), int(first.shape[2]), int(first.shape[1]), source_bytes(src), files)
+    info = V.probe_video(src)
+    return _Source(src, info.num_frames, info.fps, info.width, info.height, src.stat().st_size)
 
 
 # ----------------------------------------------------------------------------------------
@@ -240,14 +302,16 @@ def preprocess_video(
     parser: F.FaceParser | None = None,
     *,
     chunk: int = 128,
+    frame_rate: float = 24.0,
 ) -> dict[str, Any]:
-    """Crop and parse one video file into ``out_dir/<name>.{mp4,npz,json}``.
+    """Crop and parse one video file (or frame folder) into ``out_dir/<name>.{mp4,npz,json}``.
 
     The video is decoded twice in chunks of ``chunk`` frames (once to find the faces, once to
     crop), so long videos never sit in memory whole; only the crops do.
 
     Args:
-        path: the video file.
+        path: the video file, or a folder of numbered frame images (read at ``frame_rate``
+            frames per second, no audio).
         out_dir: output folder.
         name: output name (default: the file's stem); may contain ``/`` (sub-folders).
         settings: see :class:`PreprocessSettings`.
@@ -267,6 +331,8 @@ def preprocess_video(
     name = src.stem if name is None else name
     if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
         raise ValueError(f"chunk must be an int >= 1, got {chunk!r}")
+    if isinstance(frame_rate, bool) or not isinstance(frame_rate, (int, float)) or not (math.isfinite(frame_rate) and frame_rate > 0):
+        raise ValueError(f"frame_rate must be a number > 0 (frames per second of frame folders), got {frame_rate!r}")
     if parser is None:
         parser = F.LandmarkParser(
             F.MediaPipeLandmarker(settings.max_faces, settings.min_confidence),
@@ -278,14 +344,14 @@ def preprocess_video(
     npz = out / f"{name}.npz"
     js = out / f"{name}.json"
     js.unlink(missing_ok=True)  # unfinished until the new record is written (even if this fails)
-    info = V.probe_video(src)
+    info = _open_source(src, frame_rate)
     n = info.num_frames
     starts = list(range(0, n, chunk))
     gray = [True]
 
     def frames_once() -> Any:
         for s in starts:
-            block = V.read_frames(src, s, min(chunk, n - s))
+            block = info.read(s, min(chunk, n - s))
             gray[0] = gray[0] and _is_grayscale(block)
             yield from block
 
@@ -307,7 +373,7 @@ def preprocess_video(
     maps: list[np.ndarray] = []
     for s in starts:
         e = min(s + chunk, n)
-        block = V.read_frames(src, s, e - s)
+        block = info.read(s, e - s)
         crops.append(F.crop_frames(block, boxes[s:e], settings.size))
         maps.append(parser.maps(track.slice(s, e), boxes[s:e], settings.size))
     frames = np.concatenate(crops)
@@ -316,7 +382,7 @@ def preprocess_video(
 
     notes = F.track_warnings(track, size=settings.size, boxes=boxes)
     wave, rate = None, None
-    if settings.audio:
+    if settings.audio and info.files is None:
         wave, rate, audio_note = _read_audio(src)
         if audio_note:
             notes.append(audio_note)
@@ -337,10 +403,11 @@ def preprocess_video(
         "video": f"{name}.mp4",
         "maps": f"{name}.npz",
         "source": src.as_posix(),
-        "source_bytes": src.stat().st_size,
+        "source_bytes": info.nbytes,
         "source_size": [info.width, info.height],
         "num_frames": n,
         "fps": info.fps,
+        **({"frame_folder": True, "frame_files": len(info.files)} if info.files is not None else {}),
         "size": settings.size,
         "has_audio": wave is not None,
         "grayscale": gray[0],
@@ -402,16 +469,16 @@ def _default_parser(settings: PreprocessSettings) -> F.FaceParser:
     )
 
 
-def _run_one(job: tuple[str, str, str, int]) -> dict[str, Any]:
+def _run_one(job: tuple[str, str, str, int, float]) -> dict[str, Any]:
     """Process one file in a worker; never raises (errors become a result)."""
-    path, out_dir, name, chunk = job
+    path, out_dir, name, chunk, frame_rate = job
     settings: PreprocessSettings = _WORKER["settings"]
     started = time.perf_counter()
     try:
         if _WORKER["parser"] is None:
             factory = _WORKER["factory"] or _default_parser
             _WORKER["parser"] = factory(settings)
-        record = preprocess_video(path, out_dir, name, settings, _WORKER["parser"], chunk=chunk)
+        record = preprocess_video(path, out_dir, name, settings, _WORKER["parser"], chunk=chunk, frame_rate=frame_rate)
         return {"file": path, "name": name, "status": "ok", "warnings": record["warnings"], "seconds": round(time.perf_counter() - started, 2)}
     except F.NoFaceError as err:
         return {"file": path, "name": name, "status": "no_face", "message": str(err), "seconds": round(time.perf_counter() - started, 2)}
@@ -513,6 +580,8 @@ def preprocess_folder(
     progress: bool = True,
     chunk: int = 128,
     parser_factory: Callable[[PreprocessSettings], F.FaceParser] | None = None,
+    frames: bool = False,
+    frame_rate: float = 24.0,
 ) -> Report:
     """Crop and parse every video under ``video_dir`` into ``out_dir`` (see the module doc).
 
@@ -527,6 +596,8 @@ def preprocess_folder(
         chunk: frames decoded at a time.
         parser_factory: ``settings -> FaceParser`` (default: MediaPipe landmarks); must be
             picklable (a module-level function) when ``workers > 1``.
+        frames: ``video_dir`` holds frame folders, not video files (see the module doc).
+        frame_rate: frames per second of frame folders.
 
     Returns:
         A :class:`Report`. ``index.json`` and ``preprocess_report.json`` are written.
@@ -537,11 +608,11 @@ def preprocess_folder(
         raise ValueError(f"workers must be an int >= 1, got {workers!r}")
     root = Path(video_dir)
     out = Path(out_dir)
-    videos = find_videos(root, out)
+    videos = find_videos(root, out, frames=frames)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     results: list[dict[str, Any]] = []
-    jobs: list[tuple[str, str, str, int]] = []
+    jobs: list[tuple[str, str, str, int, float]] = []
     seen: dict[str, Path] = {}
     for path in videos:
         name = output_name(path, root)
@@ -552,10 +623,10 @@ def preprocess_folder(
             })
             continue
         seen[name] = path
-        if not overwrite and _finished(out, name, settings, path.stat().st_size):
+        if not overwrite and _finished(out, name, settings, source_bytes(path)):
             results.append({"file": str(path), "name": name, "status": "skipped"})
             continue
-        jobs.append((str(path), str(out), name, chunk))
+        jobs.append((str(path), str(out), name, chunk, frame_rate))
 
     bar = tqdm(total=len(jobs), desc="preprocess", unit="video", disable=not progress or not jobs, file=sys.stderr)
     failures = 0
@@ -630,7 +701,7 @@ def build_parser() -> argparse.ArgumentParser:
         f"then {INDEX} (manifest) and {REPORT}. Exit status: 0 all done (files without a face are reported, not "
         "failures), 1 some files failed, 2 bad usage or the extra is missing.",
     )
-    p.add_argument("video_dir", help="folder of videos (searched recursively)")
+    p.add_argument("video_dir", help="folder of videos (searched recursively); with --frames, of frame folders")
     p.add_argument("out_dir", help="output folder (created; may be reused to resume)")
     p.add_argument("--size", type=int, default=defaults.size, help="crop side in pixels, even (default %(default)s)")
     p.add_argument("--crop", choices=sorted(CROP_PRESETS), default="course",
@@ -645,6 +716,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--missing", choices=("empty", "hold"), default=defaults.missing, help="parsing of frames without a face (default %(default)s)")
     p.add_argument("--no-audio", action="store_true", help="do not copy the audio track")
     p.add_argument("--crf", type=int, default=defaults.crf, help="x264 quality 0..51 (default %(default)s)")
+    p.add_argument("--frames", action="store_true",
+                   help="VIDEO_DIR holds folders of numbered frame images (e.g. YouTube Faces' frame_images_DB), each one video")
+    p.add_argument("--frame-rate", type=float, default=24.0, help="frames per second of frame folders (default %(default)s, YouTube Faces')")
     p.add_argument("--workers", type=int, default=1, help="parallel processes (default %(default)s)")
     p.add_argument("--overwrite", action="store_true", help="redo videos that are already done")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -663,7 +737,10 @@ def main(argv: list[str] | None = None) -> int:
         )
         if args.workers < 1:
             raise ValueError(f"--workers must be >= 1, got {args.workers}")
-        find_videos(args.video_dir, args.out_dir)  # the folder exists and is a folder
+        if not (math.isfinite(args.frame_rate) and args.frame_rate > 0):
+            raise ValueError(f"--frame-rate must be > 0, got {args.frame_rate}")
+        if not find_videos(args.video_dir, args.out_dir, frames=args.frames) and not args.frames and find_videos(args.video_dir, args.out_dir, frames=True):
+            raise ValueError(f"'{args.video_dir}' holds frame images but no video files; pass --frames to read each folder of frames as a video")
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -675,7 +752,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         report = preprocess_folder(
             args.video_dir, args.out_dir, settings, workers=args.workers, overwrite=args.overwrite,
-            progress=not args.no_progress,
+            progress=not args.no_progress, frames=args.frames, frame_rate=args.frame_rate,
         )
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)

@@ -226,3 +226,51 @@ def test_official_crop_is_the_face_box_made_square_without_smoothing(tmp_path: P
     extent = (src.max(1) - src.min(1)).max(1)  # max(w, h) of each frame's landmark box
     np.testing.assert_allclose(box[:, 2], extent, rtol=1e-3)
     np.testing.assert_allclose(box[:, :2], (src.max(1) + src.min(1)) / 2, atol=0.05 * box[:, 2:].mean())
+
+
+def _frame_folder(folder: Path, frames: np.ndarray, stem: str) -> None:
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for n, frame in enumerate(frames):  # numbered from 1, as YouTube Faces; PNG keeps the pixels exact
+        Image.fromarray(frame).save(folder / f"{stem}.{n + 1}.png")
+
+
+def test_frame_folders_are_videos_and_the_ytf_loader_reads_their_crops(tmp_path: Path, capsys):
+    """--frames: each folder of numbered frames (YouTube Faces' layout) is one video; the crops land
+    at <Person>/<video_idx>.mp4 with their records, resume by the frames' bytes, and the YouTube
+    Faces loader reads them as face crops (its default when <root>/crops exists)."""
+    from marlin_lite.datasets import get_dataset
+
+    root = tmp_path / "YouTubeFaces"
+    db = root / "frame_images_DB"
+    _frame_folder(db / "Alice" / "0", square_video(12), "0")
+    _frame_folder(db / "Alice" / "1", square_video(8), "1")
+    _frame_folder(db / "Bob" / "0", square_video(10), "0")
+    (db / "Bob" / "2").mkdir(parents=True)
+    (db / "Bob" / "2" / "2.1.png").write_text("not an image\n")
+    (db / "Bob.labeled_faces.txt").write_text("ignored\n")
+    # without --frames the command says what to do instead of finding nothing
+    assert P.main([str(db), str(root / "crops")]) == 2
+    assert "--frames" in capsys.readouterr().err
+    report = run(db, root / "crops", frames=True, frame_rate=24.0)
+    status = {r["name"]: r["status"] for r in report.results}
+    assert status == {"Alice/0": "ok", "Alice/1": "ok", "Bob/0": "ok", "Bob/2": "error"}
+    assert "not an image" in next(r["message"] for r in report.results if r["name"] == "Bob/2") or "cannot read" in next(
+        r["message"] for r in report.results if r["name"] == "Bob/2")
+    record = json.loads((root / "crops" / "Alice" / "0.json").read_text())
+    assert record["frame_folder"] and record["frame_files"] == 12 and record["num_frames"] == 12 and record["fps"] == 24.0
+    assert not record["has_audio"] and record["detected_frames"] == 12
+    clip = V.read_video(root / "crops" / "Alice" / "0.mp4")
+    assert clip.frames.shape == (12, 48, 48, 3) and clip.fps == pytest.approx(24.0)
+    again = run(db, root / "crops", frames=True, frame_rate=24.0)
+    assert {r["name"]: r["status"] for r in again.results if r["status"] != "error"} == {"Alice/0": "skipped", "Alice/1": "skipped", "Bob/0": "skipped"}
+    # the loader: whole frames are refused with the command that crops them; the crops are read as crops
+    with pytest.raises(ValueError, match="--frames --crop official"):
+        get_dataset("ytf", root, "all", image_dir="frame_images_DB")
+    ds = get_dataset("ytf", root, "all", clip_len=4, sample_rate=2)
+    assert ds.image_dir == "crops" and ds.faces == "cropped" and ds.video_files
+    assert [it.name for it in ds.items] == ["Alice/0", "Alice/1", "Bob/0"]
+    item = ds[0]
+    assert item["video"].shape == (3, 4, 48, 48) and ds.num_frames(0) == 12
+    assert ds.people == ["Alice", "Bob"] and int(item["identity"]) == 0

@@ -8,6 +8,12 @@ Frames are ordered **numerically** by the number after the last dot (``0.2.jpg``
 ``0.10.jpg``); a lexicographic sort, as MARLIN's loader did, scrambles every video with more
 than ten frames. Files beside the person folders (``<Person>.labeled_faces.txt``) are ignored.
 
+Face crops: ``frame_images_DB`` holds whole frames (MARLIN cropped the faces with FaceXZoo).
+``python -m marlin_lite.preprocess <root>/frame_images_DB <root>/crops --frames --crop official``
+writes the crops as ``<root>/crops/<Person>/<video_idx>.mp4`` (each with its ``.json`` record and
+``.npz`` parsing maps); the loader reads them (``image_dir="crops"``, the default when that
+folder exists) with the same items, names and splits.
+
 YTF has no official train/val/test split. The default is a hash split **by person**
 (:func:`marlin_lite.datasets.base.hash_split`), so no identity is in two splits.
 ``splits="official"`` reads MARLIN's lists ``<root>/train_set.csv`` / ``val_set.csv``
@@ -30,7 +36,7 @@ from PIL import Image, UnidentifiedImageError
 from marlin_lite.datasets.base import PathLike, VideoDataset, VideoItem, check_fractions, hash_split
 from marlin_lite.video import Video
 
-__all__ = ["YouTubeFaces", "list_frame_files"]
+__all__ = ["YouTubeFaces", "list_frame_files", "read_frame_files"]
 
 _LAST_INT = re.compile(r"(\d+)(?!.*\d)")
 
@@ -76,6 +82,13 @@ def _read_image(path: Path) -> np.ndarray:
         raise ValueError(f"cannot read frame image '{path}' ({e}); it is corrupt or not an image. Re-download it.") from e
 
 
+def read_frame_files(files: Sequence[Path]) -> np.ndarray:
+    """Frame images -> ``uint8 (len(files), H, W, 3)`` RGB (ValueError naming a corrupt image or a
+    frame of another size)."""
+    files = list(files)
+    return _stack([_read_image(f) for f in files], files)
+
+
 def _stack(frames: list[np.ndarray], files: list[Path]) -> np.ndarray:
     for f, arr in zip(files, frames):
         if arr.shape != frames[0].shape:
@@ -97,10 +110,11 @@ class YouTubeFaces(VideoDataset):
         root: folder holding ``frame_images_DB`` (or that folder itself).
         split: ``"train"``, ``"val"``, ``"test"`` or ``"all"``.
         image_dir: the frame folder's name: ``"frame_images_DB"`` (raw frames),
-            ``"aligned_images_DB"`` (YTF's aligned faces) or ``"crop_images_DB"`` (MARLIN's crops).
-            The last two count as face crops for ``faces="cropped"``; whole frames need
-            ``faces="as_is"`` (or a ``faces.json``): MARLIN cropped them with FaceXZoo, and
-            :mod:`marlin_lite.preprocess` reads videos, not frame folders.
+            ``"aligned_images_DB"`` (YTF's aligned faces), ``"crop_images_DB"`` (MARLIN's crops)
+            or ``"crops"`` (``<Person>/<video_idx>.mp4`` face crops of :mod:`marlin_lite.preprocess`
+            ``--frames``). Default: ``"crops"`` when ``<root>/crops`` exists, else
+            ``"frame_images_DB"``. All but the raw frames count as face crops for
+            ``faces="cropped"``; whole frames need ``faces="as_is"`` (or a ``faces.json``).
         splits: ``"hash"`` (by person, default) or ``"official"`` (MARLIN's csv lists).
         fractions, split_seed: of the hash split (MARLIN used about 80 / 20 train / val).
         fps: the frame rate reported by :meth:`read_video` (YTF: 24).
@@ -119,13 +133,15 @@ class YouTubeFaces(VideoDataset):
 
     #: Frame folders whose frames are face crops already.
     CROPPED_DIRS: ClassVar[tuple[str, ...]] = ("aligned_images_DB", "crop_images_DB")
+    #: Where ``preprocess --frames`` writes the crops of ``frame_images_DB`` (one video file per item).
+    CROPS_DIR: ClassVar[str] = "crops"
 
     def __init__(
         self,
         root: PathLike,
         split: str = "train",
         *,
-        image_dir: str = "frame_images_DB",
+        image_dir: str | None = None,
         splits: str = "hash",
         fractions: Sequence[float] = (0.8, 0.1, 0.1),
         split_seed: int = 0,
@@ -151,16 +167,23 @@ class YouTubeFaces(VideoDataset):
             raise ValueError(f"fps must be a positive number; got {fps!r}")
         self.fps = float(fps)
         self.extensions = tuple(extensions)
+        if image_dir is None:
+            image_dir = self.CROPS_DIR if (self.root / self.CROPS_DIR).is_dir() else "frame_images_DB"
         self.image_dir = image_dir
         images = self.root if self.root.name == image_dir else self.root / image_dir
         self.images_root = self._require_dir(images, f"{self.title} frame folder")
         self._files: dict[int, list[Path]] = {}
+        folders = sorted(p for p in self.images_root.iterdir() if p.is_dir() and not p.name.startswith("."))
+        #: Items are video files (``<Person>/<video_idx>.mp4``, preprocess crops), not frame folders.
+        self.video_files = any(f.suffix == ".mp4" for p in folders for f in p.iterdir())
 
         people: dict[str, list[str]] = {}
-        for person in sorted(p for p in self.images_root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-            people[person.name] = sorted(
-                (v.name for v in person.iterdir() if v.is_dir() and not v.name.startswith(".")), key=_natural
-            )
+        for person in folders:
+            if self.video_files:
+                names = (v.stem for v in person.iterdir() if v.is_file() and v.suffix == ".mp4" and not v.name.startswith("."))
+            else:
+                names = (v.name for v in person.iterdir() if v.is_dir() and not v.name.startswith("."))
+            people[person.name] = sorted(names, key=_natural)
         if not any(people.values()):
             raise ValueError(
                 f"{self.title} frame folder '{self.images_root}' holds no <Person>/<video_idx>/ folders.\n{self._help()}"
@@ -172,7 +195,7 @@ class YouTubeFaces(VideoDataset):
         def make(person: str, video: str) -> VideoItem:
             return VideoItem(
                 f"{person}/{video}",
-                self.images_root / person / video,
+                self.images_root / person / (f"{video}.mp4" if self.video_files else video),
                 person,
                 {"person": person, "identity": ident.get(person, -1), "video_idx": video},
             )
@@ -221,19 +244,26 @@ class YouTubeFaces(VideoDataset):
         return self._files[index]
 
     def num_frames(self, index: int) -> int:
+        if self.video_files:
+            return super().num_frames(index)
         return len(self.frame_files(index))
 
     def _load_clip(self, index: int, idx: np.ndarray) -> tuple[np.ndarray, dict[str, Any]]:
+        if self.video_files:
+            return super()._load_clip(index, idx)
         files = self.frame_files(index)
         unique = sorted(set(int(i) for i in idx))
         decoded = {i: _read_image(files[i]) for i in unique}
         return _stack([decoded[int(i)] for i in idx], [files[int(i)] for i in idx]), {}
 
     def frames(self, index: int) -> np.ndarray:
-        files = self.frame_files(index)
-        return _stack([_read_image(f) for f in files], files)
+        if self.video_files:
+            return super().frames(index)
+        return read_frame_files(self.frame_files(index))
 
     def read_video(self, index: int) -> Video:
+        if self.video_files:
+            return super().read_video(index)
         index = self._check_index(index)
         return Video(self.frames(index), self.fps, None, None, self.items[index].path)
 
@@ -243,9 +273,12 @@ class YouTubeFaces(VideoDataset):
         return self.image_dir in self.CROPPED_DIRS or super()._is_cropped(item)
 
     def _crop_hint(self) -> str:
-        return (f"'{self.image_dir}' holds whole frames (MARLIN cropped faces from them with FaceXZoo; "
-                "marlin_lite.preprocess reads videos, not frame folders). Use image_dir='aligned_images_DB' (YouTube Faces' "
-                "own aligned face crops) or 'crop_images_DB' (crops made by MARLIN's preprocessing).")
+        if self.video_files:
+            return super()._crop_hint()
+        return (f"'{self.image_dir}' holds whole frames (MARLIN cropped the faces with FaceXZoo). Crop them: "
+                f"python -m marlin_lite.preprocess {self.images_root} {self.root / self.CROPS_DIR} --frames --crop official "
+                f"(the loader then reads {self.root / self.CROPS_DIR}, its default when it exists), or use "
+                "image_dir='aligned_images_DB' (YouTube Faces' own aligned face crops) or 'crop_images_DB' (MARLIN's crops).")
 
     def _labels(self, item: VideoItem) -> dict[str, Any]:
         return {"identity": torch.tensor(item.labels["identity"], dtype=torch.int64)}
