@@ -37,7 +37,7 @@ from marlin_lite.tasks import (
 from marlin_lite.tasks.far import far_report
 from marlin_lite.tasks.fer import fer_confusion
 from marlin_lite.tasks.metrics import binary_accuracy, multiclass_accuracy
-from marlin_lite.tasks.probe import clip_windows, pool_windows
+from marlin_lite.tasks.probe import clip_windows, pool_windows, random_clip
 
 CFG = get_config("tiny", enc_depth=1, dec_depth=1)
 # 16-frame clips for an 8-frame encoder: two windows (clips) per item (video).
@@ -267,6 +267,41 @@ def test_fine_tune_trains_in_place_and_is_reproducible(real_sets):
         fine_tune(random_encoder(CFG), make_head(CFG.enc_dim, 6, task_generator(0)), ds, targets[:3], task="multiclass")
 
 
+def test_fine_tune_keeps_the_best_validation_epoch(real_sets):
+    """select='metric': the returned weights are those of the best validation evaluation (their
+    accuracy on the same validation clips is the recorded one); plateau + stop_lr stop early; the
+    official protocol needs a validation split; without select nothing changes."""
+    ds, val = real_sets["train"], real_sets["val"]
+    targets = torch.stack([ds[i]["expression"] for i in range(len(ds))])
+    val_targets = torch.stack([val[i]["expression"] for i in range(len(val))])
+
+    def run(**kw):
+        enc = random_encoder(CFG, seed=0)
+        head = make_head(CFG.enc_dim, len(EXPRESSIONS), task_generator(0, "head"))
+        return fine_tune(enc, head, ds, targets, task="multiclass", epochs=4, batch_size=4, lr=3e-3, **kw)
+
+    plain = run()
+    assert plain.best_epoch == 4 and all("val_loss" not in h for h in plain.history)
+    chosen = run(val_dataset=val, val_targets=val_targets, select="metric")
+    assert [h["epoch"] for h in chosen.history] == [1, 2, 3, 4] and all("val_metric" in h for h in chosen.history)
+    best = max(chosen.history, key=lambda h: h["val_metric"])
+    assert chosen.best_epoch == best["epoch"]
+    if chosen.best_epoch == 4:  # the last epoch's weights are the plain run's (same seeds, same clips)
+        assert encoder_digest(chosen.encoder) == encoder_digest(plain.encoder)
+    # re-score the same validation clips with the returned weights: the recorded metric comes back
+    gen = task_generator(0, "finetune_val_clips")
+    clips = torch.stack([random_clip(val[j]["video"], CFG.num_frames, 1, gen, CFG.img_size) for j in range(len(val))])
+    with torch.no_grad():
+        acc = multiclass_accuracy(chosen.head(chosen.encoder.extract_features(clips)).softmax(-1), val_targets)
+    assert acc == pytest.approx(best["val_metric"], abs=1e-6)
+    stopped = run(val_dataset=val, val_targets=val_targets, select="loss", plateau=(0.1, 0), stop_lr=5e-4)
+    assert len(stopped.history) < 4 and stopped.history[-1]["lr"] <= 3e-3
+    with pytest.raises(ValueError, match="pass val_dataset and val_targets"):
+        run(protocol="official")
+    with pytest.raises(ValueError, match="select must be"):
+        run(val_dataset=val, val_targets=val_targets, select="auc")
+
+
 # --------------------------------------------------------------------------------------
 # Results tables
 # --------------------------------------------------------------------------------------
@@ -326,6 +361,17 @@ def test_run_far_end_to_end(model, real_sets, cache):
     assert again.to_dicts() == [r for r in table.to_dicts() if r["method"] != "supervised_scratch"]
     report = far_report(torch.rand(4, len(ATTRIBUTES)), cache.get(model, real_sets["test"]).labels["attributes"][:4])
     assert [r["name"] for r in report] == list(ATTRIBUTES)
+
+
+def test_run_task_fine_tunes_with_validation_selection(model, real_sets, cache):
+    """finetune={'select': ...} (or a protocol) makes run_task's fine-tuning choose its epoch on
+    val_set, and refuses to run without one."""
+    chosen = run_fer(model, real_sets["train"], real_sets["test"], val_set=real_sets["val"], cache=cache, probe=FAST_PROBE,
+                     finetune=dict(FAST_FINETUNE, epochs=2, select="metric"), methods=("pretrained_finetune",))
+    assert [r["method"] for r in chosen] == ["pretrained_finetune"] and 0.0 <= chosen.to_dicts()[0]["accuracy"] <= 1.0
+    with pytest.raises(ValueError, match="pass val_set"):
+        run_fer(model, real_sets["train"], real_sets["test"], cache=cache, probe=FAST_PROBE,
+                finetune=dict(FAST_FINETUNE, protocol="official"), methods=("pretrained_finetune",))
 
 
 def test_run_fer_end_to_end(model, real_sets, cache):

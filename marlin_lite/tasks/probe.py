@@ -524,6 +524,15 @@ def _selection_metric(logits: torch.Tensor, targets: torch.Tensor, task: str) ->
     return -math.inf if math.isnan(value) else value
 
 
+def _validate(logits: torch.Tensor, targets: torch.Tensor, task: str, select: str, row: dict[str, float]) -> float:
+    """Record ``val_loss`` (and ``val_metric`` when ``select="metric"``) of validation ``logits``
+    in ``row``; return the selection key (higher is better)."""
+    row["val_loss"] = float(task_loss(logits, targets, task))
+    if select == "metric":
+        row["val_metric"] = _selection_metric(logits, targets, task)
+    return row["val_metric"] if select == "metric" else -row["val_loss"]
+
+
 def linear_probe(
     train_feats: torch.Tensor,
     train_targets: torch.Tensor,
@@ -627,11 +636,7 @@ def linear_probe(
             row = {"epoch": epoch, "train_loss": total / n, "lr": opt.param_groups[0]["lr"]}
             if has_val:
                 with torch.no_grad():
-                    logits = head(xv)
-                row["val_loss"] = float(task_loss(logits, yv, task))
-                if select == "metric":
-                    row["val_metric"] = _selection_metric(logits, yv, task)
-                key = row["val_metric"] if select == "metric" else -row["val_loss"]
+                    key = _validate(head(xv), yv, task, select, row)
                 if key > best[0]:
                     best = (key, epoch, copy.deepcopy(head.state_dict()))
                 if sched is not None:
@@ -653,12 +658,15 @@ def linear_probe(
 
 @dataclass
 class FineTuneResult:
-    """The fine-tuned encoder and head (CPU, eval mode) and the loss per epoch."""
+    """The fine-tuned encoder and head (CPU, eval mode), the loss per epoch (and, with
+    validation, each evaluation's validation loss and metric and the rate) and the epoch whose
+    weights they hold (``best_epoch``: the last epoch without validation selection)."""
 
     encoder: MarlinEncoder
     head: nn.Linear
     task: str
     history: list[dict[str, float]]
+    best_epoch: int = 0
 
     @torch.no_grad()
     def predict(self, feats: torch.Tensor) -> torch.Tensor:
@@ -692,10 +700,26 @@ def fine_tune(
     seed: int = 0,
     device: str | torch.device | None = None,
     precision: str = "auto",
+    val_dataset: Any = None,
+    val_targets: torch.Tensor | None = None,
+    select: str | None = None,
+    eval_every: int = 1,
+    plateau: tuple[float, int] | None = None,
+    stop_lr: float | None = None,
+    protocol: str | None = None,
 ) -> FineTuneResult:
     """Train encoder + head on one random clip per item per epoch (MARLIN's fine-tuning).
 
     The encoder and head are trained **in place** (pass a copy to keep the original).
+
+    Validation selection (``select="metric"`` or ``"loss"``, needs ``val_dataset`` and
+    ``val_targets``): every ``eval_every`` epochs the model scores one clip per validation item
+    (the same clips each time); the weights of the best evaluation (highest AUC / micro AUC /
+    accuracy, or lowest loss) are kept and returned. ``plateau=(factor, patience)`` lowers the
+    rate when the validation loss stalls, and training stops once it is at or below ``stop_lr``.
+    ``protocol="official"`` takes all of these, and ``epochs``, ``lr``, ``betas`` and
+    ``batch_size``, from :data:`PROBE_PROTOCOLS` (the official code fine-tunes as it probes).
+    Without ``select`` it trains ``epochs`` epochs and keeps the last weights.
 
     Args:
         encoder: the encoder (or an autoencoder, whose encoder is used).
@@ -709,11 +733,30 @@ def fine_tune(
         device: where to train (default: the encoder's device); precision: ``"auto"`` = bf16
             autocast on CUDA, fp32 elsewhere.
     """
+    if protocol is not None:
+        if protocol not in PROBE_PROTOCOLS:
+            raise ValueError(f"protocol must be one of {sorted(PROBE_PROTOCOLS)} or None, got {protocol!r}")
+        named = PROBE_PROTOCOLS[protocol]
+        epochs, lr, betas, batch_size = named["epochs"], named["lr"], named["betas"], named["batch_size"]
+        eval_every, plateau, stop_lr, select = named["eval_every"], named["plateau"], named["stop_lr"], named["select"]
     _check_kind(task)
     enc = as_encoder(encoder)
     y, n_out = prepare_targets(targets, task)
     if y.shape[0] != len(dataset):
         raise ValueError(f"targets has {y.shape[0]} rows but the dataset has {len(dataset)} items; pass per-item targets")
+    if select not in (None, "metric", "loss"):
+        raise ValueError(f"select must be None, 'metric' or 'loss', got {select!r}")
+    if (select is not None or plateau is not None) and (val_dataset is None or val_targets is None):
+        what = f"protocol {protocol!r}" if protocol else ("select" if select is not None else "plateau")
+        raise ValueError(f"fine-tuning with {what} chooses on the validation split: pass val_dataset and val_targets")
+    if plateau is not None and select is None:
+        select = "loss"
+    if select is not None:
+        yv, _ = prepare_targets(val_targets, task, n_out if task == "multiclass" else None, name="val_targets")
+        if yv.shape[0] != len(val_dataset):
+            raise ValueError(f"val_targets has {yv.shape[0]} rows but val_dataset has {len(val_dataset)} items")
+        if isinstance(eval_every, bool) or not isinstance(eval_every, int) or eval_every < 1:
+            raise ValueError(f"eval_every must be an int >= 1, got {eval_every!r}")
     if task == "multiclass":
         n_out = max(n_out, head.out_features)  # a head may have classes the targets lack
     if head.in_features != enc.cfg.enc_dim or head.out_features != n_out:
@@ -733,16 +776,33 @@ def fine_tune(
     enc.to(dev).train()
     head.to(dev).train()
     opt = torch.optim.Adam([*enc.parameters(), *head.parameters()], lr=lr, betas=betas, weight_decay=weight_decay)
+    sched = None
+    if plateau is not None:
+        sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=plateau[0], patience=plateau[1])
     shuffle, clips_rng = task_generator(seed, "finetune_shuffle"), task_generator(seed, "finetune_clips")
-    history = []
+
+    def clip_of(ds: Any, j: int, gen: torch.Generator) -> torch.Tensor:
+        return random_clip(ds[j]["video"], enc.cfg.num_frames, sample_rate, gen, enc.cfg.img_size)
+
+    @torch.no_grad()
+    def val_logits() -> torch.Tensor:
+        enc.eval(), head.eval()
+        gen, out = task_generator(seed, "finetune_val_clips"), []  # the same clips at every evaluation
+        for i in range(0, len(val_dataset), batch_size):
+            x = torch.stack([clip_of(val_dataset, j, gen) for j in range(i, min(i + batch_size, len(val_dataset)))]).to(dev)
+            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
+                out.append(head(enc.extract_features(x)).float().cpu())
+        enc.train(), head.train()
+        return torch.cat(out)
+
+    history: list[dict[str, float]] = []
+    best: tuple[float, int, Any] = (-math.inf, 0, None)  # (key, epoch, weights)
     for epoch in range(1, epochs + 1):
         order = idx[torch.randperm(len(idx), generator=shuffle)]
         total = 0.0
         for i in range(0, len(order), batch_size):
             batch = order[i : i + batch_size].tolist()
-            x = torch.stack(
-                [random_clip(dataset[j]["video"], enc.cfg.num_frames, sample_rate, clips_rng, enc.cfg.img_size) for j in batch]
-            ).to(dev)
+            x = torch.stack([clip_of(dataset, j, clips_rng) for j in batch]).to(dev)
             with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
                 logits = head(enc.extract_features(x))
             loss = task_loss(logits.float(), y[batch].to(dev), task)
@@ -750,8 +810,24 @@ def fine_tune(
             loss.backward()
             opt.step()
             total += float(loss.detach()) * len(batch)
-        history.append({"epoch": epoch, "train_loss": total / len(order)})
-    return FineTuneResult(enc.cpu().eval(), head.cpu().eval(), task, history)
+        row: dict[str, float] = {"epoch": epoch, "train_loss": total / len(order)}
+        if select is not None and (epoch % eval_every == 0 or epoch == epochs):
+            row["lr"] = opt.param_groups[0]["lr"]
+            key = _validate(val_logits(), yv, task, select, row)
+            if key > best[0] or best[2] is None:
+                best = (key, epoch, ({k: v.detach().cpu().clone() for k, v in enc.state_dict().items()},
+                                     {k: v.detach().cpu().clone() for k, v in head.state_dict().items()}))
+            if sched is not None:
+                sched.step(row["val_loss"])
+        history.append(row)
+        if select is not None and stop_lr is not None and opt.param_groups[0]["lr"] <= stop_lr:
+            break
+    best_epoch = history[-1]["epoch"]
+    if best[2] is not None:
+        enc.load_state_dict(best[2][0])
+        head.load_state_dict(best[2][1])
+        best_epoch = best[1]
+    return FineTuneResult(enc.cpu().eval(), head.cpu().eval(), task, history, best_epoch)
 
 
 # --------------------------------------------------------------------------------------
@@ -914,7 +990,8 @@ def run_baselines(
             thousands of steps; a few hundred full-batch steps on a lesson-sized set move a head
             only a little, so small runs may pass e.g. ``probe=dict(lr=1e-2, epochs=200)``
             (and must then say so).
-        finetune: keyword arguments for :func:`fine_tune` (``epochs``, ``lr``, ``batch_size``...).
+        finetune: keyword arguments for :func:`fine_tune` (``epochs``, ``lr``, ``batch_size``...; with ``protocol`` or
+            ``select`` it chooses its epoch on ``val_set``).
         sample_rate, feature_batch_size, device, precision: the feature protocol.
     """
     bad = [m for m in methods if m not in METHODS]
@@ -956,9 +1033,13 @@ def run_baselines(
     def finetune_rows(model: MarlinEncoder, items: torch.Tensor, seed: int) -> list[dict[str, Any]]:
         n_out = spec.num_classes if spec.kind == "multiclass" else (train_targets.shape[1] if spec.kind == "multilabel" else 1)
         head = make_head(model.cfg.enc_dim, n_out, task_generator(seed, "finetune_head"))
+        validated = finetune.get("protocol") is not None or finetune.get("select") is not None
+        if validated and val_set is None:
+            raise ValueError("finetune chooses on validation (protocol / select): pass val_set")
+        val = {"val_dataset": val_set, "val_targets": spec.targets(reference["val"])} if validated else {}
         result = fine_tune(
             model, head, train_set, train_targets, task=spec.kind, indices=items, seed=seed,
-            sample_rate=sample_rate, device=device, precision=precision, **finetune,
+            sample_rate=sample_rate, device=device, precision=precision, **val, **finetune,
         )
         test = compute_features(result.encoder, test_set, sample_rate=sample_rate, batch_size=feature_batch_size, device=device, precision=precision)
         return spec.evaluate(*_scores(spec, result.predict, test), test)
