@@ -524,6 +524,14 @@ def _selection_metric(logits: torch.Tensor, targets: torch.Tensor, task: str) ->
     return -math.inf if math.isnan(value) else value
 
 
+def _protocol_settings(protocol: str) -> tuple[Any, ...]:
+    """``epochs, lr, betas, batch_size, eval_every, plateau, stop_lr, select`` of a named protocol."""
+    if protocol not in PROBE_PROTOCOLS:
+        raise ValueError(f"protocol must be one of {sorted(PROBE_PROTOCOLS)} or None, got {protocol!r}")
+    named = PROBE_PROTOCOLS[protocol]
+    return tuple(named[k] for k in ("epochs", "lr", "betas", "batch_size", "eval_every", "plateau", "stop_lr", "select"))
+
+
 def _validate(logits: torch.Tensor, targets: torch.Tensor, task: str, select: str, row: dict[str, float]) -> float:
     """Record ``val_loss`` (and ``val_metric`` when ``select="metric"``) of validation ``logits``
     in ``row``; return the selection key (higher is better)."""
@@ -580,11 +588,7 @@ def linear_probe(
     validation loss and metric, rate) and the epoch whose head it holds (``best_epoch``).
     """
     if protocol is not None:
-        if protocol not in PROBE_PROTOCOLS:
-            raise ValueError(f"protocol must be one of {sorted(PROBE_PROTOCOLS)} or None, got {protocol!r}")
-        named = PROBE_PROTOCOLS[protocol]
-        epochs, lr, betas, batch_size = named["epochs"], named["lr"], named["betas"], named["batch_size"]
-        eval_every, plateau, stop_lr, select = named["eval_every"], named["plateau"], named["stop_lr"], named["select"]
+        epochs, lr, betas, batch_size, eval_every, plateau, stop_lr, select = _protocol_settings(protocol)
     _check_kind(task)
     if select not in ("loss", "metric"):
         raise ValueError(f"select must be 'loss' or 'metric', got {select!r}")
@@ -734,11 +738,7 @@ def fine_tune(
             autocast on CUDA, fp32 elsewhere.
     """
     if protocol is not None:
-        if protocol not in PROBE_PROTOCOLS:
-            raise ValueError(f"protocol must be one of {sorted(PROBE_PROTOCOLS)} or None, got {protocol!r}")
-        named = PROBE_PROTOCOLS[protocol]
-        epochs, lr, betas, batch_size = named["epochs"], named["lr"], named["betas"], named["batch_size"]
-        eval_every, plateau, stop_lr, select = named["eval_every"], named["plateau"], named["stop_lr"], named["select"]
+        epochs, lr, betas, batch_size, eval_every, plateau, stop_lr, select = _protocol_settings(protocol)
     _check_kind(task)
     enc = as_encoder(encoder)
     y, n_out = prepare_targets(targets, task)
