@@ -54,6 +54,10 @@ from marlin_lite.synthface import EXPRESSION_STYLES, FRAMINGS
 from marlin_lite.utils import pick_device
 
 CHECKPOINT = "checkpoint.pt"
+METRICS = "metrics.jsonl"
+#: What a run writes into its folder (``clear_run`` removes these, the figures and the rank digests).
+RUN_FILES = (CHECKPOINT, METRICS, "config.json", "summary.json", "launch_config.yaml", "loss_curve.png", "reconstruction.png",
+             "torchrun.log")
 #: Learning-rate schedules: ``course`` (moves every step) and ``official`` (once per epoch), see :func:`lr_factor`.
 SCHEDULES: tuple[str, ...] = ("course", "official")
 #: Settings that may change between a run and its resumption (they do not change the result).
@@ -304,11 +308,52 @@ def _read_back(stats: dict[str, torch.Tensor]) -> dict[str, float]:
 
 
 def atomic_save(obj: Any, path: Path) -> None:
-    """``torch.save`` to a temporary file beside ``path``, then rename: never a half file."""
+    """``torch.save`` to a temporary file beside ``path``, then rename: never a half file (and no
+    temporary file left behind when saving fails)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def clear_run(out: Path) -> None:
+    """Delete a run's files from its folder (:data:`RUN_FILES`, figures, rank digests, temporary files)."""
+    for name in RUN_FILES:
+        (out / name).unlink(missing_ok=True)
+    for pattern in ("recon_step*.png", "rank*_weights.sha256", ".*.tmp"):
+        for p in out.glob(pattern):
+            p.unlink(missing_ok=True)
+
+
+def run_files_in(out: Path) -> list[str]:
+    """The files that make ``out`` hold a run: a checkpoint or a non-empty metrics log."""
+    return [n for n in (CHECKPOINT, METRICS) if (out / n).is_file() and (out / n).stat().st_size > 0]
+
+
+def _prepare_run_folder(out: Path, *, resume: bool, overwrite: bool, resume_step: int | None) -> None:
+    """Called with the folder's lock held: sweep temporary files a killed run left, refuse to start a
+    new run over an old one (unless ``overwrite``), and cut a resumed run's log back to its checkpoint."""
+    for p in out.glob(".*.tmp"):  # only a run holding the lock writes here, and that is us
+        p.unlink(missing_ok=True)
+    log = out / METRICS
+    if not resume:
+        held = run_files_in(out)
+        if held and not overwrite:
+            raise ValueError(f"{out} holds a run already ({', '.join(held)}); pass --resume to continue it, --overwrite "
+                             "(overwrite=True) to delete it and start over, or choose another out_dir")
+        if overwrite:
+            clear_run(out)
+        return
+    if resume_step is not None and log.is_file():
+        lines = log.read_text().splitlines()
+        kept = [line for line in lines if line.strip() and json.loads(line).get("step", 0) <= resume_step]
+        if len(kept) != len(lines):  # steps logged after the checkpoint would appear twice
+            from marlin_lite.utils import atomic_write_bytes
+
+            atomic_write_bytes(log, "".join(f"{line}\n" for line in kept).encode())
 
 
 class NotACheckpointError(ValueError):
@@ -396,33 +441,85 @@ class TrainResult:
 
 
 class _RunLock:
-    """A lock file in the run folder: two runs writing one folder would interleave their logs
-    and overwrite each other's checkpoints. A lock left by a dead process is taken over."""
+    """A lock on the run folder: two runs writing one folder would interleave their logs and
+    overwrite each other's checkpoints.
+
+    An advisory ``flock`` on ``<folder>/.lock`` (POSIX): the kernel holds it, so it cannot be held
+    twice and it ends with its process however that process dies (nothing stale to take over).
+    The file names the holder's PID for the error message. After locking, the holder checks that
+    the path still names the file it locked (a releasing run unlinks it), else it tries again.
+    Where ``fcntl`` is missing (Windows), an ``O_CREAT | O_EXCL`` file with the PID written
+    before it appears (``os.link`` of a finished temporary file) is used instead.
+    """
 
     def __init__(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         self.path = folder / ".lock"
-        for _ in range(2):
+        self.fd: int | None = None
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows
+            self._link_lock(folder)
+            return
+        for _ in range(20):
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
             try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            except FileExistsError:
-                try:
-                    pid = int(self.path.read_text().strip() or 0)
-                except (OSError, ValueError):
-                    pid = 0
-                if pid and pid != os.getpid() and _alive(pid):
-                    raise RuntimeError(
-                        f"another training run (process {pid}) is writing to {folder}; wait for it or use another out_dir"
-                    ) from None
-                self.path.unlink(missing_ok=True)  # stale: its process is gone
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                raise RuntimeError(f"another training run ({self._holder()}) is writing to {folder}; wait for it or use another "
+                                   "out_dir") from None
+            try:
+                same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
+            except FileNotFoundError:
+                same = False
+            if not same:  # the previous holder unlinked the file we opened: lock the new one
+                os.close(fd)
                 continue
-            with os.fdopen(fd, "w") as f:
-                f.write(str(os.getpid()))
+            os.ftruncate(fd, 0)
+            os.write(fd, str(os.getpid()).encode())
+            self.fd = fd
             return
         raise RuntimeError(f"could not lock {folder}")
 
+    def _holder(self) -> str:
+        try:
+            pid = self.path.read_text().strip()
+        except OSError:
+            pid = ""
+        return f"process {pid}" if pid else "a process"
+
+    def _link_lock(self, folder: Path) -> None:  # pragma: no cover - Windows
+        tmp = folder / f".lock.{os.getpid()}.tmp"
+        tmp.write_text(str(os.getpid()))
+        try:
+            for _ in range(2):
+                try:
+                    os.link(tmp, self.path)
+                    return
+                except FileExistsError:
+                    try:
+                        pid = int(self.path.read_text().strip())
+                    except (OSError, ValueError):
+                        pid = -1  # being written or unreadable: held
+                    if pid == -1 or (pid != os.getpid() and _alive(pid)):
+                        raise RuntimeError(f"another training run (process {pid}) is writing to {folder}; wait for it or use "
+                                           "another out_dir") from None
+                    self.path.unlink(missing_ok=True)
+            raise RuntimeError(f"could not lock {folder}")
+        finally:
+            tmp.unlink(missing_ok=True)
+
     def release(self) -> None:
-        self.path.unlink(missing_ok=True)
+        if self.fd is None:  # pragma: no cover - Windows
+            self.path.unlink(missing_ok=True)
+            return
+        import fcntl
+
+        self.path.unlink(missing_ok=True)  # unlink while holding: a waiter that opened it re-checks the inode
+        fcntl.flock(self.fd, fcntl.LOCK_UN)
+        os.close(self.fd)
+        self.fd = None
 
 
 def _alive(pid: int) -> bool:
@@ -456,14 +553,21 @@ def train(
     cfg: PretrainConfig,
     *,
     resume: bool = False,
+    overwrite: bool = False,
     dataset: Dataset | None = None,
     callback: Callable[[int, dict[str, float]], None] | None = None,
 ) -> TrainResult:
     """Pretrain a MARLIN autoencoder; returns the model, the logged history and the run folder.
 
+    A run folder holds one run: a new run (no ``resume``) into a folder with a checkpoint or a
+    metrics log is refused unless ``overwrite`` (which deletes that run first). A resumed run's
+    ``metrics.jsonl`` is cut back to its checkpoint's step, so no step is logged twice, and
+    temporary files a killed run left are removed.
+
     Args:
         cfg: the run's configuration.
         resume: continue from ``cfg.out_dir/checkpoint.pt`` (its config must match).
+        overwrite: start over in a folder that holds a run (its files are deleted).
         dataset: clips to train on, items with ``video (3, T, H, W)`` and ``parsing (T, H, W)``, or a
             :class:`~marlin_lite.clipstore.ClipStore`; default: the clip store at ``cfg.data_path``,
             else the SynthFace training split the config describes.
@@ -556,8 +660,13 @@ def train(
 
     lock = _RunLock(out) if ddp.main else None
     if ddp.main:
+        try:
+            _prepare_run_folder(out, resume=resume, overwrite=overwrite, resume_step=start_step if resume else None)
+        except BaseException:
+            lock.release()  # type: ignore[union-attr]
+            raise
         (out / "config.json").write_text(json.dumps(asdict(cfg), indent=1, default=list) + "\n")
-    log_path = out / "metrics.jsonl"
+    log_path = out / METRICS
     bar = None
     if ddp.main and cfg.progress:
         from tqdm.auto import tqdm
@@ -718,8 +827,7 @@ def ensure_pretrained(cfg: PretrainConfig) -> TrainResult:
         if same and int(ckpt["step"]) < cfg.max_steps:
             result = train(cfg, resume=True)
             return dataclasses.replace(result, model=result.model.cpu())
-        path.unlink()
-        (Path(cfg.out_dir) / "metrics.jsonl").unlink(missing_ok=True)
+    clear_run(Path(cfg.out_dir))  # another config's run, or a run killed before its first checkpoint
     result = train(cfg)
     return dataclasses.replace(result, model=result.model.cpu())
 
@@ -806,10 +914,11 @@ def reconstruction_figure(
 # --------------------------------------------------------------------------------------
 
 
-def _parse(argv: list[str] | None) -> tuple[str | None, bool, dict[str, Any]]:
+def _parse(argv: list[str] | None) -> tuple[str | None, bool, bool, dict[str, Any]]:
     p = argparse.ArgumentParser(prog="python -m marlin_lite.pretrain", description="Pretrain a MARLIN autoencoder.")
     p.add_argument("--config", help="YAML file (configs/tiny.yaml, ...)")
     p.add_argument("--resume", action="store_true", help="continue from OUT_DIR/checkpoint.pt")
+    p.add_argument("--overwrite", action="store_true", help="delete the run in OUT_DIR and start over")
     for f in dataclasses.fields(PretrainConfig):
         if f.name in ("model_overrides", "betas"):
             continue
@@ -824,15 +933,17 @@ def _parse(argv: list[str] | None) -> tuple[str | None, bool, dict[str, Any]]:
         else:
             p.add_argument(flag)
     args = vars(p.parse_args(argv))
-    config, resume = args.pop("config"), args.pop("resume")
-    return config, resume, {k: v for k, v in args.items() if v is not None}
+    if args["resume"] and args["overwrite"]:
+        p.error("--resume continues the run in OUT_DIR and --overwrite deletes it: choose one")
+    config, resume, overwrite = args.pop("config"), args.pop("resume"), args.pop("overwrite")
+    return config, resume, overwrite, {k: v for k, v in args.items() if v is not None}
 
 
 def main(argv: list[str] | None = None) -> int:
-    config, resume, overrides = _parse(argv)
+    config, resume, overwrite, overrides = _parse(argv)
     try:
         cfg = load_config(config, **overrides)
-        result = train(cfg, resume=resume)
+        result = train(cfg, resume=resume, overwrite=overwrite)
     except (ValueError, FileNotFoundError, FloatingPointError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

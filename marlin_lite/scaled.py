@@ -53,14 +53,22 @@ from typing import Any
 
 import torch
 
-from marlin_lite.pretrain import CHECKPOINT, NotACheckpointError, PretrainConfig, load_config, model_from_checkpoint, train
+from marlin_lite.pretrain import (
+    CHECKPOINT,
+    METRICS,
+    NotACheckpointError,
+    PretrainConfig,
+    clear_run,
+    load_config,
+    run_files_in,
+    model_from_checkpoint,
+    train,
+)
 from marlin_lite.utils import atomic_write_bytes, json_bytes, pick_device
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SUMMARY = "summary.json"
-METRICS = "metrics.jsonl"
 #: Files of a run folder that ``overwrite=True`` removes (plus ``recon_step*.png`` and rank digests).
-RUN_FILES = (CHECKPOINT, METRICS, "config.json", SUMMARY, "launch_config.yaml", "loss_curve.png", "reconstruction.png", "torchrun.log")
 
 __all__ = [
     "DOWNSTREAM_PARAMETERS",
@@ -528,14 +536,6 @@ def _pretrain_overrides(params: dict[str, Any]) -> dict[str, Any]:
     return {**named, **extra}
 
 
-def _clear_run(out: Path) -> None:
-    for name in RUN_FILES:
-        (out / name).unlink(missing_ok=True)
-    for pattern in ("recon_step*.png", "rank*_weights.sha256"):
-        for p in out.glob(pattern):
-            p.unlink()
-
-
 def plan_pretraining(
     config: str | os.PathLike[str] | None = "configs/tiny.yaml",
     dataset: str = "synthface",
@@ -614,13 +614,15 @@ def plan_pretraining(
     out = Path(cfg.out_dir)
     has_ckpt = (out / CHECKPOINT).is_file()
     if overwrite and out.is_dir():
-        _clear_run(out)
+        clear_run(out)
         has_ckpt = False
-    if has_ckpt and not resume:
-        raise ValueError(f"{out} holds a run already ({CHECKPOINT}); set resume=True to continue it, overwrite=True to "
+    held = run_files_in(out)
+    if held and not resume:
+        raise ValueError(f"{out} holds a run already ({', '.join(held)}); set resume=True to continue it, overwrite=True to "
                          "start over, or choose another out_dir")
     if resume and not has_ckpt:
         print(f"resume: no checkpoint in {out} yet, starting a fresh run")
+        clear_run(out)  # a run killed before its first checkpoint leaves only a log: nothing to continue
     resume = bool(resume and has_ckpt)
     launch_yaml = None
     if any(k in _NO_FLAG for k in over):

@@ -414,7 +414,7 @@ def test_data_path_in_yaml_and_on_the_command_line(tmp_path):
     yaml_file.write_text("model: tiny\ndata_path: data/store\n")
     assert load_config(yaml_file).data_path == "data/store"
     assert load_config().data_path is None and load_config(data_path="").data_path is None
-    config, _, overrides = _parse(["--config", str(yaml_file), "--data-path", "other/store"])
+    config, _, _, overrides = _parse(["--config", str(yaml_file), "--data-path", "other/store"])
     assert load_config(config, **overrides).data_path == "other/store"
     from marlin_lite.pretrain import main as pretrain_main
 

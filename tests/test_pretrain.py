@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import subprocess
@@ -372,23 +373,106 @@ def test_checkpoint_ladder(tmp_path):
     assert other.step == 3 and len(other.history) == 3
 
 
+def _hold_lock(folder: str, seconds: float, start_at: float, result_dir: str) -> None:
+    """Child process: wait for the common start time, try to take the run lock, and while holding it
+    check that nobody else is inside (an O_EXCL marker file)."""
+    import os as _os
+    import time as _time
+
+    from marlin_lite.pretrain import _RunLock
+
+    while _time.time() < start_at:
+        pass
+    try:
+        lock = _RunLock(Path(folder))
+    except RuntimeError:
+        Path(result_dir, f"refused.{_os.getpid()}").touch()
+        return
+    try:
+        fd = _os.open(Path(folder) / "inside", _os.O_CREAT | _os.O_EXCL | _os.O_WRONLY)
+    except FileExistsError:
+        Path(result_dir, f"overlap.{_os.getpid()}").touch()
+        lock.release()
+        return
+    Path(result_dir, f"held.{_os.getpid()}").touch()
+    _time.sleep(seconds)
+    _os.close(fd)
+    _os.unlink(Path(folder) / "inside")
+    lock.release()
+
+
+def test_the_run_lock_has_one_holder_when_processes_race(tmp_path):
+    """Four processes started at the same instant, five times over: never two holders at once."""
+    import multiprocessing
+    import time
+
+    ctx = multiprocessing.get_context("fork")
+    folder, results = tmp_path / "run", tmp_path / "results"
+    folder.mkdir()
+    results.mkdir()
+    for _ in range(5):
+        start_at = time.time() + 0.3
+        procs = [ctx.Process(target=_hold_lock, args=(str(folder), 0.05, start_at, str(results))) for _ in range(4)]
+        for proc in procs:
+            proc.start()
+        for proc in procs:
+            proc.join(30)
+    names = [p.name.split(".")[0] for p in results.iterdir()]
+    assert names.count("overlap") == 0 and names.count("held") >= 5 and len(names) == 20
+    assert not (folder / ".lock").exists()
+
+
 def test_a_run_folder_is_locked_while_training(tmp_path):
     import multiprocessing
+    import os
+    import signal
 
     cfg = _cfg(tmp_path, max_steps=2)
-    lock = Path(cfg.out_dir) / ".lock"
-    lock.parent.mkdir(parents=True)
-    other = multiprocessing.get_context("spawn").Process(target=__import__("time").sleep, args=(30,))
+    out = Path(cfg.out_dir)
+    ctx = multiprocessing.get_context("fork")
+    ready = ctx.Event()
+
+    def hold() -> None:
+        from marlin_lite.pretrain import _RunLock
+
+        _RunLock(out)
+        ready.set()
+        __import__("time").sleep(60)
+
+    other = ctx.Process(target=hold)
     other.start()
     try:
-        lock.write_text(str(other.pid))  # a live process holds the folder
+        assert ready.wait(30)
         with pytest.raises(RuntimeError, match=f"process {other.pid}.*is writing to"):
             train(cfg)
     finally:
-        other.terminate()
+        os.kill(other.pid, signal.SIGKILL)  # killed while holding: the kernel drops its lock
         other.join()
-    train(cfg)  # the holder is gone: its stale lock is taken over
-    assert not lock.exists()
+    assert (out / ".lock").exists()  # the file stays behind, the lock does not
+    train(cfg)
+    assert not (out / ".lock").exists()
+
+
+def test_a_folder_holds_one_run_and_a_resume_logs_each_step_once(tmp_path):
+    cfg = _cfg(tmp_path, max_steps=4, log_every=1, ckpt_every=2)
+    out = Path(cfg.out_dir)
+
+    def crash(step, metrics):
+        if step == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, callback=crash)
+    (out / ".checkpoint.pt.99999.tmp").write_bytes(b"half a checkpoint")  # what a kill during a save leaves
+    logged = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert logged == [1, 2, 3]  # step 3 was logged, but the checkpoint is at step 2
+    with pytest.raises(ValueError, match="holds a run already.*--resume.*--overwrite"):
+        train(cfg)
+    train(cfg, resume=True)
+    logged = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert logged == [1, 2, 3, 4] and not list(out.glob(".*.tmp"))
+    again = train(cfg, overwrite=True)
+    assert again.step == 4 and [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()] == [1, 2, 3, 4]
 
 
 def test_the_throughput_benchmark_runs_both_loops_on_the_same_model():

@@ -158,7 +158,7 @@ def test_the_printed_command_builds_the_same_config(tmp_path):
     plan = scaled.plan_pretraining(out_dir=tmp_path / "run", **{**PRETRAIN_MICRO, "overrides": {"num_identities": 6, "lr": 0.05}})
     cmd = plan.command
     assert cmd[:3] == [sys.executable, "-m", "marlin_lite.pretrain"]
-    config, resume, overrides = _parse(cmd[3:])
+    config, resume, _, overrides = _parse(cmd[3:])
     assert load_config(config, **overrides) == plan.cfg and not resume
     assert plan.torchrun[:6] == [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
     assert scaled.command_line(plan.torchrun).startswith("torchrun --standalone --nproc_per_node 2 -m marlin_lite.pretrain "
@@ -166,7 +166,7 @@ def test_the_printed_command_builds_the_same_config(tmp_path):
     # fields without a flag go through a resolved YAML file that the commands name
     plan = scaled.plan_pretraining(out_dir=tmp_path / "run2", **PRETRAIN_MICRO)
     assert plan.launch_config == tmp_path / "run2" / "launch_config.yaml"
-    config, _, overrides = _parse(plan.command[3:])
+    config, _, _, overrides = _parse(plan.command[3:])
     assert overrides == {} and load_config(config) == plan.cfg
 
 
