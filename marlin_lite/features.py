@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -180,6 +181,8 @@ def extract_video(
 # --------------------------------------------------------------------------------------
 
 FEATURES_REPORT = "features_report.json"
+#: What made a feature folder's ``.npy`` files (encoder digest and settings); one recipe per folder.
+FEATURES_RECIPE = "features_recipe.json"
 
 
 def extract_folder(
@@ -211,6 +214,13 @@ def extract_folder(
     ``error`` is in the report, and the rest go on. Returns the report, also written
     to ``OUT_DIR/features_report.json``: the encoder, the settings, each video's status
     (``done``, ``kept`` or ``error`` with the message) and output shape.
+
+    A feature folder holds the features of one recipe, never a mix: ``OUT_DIR/features_recipe.json``
+    (written before the first feature) records the encoder's SHA-256 digest (config and weights)
+    and every setting that changes the numbers. A rerun with the same recipe resumes; with another
+    (or into a folder of ``.npy`` files whose recipe is unknown) it stops with a ``ValueError``
+    naming what differs, unless ``overwrite``, which deletes the old files first. An existing
+    ``.npy`` that cannot be read is computed again (its row says ``replaced``).
     """
     import time
 
@@ -229,6 +239,8 @@ def extract_folder(
         encoder = Path(encoder).expanduser().resolve()  # a file path is read from the working directory
     enc, source = load_encoder(encoder, allow_download=allow_download)
     dev = pick_device(device)
+    _claim_folder(out, _recipe(enc, source, dev, sample_rate=sample_rate, windows=windows, reduction=reduction, precision=precision),
+                  overwrite)
     started = time.perf_counter()
     files: list[dict] = []
     items = videos
@@ -240,8 +252,14 @@ def extract_folder(
         name = output_name(path, root)
         target = out / f"{name}.npy"
         row: dict = {"video": str(path.relative_to(root)), "features": str(target.relative_to(out))}
+        kept = None
         if target.exists() and not overwrite:
-            row.update(status="kept", shape=list(np.load(target, mmap_mode="r").shape))
+            try:
+                kept = list(np.load(target, mmap_mode="r").shape)
+            except Exception as err:  # noqa: BLE001 (a damaged file is computed again, and said so)
+                row["replaced"] = f"unreadable: {type(err).__name__}: {err}"
+        if kept is not None:
+            row.update(status="kept", shape=kept)
         else:
             try:
                 feats = extract_video(path, enc, sample_rate=sample_rate, windows=windows, reduction=reduction, batch_size=batch_size,
@@ -262,6 +280,49 @@ def extract_folder(
     }
     atomic_write_bytes(out / FEATURES_REPORT, json_bytes(report))
     return report
+
+
+def _recipe(enc: Any, source: dict, dev: Any, *, sample_rate: int, windows: str, reduction: str, precision: str) -> dict:
+    """Everything that decides a feature file's numbers (the encoder by the digest of its weights)."""
+    from marlin_lite.tasks.probe import encoder_digest
+
+    bf16 = precision == "bf16" or (precision == "auto" and getattr(dev, "type", str(dev)) == "cuda")
+    return {"encoder_sha256": encoder_digest(enc), "encoder": source.get("checkpoint"), "preset": enc.cfg.name,
+            "sample_rate": sample_rate, "windows": windows, "reduction": reduction, "clip_len": enc.cfg.num_frames,
+            "size": enc.cfg.img_size, "precision": "bf16" if bf16 else "fp32"}
+
+
+def _claim_folder(out: Path, recipe: dict, overwrite: bool) -> None:
+    """Make ``out`` a folder of ``recipe``'s features (see :func:`extract_folder`), or refuse."""
+    import json
+
+    from marlin_lite.utils import atomic_write_bytes, json_bytes
+
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"OUT_DIR '{out}' is a file; give a folder for the features")
+    path = out / FEATURES_RECIPE
+    old = None
+    if path.is_file():
+        try:
+            old = json.loads(path.read_text())
+        except (OSError, ValueError):
+            old = None
+    existing = sorted(out.rglob("*.npy")) if out.is_dir() else []
+    ignore = ("encoder",)  # the same weights by another path are the same features
+    same = old is not None and {k: v for k, v in old.items() if k not in ignore} == {k: v for k, v in recipe.items() if k not in ignore}
+    if existing and not same:
+        if not overwrite:
+            what = ("were made with other settings: " + ", ".join(
+                f"{k} {old.get(k)!r} then, {recipe[k]!r} now" for k in recipe if k not in ignore and old.get(k) != recipe[k])
+                if old is not None else f"have no readable {FEATURES_RECIPE} (their encoder and settings are unknown)")
+            raise ValueError(f"the {len(existing)} feature files in '{out}' {what}. Mixing them would be silently wrong: "
+                             "pass --overwrite (overwrite=True) to delete them and compute again, or choose another OUT_DIR")
+        for f in existing:
+            f.unlink()
+    try:
+        atomic_write_bytes(path, json_bytes(recipe))
+    except OSError as err:
+        raise ValueError(f"cannot write to OUT_DIR '{out}' ({err.strerror or err}); choose a folder you can write to") from err
 
 
 def _npy_bytes(array: np.ndarray) -> bytes:

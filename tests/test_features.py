@@ -158,11 +158,25 @@ def test_feature_cli_on_a_folder(tmp_path, capsys, monkeypatch):
                                rtol=1e-5, atol=1e-5)
 
     before = (out / "a.npy").stat().st_mtime_ns
-    assert main([*args, "--reduction", "mean"]) == 1  # resumes: existing files are kept, as they were
+    (out / "short.npy").write_bytes(b"damaged")  # a damaged file is computed again, and said so
+    assert main(args) == 1  # the same recipe resumes: existing files are kept, as they were
     report = json.loads((out / FEATURES_REPORT).read_text())
-    assert report["counts"] == {"done": 0, "kept": 3, "error": 1} and (out / "a.npy").stat().st_mtime_ns == before
+    assert report["counts"] == {"done": 1, "kept": 2, "error": 1} and (out / "a.npy").stat().st_mtime_ns == before
+    assert "unreadable" in next(r["replaced"] for r in report["files"] if r["video"] == "short.mp4")
+    assert np.load(out / "short.npy").shape == (1, encoder.cfg.enc_dim)
+    # another recipe never mixes into the folder: refused (naming what differs), or --overwrite starts over
+    assert main([*args, "--reduction", "mean"]) == 2
+    assert "reduction 'none' then, 'mean' now" in capsys.readouterr().err and (out / "a.npy").stat().st_mtime_ns == before
+    assert main([str(videos), str(out), "--encoder", "random:small", "--no-progress"]) == 2
+    assert "encoder_sha256" in capsys.readouterr().err
     assert main([*args, "--reduction", "mean", "--overwrite"]) == 1
     assert np.load(out / "a.npy").shape == (encoder.cfg.enc_dim,)
+    assert json.loads((out / "features_recipe.json").read_text())["reduction"] == "mean"
+    (out / "features_recipe.json").unlink()  # files whose recipe is unknown are not trusted either
+    assert main([*args, "--reduction", "mean"]) == 2 and "are unknown" in capsys.readouterr().err
+    (tmp_path / "a_file").write_text("x")
+    assert main([str(videos), str(tmp_path / "a_file"), "--encoder", "random:tiny", "--no-progress"]) == 2
+    assert "is a file" in capsys.readouterr().err
     assert main([str(tmp_path / "missing"), str(out), "--encoder", "random:tiny"]) == 2
     assert "does not exist" in capsys.readouterr().err
 
