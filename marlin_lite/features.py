@@ -231,6 +231,11 @@ def extract_folder(
 
     if reduction not in REDUCTIONS:
         raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    for name, value in (("batch_size", batch_size), ("sample_rate", sample_rate)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+    if windows not in WINDOW_RULES:
+        raise ValueError(f"windows must be one of {WINDOW_RULES}, got {windows!r}")
     root, out = Path(video_dir), Path(out_dir)
     videos = find_videos(root, out)
     if not videos:

@@ -22,7 +22,7 @@ import math
 import os
 import urllib.request
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -59,6 +59,18 @@ class MarlinConfig:
     name: str = field(default="custom", compare=False)
 
     def __post_init__(self) -> None:
+        for name in ("img_size", "patch_size", "num_frames", "tubelet_size", "in_chans", "enc_dim", "enc_heads", "dec_dim",
+                     "dec_heads", "enc_depth", "dec_depth"):
+            value, least = getattr(self, name), 0 if name.endswith("_depth") else 1
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise ValueError(f"MarlinConfig.{name} must be an int >= {least}" + (" (0: no blocks)" if least == 0 else "")
+                                 + f", got {value!r}")
+        if isinstance(self.mlp_ratio, bool) or not isinstance(self.mlp_ratio, (int, float)) or not self.mlp_ratio > 0:
+            raise ValueError(f"MarlinConfig.mlp_ratio must be a number > 0, got {self.mlp_ratio!r}")
+        if isinstance(self.norm_eps, bool) or not isinstance(self.norm_eps, (int, float)) or not self.norm_eps > 0:
+            raise ValueError(f"MarlinConfig.norm_eps must be a number > 0, got {self.norm_eps!r}")
+        if not isinstance(self.qkv_bias, bool):
+            raise ValueError(f"MarlinConfig.qkv_bias must be true or false, got {self.qkv_bias!r}")
         if self.img_size % self.patch_size:
             raise ValueError(f"img_size {self.img_size} must be a multiple of patch_size {self.patch_size}")
         if self.num_frames % self.tubelet_size:
@@ -106,6 +118,10 @@ def get_config(name_or_config: str | MarlinConfig | dict, **overrides: Any) -> M
         cfg = PRESETS[name_or_config]
     else:
         raise ValueError(f"unknown preset {name_or_config!r}; choose one of {sorted(PRESETS)} or pass a MarlinConfig")
+    known = {f.name for f in fields(MarlinConfig)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise ValueError(f"unknown model size(s) {unknown}; MarlinConfig has {sorted(known)}")
     return replace(cfg, **overrides) if overrides else cfg
 
 

@@ -143,32 +143,100 @@ class PretrainConfig:
         return self
 
 
+#: Words a boolean setting accepts (YAML and the command line); anything else is an error.
+TRUE_WORDS, FALSE_WORDS = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
+
+
+def parse_bool(value: Any, name: str = "value") -> bool:
+    """``True``/``False`` from a bool or one of :data:`TRUE_WORDS` / :data:`FALSE_WORDS` (any case);
+    ``ValueError`` naming ``name`` otherwise (``"flase"`` is not quietly false)."""
+    if isinstance(value, bool):
+        return value
+    word = str(value).strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise ValueError(f"{name} must be true or false, got {value!r}")
+
+
+def _typed(name: str, kind: str, value: Any, where: str) -> Any:
+    """One config value checked (and converted where the meaning is plain) against its field's type."""
+    if value is None and "None" in kind:
+        return None
+    bad = f"{name}{where}: expected {{}}, got {value!r} ({type(value).__name__})"
+    if kind.startswith("bool"):
+        try:
+            return parse_bool(value, name + where)
+        except ValueError:
+            raise ValueError(bad.format("true or false")) from None
+    if kind.startswith("int"):
+        if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and value.strip().lstrip("-").isdigit())):
+            raise ValueError(bad.format("a whole number"))
+        return int(value)
+    if kind.startswith("float"):
+        if isinstance(value, bool):
+            raise ValueError(bad.format("a number"))
+        try:
+            number = float(value)  # YAML 1.1 reads 1e-3 (no dot) as a string: take it as the number it spells
+        except (TypeError, ValueError):
+            raise ValueError(bad.format("a number")) from None
+        if not math.isfinite(number):
+            raise ValueError(bad.format("a finite number"))
+        return number
+    if kind.startswith("tuple"):
+        if not isinstance(value, (list, tuple)) or len(value) != 2:
+            raise ValueError(bad.format("two numbers, e.g. [0.9, 0.95]"))
+        return tuple(_typed(f"{name}[{i}]", "float", v, where) for i, v in enumerate(value))
+    if kind.startswith("dict"):
+        if not isinstance(value, dict):
+            raise ValueError(bad.format("a mapping, e.g. {enc_depth: 2}"))
+        return dict(value)
+    if kind.startswith("str") and not isinstance(value, str):
+        raise ValueError(bad.format("text"))
+    return value
+
+
 def load_config(path: str | os.PathLike[str] | None = None, **overrides: Any) -> PretrainConfig:
     """A :class:`PretrainConfig` from a YAML file (optional) plus keyword overrides.
 
     Unknown keys are an error that names the file and the key, so a typo never passes
-    silently.
+    silently; so is a value of the wrong type (``batch_size: 2.5``, ``betas: 0.9``,
+    ``adversarial: flase``), named with its field. YAML's ``1e-3`` (a string to YAML 1.1) is
+    read as the number it spells.
     """
     import yaml
 
     values: dict[str, Any] = {}
+    where = ""
     if path is not None:
         p = Path(path)
+        where = f" in {p}"
         if not p.exists():
             raise FileNotFoundError(f"config file {p} not found (the presets live in configs/)")
-        loaded = yaml.safe_load(p.read_text()) or {}
+        if not p.is_file():
+            raise ValueError(f"config {p} is a folder; give a YAML file (e.g. configs/tiny.yaml)")
+        try:
+            loaded = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as err:
+            mark = getattr(err, "problem_mark", None)
+            at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+            raise ValueError(f"{p} is not valid YAML{at}: {getattr(err, 'problem', None) or err}") from None
+        except UnicodeDecodeError as err:
+            raise ValueError(f"{p} is not UTF-8 text ({err.reason}); is it a YAML file?") from None
         if not isinstance(loaded, dict):
             raise ValueError(f"{p} must hold a mapping of config keys, got {type(loaded).__name__}")
         values.update(loaded)
     values.update({k: v for k, v in overrides.items() if v is not None})
-    known = {f.name for f in dataclasses.fields(PretrainConfig)}
-    unknown = sorted(set(values) - known)
+    kinds = {f.name: str(f.type) for f in dataclasses.fields(PretrainConfig)}
+    unknown = sorted(set(values) - set(kinds))
     if unknown:
-        where = f" in {path}" if path else ""
-        raise ValueError(f"unknown config key(s){where}: {unknown}; known keys: {sorted(known)}")
-    if "betas" in values:
-        values["betas"] = tuple(values["betas"])
-    return PretrainConfig(**values).validate()
+        raise ValueError(f"unknown config key(s){where}: {unknown}; known keys: {sorted(kinds)}")
+    values = {k: _typed(k, kinds[k], v, where) for k, v in values.items()}
+    try:
+        return PretrainConfig(**values).validate()
+    except TypeError as err:  # e.g. a model size of the wrong type inside model_overrides
+        raise ValueError(f"config{where}: {err}") from None
 
 
 # --------------------------------------------------------------------------------------
@@ -914,6 +982,13 @@ def reconstruction_figure(
 # --------------------------------------------------------------------------------------
 
 
+def _bool_flag(text: str) -> bool:
+    try:
+        return parse_bool(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}") from None
+
+
 def _parse(argv: list[str] | None) -> tuple[str | None, bool, bool, dict[str, Any]]:
     p = argparse.ArgumentParser(prog="python -m marlin_lite.pretrain", description="Pretrain a MARLIN autoencoder.")
     p.add_argument("--config", help="YAML file (configs/tiny.yaml, ...)")
@@ -925,7 +1000,7 @@ def _parse(argv: list[str] | None) -> tuple[str | None, bool, bool, dict[str, An
         flag = "--" + f.name.replace("_", "-")
         kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "str")
         if "bool" in kind:
-            p.add_argument(flag, type=lambda s: s.lower() in ("1", "true", "yes", "on"), metavar="BOOL")
+            p.add_argument(flag, type=_bool_flag, metavar="BOOL")
         elif "int" in kind and "float" not in kind:
             p.add_argument(flag, type=int)
         elif "float" in kind:

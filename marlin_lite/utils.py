@@ -29,9 +29,23 @@ def seed_everything(seed: int = 0, *, deterministic: bool = True) -> torch.Gener
 
 
 def pick_device(preference: str = "auto") -> torch.device:
-    """``"auto"`` -> CUDA if available, else Apple MPS, else CPU; or a device string."""
+    """``"auto"`` -> CUDA if available, else Apple MPS, else CPU; or a device string.
+
+    A device this machine does not have (``"cuda"`` without a GPU or a CUDA build of PyTorch,
+    ``"cuda:3"`` on a one-GPU machine, ``"mps"`` off a Mac) is a ``ValueError`` that says so."""
     if preference != "auto":
-        return torch.device(preference)
+        try:
+            dev = torch.device(preference)
+        except (RuntimeError, TypeError) as err:
+            raise ValueError(f"device {preference!r} is not a device name (auto, cpu, cuda, cuda:0, mps): {err}") from None
+        if dev.type == "cuda":
+            if not torch.cuda.is_available():
+                raise ValueError(f"device {preference!r}: this machine has no CUDA GPU that PyTorch can use; use auto or cpu")
+            if dev.index is not None and dev.index >= torch.cuda.device_count():
+                raise ValueError(f"device {preference!r}: this machine has {torch.cuda.device_count()} CUDA GPU(s)")
+        if dev.type == "mps" and not (getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()):
+            raise ValueError(f"device {preference!r}: Apple's MPS is not available here; use auto or cpu")
+        return dev
     if torch.cuda.is_available():
         return torch.device("cuda")
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():

@@ -174,6 +174,7 @@ def test_feature_cli_on_a_folder(tmp_path, capsys, monkeypatch):
     assert json.loads((out / "features_recipe.json").read_text())["reduction"] == "mean"
     (out / "features_recipe.json").unlink()  # files whose recipe is unknown are not trusted either
     assert main([*args, "--reduction", "mean"]) == 2 and "are unknown" in capsys.readouterr().err
+    assert main([*args, "--batch-size", "0"]) == 2 and "batch_size must be an int >= 1" in capsys.readouterr().err
     (tmp_path / "a_file").write_text("x")
     assert main([str(videos), str(tmp_path / "a_file"), "--encoder", "random:tiny", "--no-progress"]) == 2
     assert "is a file" in capsys.readouterr().err

@@ -490,3 +490,52 @@ def test_the_throughput_benchmark_runs_both_loops_on_the_same_model():
     assert steps["official_style"]["adamw"] == "default" and steps["marlin_lite"]["adamw"] == "fused"
     speed = next(r for r in rows if r["bench"] == "pretrain_speedup")
     assert speed["speedup"] == round(steps["official_style"]["ms_per_step"] / steps["marlin_lite"]["ms_per_step"], 2)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("batch_size: 2.5\n", "batch_size in .*expected a whole number, got 2.5"),
+    ("betas: 0.9\n", "betas in .*expected two numbers"),
+    ("adversarial: flase\n", "adversarial in .*expected true or false, got 'flase'"),
+    ("lr: [1\n", "is not valid YAML at line 2"),
+    ("lr: fast\n", "lr in .*expected a number"),
+    ("model: 5\n", "model in .*expected text"),
+    ("model_overrides: {enc_depth: -1}\n", "enc_depth must be an int >= 0"),
+    ("model_overrides: {enc_dim: 2.5}\n", "enc_dim must be an int >= 1"),
+    ("model_overrides: {depth: 2}\n", "unknown model size"),
+    ("model_overrides: 3\n", "model_overrides in .*expected a mapping"),
+])
+def test_config_values_of_the_wrong_type_are_named(tmp_path, text, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=message):
+        load_config(path)
+
+
+def test_config_reads_plain_yaml_numbers_and_refuses_folders_and_missing_devices(tmp_path, capsys):
+    from marlin_lite.pretrain import main, parse_bool
+    from marlin_lite.utils import pick_device
+
+    path = tmp_path / "ok.yaml"
+    path.write_text("lr: 1e-3\nmin_lr: 1.0e-6\nadversarial: 'off'\ngrad_clip: null\nbetas: [0.9, 0.99]\n")
+    cfg = load_config(path)
+    assert cfg.lr == 1e-3 and cfg.min_lr == 1e-6 and cfg.adversarial is False and cfg.grad_clip is None and cfg.betas == (0.9, 0.99)
+    with pytest.raises(ValueError, match="is a folder"):
+        load_config(tmp_path)
+    assert parse_bool("TRUE") is True and parse_bool("no") is False
+    with pytest.raises(ValueError, match="must be true or false"):
+        parse_bool("flase")
+    # the command line: one line, exit 2, no traceback
+    assert main(["--config", str(tmp_path)]) == 2 and "is a folder" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:
+        main(["--config", str(path), "--adversarial", "flase"])
+    assert exit_.value.code == 2 and "expected true or false, got 'flase'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--resume", "--overwrite"])
+    assert "choose one" in capsys.readouterr().err
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA GPU"):
+            pick_device("cuda")
+        assert main(["--config", str(path), "--device", "cuda", "--out-dir", str(tmp_path / "run")]) == 2
+        assert "no CUDA GPU" in capsys.readouterr().err and not (tmp_path / "run" / "checkpoint.pt").exists()
+    with pytest.raises(ValueError, match="not a device name"):
+        pick_device("gpu0")
