@@ -90,11 +90,17 @@ class TokenGrid:
 def num_visible(num_tokens: int, mask_ratio: float) -> int:
     """How many tokens stay visible: ``floor(num_tokens * (1 - mask_ratio))`` (156 for 1568, 0.9).
 
-    A tiny tolerance absorbs float error (``1 - 0.9`` is ``0.0999...``).
+    A tiny tolerance absorbs float error (``1 - 0.9`` is ``0.0999...``). A ratio that hides no
+    token, or leaves none visible, is a ``ValueError``.
     """
     if not isinstance(mask_ratio, (int, float)) or not 0 < mask_ratio < 1:
         raise ValueError(f"mask_ratio must be strictly between 0 and 1, got {mask_ratio!r}")
     n = math.floor(num_tokens * (1 - mask_ratio) + 1e-6)
+    if n >= num_tokens:
+        raise ValueError(
+            f"mask_ratio {mask_ratio} hides no token out of {num_tokens}; raise the ratio "
+            f"(at least {1 / num_tokens:.4g} for this grid)"
+        )
     if n < 1:
         raise ValueError(
             f"mask_ratio {mask_ratio} leaves no visible token out of {num_tokens}; lower the ratio "

@@ -410,7 +410,8 @@ class MarlinDecoder(nn.Module):
         self.head = nn.Linear(cfg.dec_dim, cfg.patch_dim)
 
     def forward(self, z: torch.Tensor, visible: torch.Tensor | TokenSplit) -> torch.Tensor:
-        """``z (B, n, d)`` decoder-width visible tokens -> ``(B, N - n, P)`` masked predictions."""
+        """``z (B, n, d)`` decoder-width visible tokens -> ``(B, N - n, P)`` masked predictions
+        (``(B, 0, P)`` when the mask hides nothing)."""
         if not isinstance(z, torch.Tensor) or z.dim() != 3:
             raise ValueError(f"z must be the visible tokens (B, n, {self.cfg.dec_dim}) after enc_dec_proj, got {_describe(z)}")
         B = z.shape[0]
@@ -427,7 +428,7 @@ class MarlinDecoder(nn.Module):
         for blk in self.blocks:
             x = blk(x)
         n_masked = masked_pos.shape[1]
-        return self.head(self.norm(x[:, -n_masked:]))
+        return self.head(self.norm(x[:, x.shape[1] - n_masked :]))  # not x[:, -0:], which is every token
 
 
 class Discriminator(nn.Module):

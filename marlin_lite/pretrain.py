@@ -396,6 +396,23 @@ def clear_run(out: Path) -> None:
             p.unlink(missing_ok=True)
 
 
+def check_pixels(video: torch.Tensor) -> None:
+    """The first batch's pixels, once per run: NaN or infinite values are a ``ValueError``, and values
+    outside [0, 1] (e.g. 0-255 floats) a warning, since the package's videos are floats in [0, 1]."""
+    v = video.detach()
+    if not v.is_floating_point():
+        return
+    if not bool(torch.isfinite(v).all()):
+        raise ValueError(f"the first training batch holds NaN or infinite pixel values ({int((~torch.isfinite(v)).sum())} of "
+                         f"{v.numel()}); check the data set: videos are float32 in [0, 1]")
+    lo, hi = float(v.min()), float(v.max())
+    if lo < -1e-3 or hi > 1 + 1e-3:
+        import warnings
+
+        hint = " (0-255 values? divide by 255)" if hi > 2 else ""
+        warnings.warn(f"the first training batch has pixel values in [{lo:.3g}, {hi:.3g}], not [0, 1]{hint}", stacklevel=2)
+
+
 def run_files_in(out: Path) -> list[str]:
     """The files that make ``out`` hold a run: a checkpoint or a non-empty metrics log."""
     return [n for n in (CHECKPOINT, METRICS) if (out / n).is_file() and (out / n).stat().st_size > 0]
@@ -781,6 +798,8 @@ def train(
         step = start_step
         window_t, window_clips = time.perf_counter(), 0
         for batch in loader:
+            if step == start_step and "video" in batch:  # once, before any work: a host read of the first batch only
+                check_pixels(batch["video"])
             x = to_device_float(batch["frames"], device) if "frames" in batch else batch["video"].to(device, non_blocking=True)
             gen = mask_generator(cfg.seed, step, ddp.rank)
             parsing = batch["parsing"] if cfg.mask_strategy.startswith("fasking") else None

@@ -419,3 +419,18 @@ def test_official_loading_errors_name_the_problem(tmp_path):
     torch.save({"config": {"model": "tiny"}, "model": MarlinAutoencoder(SMALL).state_dict(), "step": 1}, ckpt)
     with pytest.raises(ValueError, match="MARLIN-lite training checkpoint.*model_from_checkpoint"):
         load_pretrained(ckpt)
+
+
+def test_a_mask_that_hides_nothing_predicts_nothing_and_ratios_that_hide_nothing_are_refused():
+    torch.manual_seed(0)
+    model = MarlinAutoencoder(SMALL).eval()
+    x, _ = _batch(SMALL)
+    everything = torch.ones(2, SMALL.num_tokens, dtype=torch.bool)
+    with torch.no_grad():
+        assert model(x, everything).shape == (2, 0, SMALL.patch_dim)
+    grid = TokenGrid(SMALL.num_frames, SMALL.img_size, SMALL.tubelet_size, SMALL.patch_size)
+    with pytest.raises(ValueError, match="hides no token"):
+        make_visible_mask("random", 2, grid, 1e-9)
+    with pytest.raises(ValueError, match="leaves no visible token"):
+        make_visible_mask("random", 2, grid, 1 - 1e-9)
+    assert make_visible_mask("random", 2, grid, 1 / SMALL.num_tokens).sum(1).tolist() == [SMALL.num_tokens - 1] * 2

@@ -539,3 +539,29 @@ def test_config_reads_plain_yaml_numbers_and_refuses_folders_and_missing_devices
         assert "no CUDA GPU" in capsys.readouterr().err and not (tmp_path / "run" / "checkpoint.pt").exists()
     with pytest.raises(ValueError, match="not a device name"):
         pick_device("gpu0")
+
+
+def test_training_refuses_non_finite_pixels_and_warns_on_0_255(tmp_path):
+    from marlin_lite.pretrain import check_pixels
+
+    video = torch.rand(2, 3, 8, 64, 64)
+    check_pixels(video)  # [0, 1]: silent
+    with pytest.warns(UserWarning, match="0-255 values"):
+        check_pixels(video * 255)
+    bad = video.clone()
+    bad[0, 0, 0, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match="NaN or infinite pixel values"):
+        check_pixels(bad)
+
+    class Broken(torch.utils.data.Dataset):
+        def __len__(self):
+            return 8
+
+        def __getitem__(self, i):
+            clip = torch.rand(3, 8, 64, 64)
+            clip[0, 0, 0, 0] = float("inf")
+            return {"video": clip, "parsing": torch.zeros(8, 64, 64, dtype=torch.uint8)}
+
+    with pytest.raises(ValueError, match="NaN or infinite pixel values"):
+        train(_cfg(tmp_path, max_steps=2, mask_strategy="tube"), dataset=Broken())
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()
