@@ -254,11 +254,22 @@ def _open_video(path: Path) -> Iterator[tuple[Any, Any]]:
                 "video track; an audio-only file such as .m4a/.wav cannot be used as a video."
             )
         stream = container.streams.video[0]
+        if stream.codec_context is None:
+            raise _corrupt_error(path, "its video stream has no usable codec (a damaged header)")
         if stream.codec_context.name in _TEXT_CODECS:
             raise ValueError(f"'{path}' is not a readable video file: it is text rendered as video.")
         yield container, stream
     finally:
         container.close()
+
+
+def _audio_stream(container: Any) -> Any:
+    """The first audio stream that can be decoded, or ``None`` (no audio, or a damaged audio header:
+    the video is still read, without sound)."""
+    for stream in container.streams.audio:
+        if stream.codec_context is not None and (stream.codec_context.sample_rate or 0) > 0:
+            return stream
+    return None
 
 
 def _stream_fps(stream: Any, path: Path) -> float:
@@ -321,8 +332,8 @@ def probe_video(path: PathLike) -> VideoInfo:
         if num_frames == 0:
             raise _no_frames_error(p)
         fps = _stream_fps(stream, p)
-        audio_streams = container.streams.audio
-        sample_rate = int(audio_streams[0].codec_context.sample_rate) if audio_streams else None
+        astream = _audio_stream(container)
+        sample_rate = int(astream.codec_context.sample_rate) if astream is not None else None
         return VideoInfo(
             path=p,
             num_frames=num_frames,
@@ -330,7 +341,7 @@ def probe_video(path: PathLike) -> VideoInfo:
             width=int(stream.codec_context.width),
             height=int(stream.codec_context.height),
             duration=num_frames / fps,
-            has_audio=bool(audio_streams),
+            has_audio=astream is not None,
             sample_rate=sample_rate,
         )
 
@@ -388,7 +399,7 @@ def read_video(path: PathLike, *, audio: bool = True) -> Video:
     p = _check_file(path)
     with _quiet_av(), _open_video(p) as (container, vstream):
         declared = int(vstream.frames or 0)
-        astream = container.streams.audio[0] if (audio and container.streams.audio) else None
+        astream = _audio_stream(container) if audio else None
         streams = [vstream] if astream is None else [vstream, astream]
         # Planar float at the native rate and layout; channels are averaged below. (Asking
         # swresample for layout="mono" would downmix stereo as (L + R) / sqrt(2), which is
@@ -459,9 +470,9 @@ def read_audio(path: PathLike, *, rate: int | None = None) -> tuple[np.ndarray |
         except (av.FFmpegError, OSError, UnicodeDecodeError) as e:
             raise ValueError(f"cannot open '{p}' ({e}); it is not a readable media file.") from e
         with container:
-            if not container.streams.audio:
+            stream = _audio_stream(container)
+            if stream is None:
                 return None, None
-            stream = container.streams.audio[0]
             native = int(stream.codec_context.sample_rate or 0)
             out_rate = rate or native
             resampler = av.AudioResampler(format="fltp", rate=rate) if rate else av.AudioResampler(format="fltp")

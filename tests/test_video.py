@@ -655,3 +655,41 @@ def test_av_log_level_is_restored(tmp_path: Path) -> None:
         assert av.logging.get_level() == av.logging.ERROR
     finally:
         av.logging.set_level(previous)
+
+
+def test_corrupted_copies_of_a_sample_raise_only_the_documented_errors(tmp_path):
+    """A small fuzz test (fixed seed): byte flips, truncations, zeroed runs and a scrambled header in
+    copies of a committed sample. Every read either works or raises ValueError / FileNotFoundError,
+    never a PyAV or attribute error (before the fix: AttributeError on a stream whose codec_context is None)."""
+    from pathlib import Path
+
+    from marlin_lite import video as V
+
+    data = (Path(__file__).resolve().parents[1] / "data_samples" / "synth_00_a.mp4").read_bytes()
+    rng = np.random.default_rng(1234)
+    outcomes = {"read": 0, "refused": 0}
+    for i in range(80):
+        b = bytearray(data)
+        kind = i % 4
+        if kind == 0:
+            for _ in range(int(rng.integers(1, 50))):
+                b[int(rng.integers(len(b)))] = int(rng.integers(256))
+        elif kind == 1:
+            b = b[: int(rng.integers(1, len(b)))]
+        elif kind == 2:
+            s = int(rng.integers(len(b)))
+            n = int(rng.integers(1, 4096))
+            b[s : s + n] = bytes(len(b[s : s + n]))
+        else:
+            s = int(rng.integers(0, 2000))
+            n = int(rng.integers(1, 64))
+            b[s : s + n] = rng.integers(0, 256, n, dtype=np.uint8).tobytes()
+        path = tmp_path / f"copy{i}.mp4"
+        path.write_bytes(bytes(b))
+        for read in (V.probe_video, V.read_video, lambda p: V.read_frames(p, 0, 4)):
+            try:
+                read(path)
+                outcomes["read"] += 1
+            except (ValueError, FileNotFoundError):
+                outcomes["refused"] += 1
+    assert outcomes["refused"] > 0 and outcomes["read"] > 0  # both kinds of damage occur
