@@ -301,10 +301,9 @@ def _claim_folder(out: Path, recipe: dict, overwrite: bool) -> None:
     """Make ``out`` a folder of ``recipe``'s features (see :func:`extract_folder`), or refuse."""
     import json
 
-    from marlin_lite.utils import atomic_write_bytes, json_bytes
+    from marlin_lite.utils import atomic_write_bytes, check_writable_dir, json_bytes
 
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"OUT_DIR '{out}' is a file; give a folder for the features")
+    check_writable_dir(out)
     path = out / FEATURES_RECIPE
     old = None
     if path.is_file():
@@ -324,10 +323,7 @@ def _claim_folder(out: Path, recipe: dict, overwrite: bool) -> None:
                              "pass --overwrite (overwrite=True) to delete them and compute again, or choose another OUT_DIR")
         for f in existing:
             f.unlink()
-    try:
-        atomic_write_bytes(path, json_bytes(recipe))
-    except OSError as err:
-        raise ValueError(f"cannot write to OUT_DIR '{out}' ({err.strerror or err}); choose a folder you can write to") from err
+    atomic_write_bytes(path, json_bytes(recipe))
 
 
 def _npy_bytes(array: np.ndarray) -> bytes:

@@ -71,7 +71,7 @@ from marlin_lite import __version__
 from marlin_lite import faces as F
 from marlin_lite import labels as L
 from marlin_lite import video as V
-from marlin_lite.utils import atomic_write_bytes, deterministic_npz, json_bytes, sha256_file
+from marlin_lite.utils import atomic_write_bytes, check_writable_dir, deterministic_npz, json_bytes, sha256_file
 
 __all__ = [
     "VIDEO_EXTENSIONS",
@@ -741,6 +741,7 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"--frame-rate must be > 0, got {args.frame_rate}")
         if not find_videos(args.video_dir, args.out_dir, frames=args.frames) and not args.frames and find_videos(args.video_dir, args.out_dir, frames=True):
             raise ValueError(f"'{args.video_dir}' holds frame images but no video files; pass --frames to read each folder of frames as a video")
+        check_writable_dir(args.out_dir)
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -90,6 +90,27 @@ def atomic_write_bytes(path: "os.PathLike[str] | str", data: bytes) -> None:
             tmp.unlink()
 
 
+def check_writable_dir(path: "os.PathLike[str] | str", what: str = "OUT_DIR") -> None:
+    """Make sure ``path`` is a folder this process can write to (created if missing), before any
+    work: ``ValueError`` naming ``what`` and the path otherwise (a file, read-only, no space...)."""
+    from pathlib import Path
+
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{what} '{path}' is a file; give a folder")
+    probe = path / f".write_test.{os.getpid()}"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe.write_bytes(b"")
+    except OSError as err:
+        raise ValueError(f"cannot write to {what} '{path}' ({err.strerror or err}); choose a folder you can write to") from None
+    finally:
+        try:
+            probe.unlink()
+        except OSError:
+            pass
+
+
 def json_bytes(obj: object) -> bytes:
     """Stable JSON (sorted keys, one-space indent, trailing newline) as bytes."""
     import json

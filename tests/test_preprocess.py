@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -195,6 +196,21 @@ def test_cli_end_to_end_with_mediapipe(tmp_path: Path):
     synth = S.load_sample("synth_02_a", out)
     assert synth.per_frame["detected"].mean() >= 0.9 and synth.audio is not None
     assert [c["name"] for c in json.loads((out / "index.json").read_text())["clips"]] == ["hopper", "synth_02_a"]
+
+
+def test_an_out_dir_that_cannot_hold_outputs_is_one_line_before_any_work(videos: Path, tmp_path: Path, capsys):
+    (tmp_path / "a_file").write_text("x")
+    assert P.main([str(videos), str(tmp_path / "a_file")]) == 2
+    assert "is a file" in capsys.readouterr().err
+    if os.geteuid() != 0:  # root writes anywhere
+        locked = tmp_path / "locked"
+        locked.mkdir()
+        locked.chmod(0o500)
+        try:
+            assert P.main([str(videos), str(locked / "out")]) == 2
+            assert "cannot write to OUT_DIR" in capsys.readouterr().err
+        finally:
+            locked.chmod(0o700)
 
 
 def test_crop_presets_and_their_flags(tmp_path: Path, capsys):
