@@ -175,7 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         loaded = [_load(s, i) for i, s in enumerate(specs)]
     except (FileNotFoundError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {' '.join(str(err).split())}", file=sys.stderr)  # one line, whatever torch said
         return 2
     settings = transfer.TransferSettings.quick() if args.quick else transfer.TransferSettings()
     start = time.perf_counter()
