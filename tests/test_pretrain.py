@@ -565,3 +565,14 @@ def test_training_refuses_non_finite_pixels_and_warns_on_0_255(tmp_path):
     with pytest.raises(ValueError, match="NaN or infinite pixel values"):
         train(_cfg(tmp_path, max_steps=2, mask_strategy="tube"), dataset=Broken())
     assert not (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+def test_atomic_save_leaves_no_temporary_file_when_saving_fails(tmp_path):
+    from marlin_lite.pretrain import atomic_save
+
+    target = tmp_path / "checkpoint.pt"
+    atomic_save({"step": 1}, target)
+    with pytest.raises(Exception):
+        atomic_save({"step": 2, "bad": lambda: None}, target)  # a lambda cannot be pickled
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt"]
+    assert torch.load(target, weights_only=True) == {"step": 1}  # the old checkpoint is intact
