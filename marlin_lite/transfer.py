@@ -1623,8 +1623,72 @@ def _parser() -> _Parser:
     p.add_argument("--quick", action="store_true", help="toy sizes and budgets (seconds): a smoke test, not results")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, auto, ...")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="run the tasks in this many processes at once (each with --threads, default 1 then); the tasks "
+                        "are independent, so the numbers are those of one process at the same thread count")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     return p
+
+
+def merge_results(parts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """One results dict from runs of disjoint task sets with the same settings, seeds and model
+    (what ``--jobs`` makes); the summary is computed again over all records. ``ValueError`` when
+    the parts cannot belong to one report."""
+    if not parts:
+        raise ValueError("nothing to merge")
+    first = parts[0]
+    for part in parts[1:]:
+        for key in ("settings", "seeds", "model"):
+            if part[key] != first[key]:
+                raise ValueError(f"cannot merge: the parts differ in {key}")
+    tasks = [t for part in parts for t in part["tasks"]]
+    if len(set(tasks)) != len(tasks):
+        raise ValueError(f"cannot merge: a task appears twice ({tasks})")
+    records = [r for part in parts for r in part["records"]]
+    merged = {"records": records, "summary": summarize(records), "settings": first["settings"], "seeds": first["seeds"],
+              "tasks": tasks, "model": first["model"]}
+    for key in ("chance", "data", "subsets", "timings_s", "extra"):
+        merged[key] = {k: v for part in parts for k, v in part.get(key, {}).items()}
+    return merged
+
+
+def _run_parallel(args: Sequence[str], tasks: Sequence[str], jobs: int, threads: int, quiet: bool) -> dict[str, Any]:
+    """Run each task as its own ``python -m marlin_lite.transfer`` process (at most ``jobs`` at once)
+    and merge their results; a failed task stops the whole run with its exit status."""
+    import subprocess
+    import tempfile
+
+    base, skip = [], False
+    for i, arg in enumerate(args):  # the parent's arguments without --out, --tasks, --jobs, --threads
+        if skip:
+            if arg.startswith("--"):
+                skip = False
+            else:
+                continue
+        if arg in ("--out", "--tasks", "--jobs", "--threads"):
+            skip = True
+            continue
+        base.append(arg)
+    with tempfile.TemporaryDirectory(prefix="transfer_jobs_") as tmp:
+        pending, running, parts = list(tasks), [], {}
+        while pending or running:
+            while pending and len(running) < jobs:
+                task = pending.pop(0)
+                cmd = [sys.executable, "-m", "marlin_lite.transfer", *base, "--tasks", task, "--threads", str(threads),
+                       "--out", str(Path(tmp) / f"{task}.md")]
+                running.append((task, subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL if quiet else None)))
+            time.sleep(0.5)
+            for task, proc in list(running):
+                if proc.poll() is not None:
+                    running.remove((task, proc))
+                    if proc.returncode != 0:
+                        for _, other in running:
+                            other.kill()
+                        raise RuntimeError(f"the {task} process failed (exit status {proc.returncode}); run it alone with --tasks {task}")
+                    parts[task] = load_results(Path(tmp) / f"{task}.json")
+        for part in parts.values():
+            part.pop("provenance", None)
+        return merge_results([parts[t] for t in tasks])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -1652,6 +1716,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if a.threads < 1:
             p.error(f"--threads: expected an integer >= 1, got {a.threads}")
         torch.set_num_threads(a.threads)
+    if a.jobs < 1:
+        p.error(f"--jobs: expected an integer >= 1, got {a.jobs}")
     encoder_path = Path(a.encoder)
     if not encoder_path.is_file():
         p.error(f"--encoder: no checkpoint file at {encoder_path}")
@@ -1673,7 +1739,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = TransferSettings.quick() if a.quick else TransferSettings()
     log = (lambda s: None) if a.quiet else (lambda s: print(s, file=sys.stderr, flush=True))
     t0 = time.perf_counter()
-    results = run_transfer(model, tasks=tasks, seeds=seeds, settings=settings, device=device, log=log)
+    if a.jobs > 1 and len(tasks) > 1:
+        try:
+            results = _run_parallel(args, tasks, a.jobs, a.threads or 1, a.quiet)
+        except RuntimeError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 1
+    else:
+        results = run_transfer(model, tasks=tasks, seeds=seeds, settings=settings, device=device, log=log)
     commit, dirty = git_state()
     provenance = {
         "command": "python -m marlin_lite.transfer " + shlex.join(args),
@@ -1687,7 +1760,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "versions": versions(),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "elapsed_s": round(time.perf_counter() - t0, 1),
-        "machine": f"{platform.machine()}, device {device}, {torch.get_num_threads()} torch threads",
+        "machine": f"{platform.machine()}, device {device}, "
+                   + (f"{a.jobs} processes of {a.threads or 1} torch threads" if a.jobs > 1 and len(tasks) > 1
+                      else f"{torch.get_num_threads()} torch threads"),
     }
     md, js = write_report(results, provenance, a.out)
     if not a.quiet:
@@ -1724,6 +1799,7 @@ __all__ = [
     "load_task_data",
     "low_data_subsets",
     "main",
+    "merge_results",
     "method_label",
     "paired_difference",
     "people_subsets",

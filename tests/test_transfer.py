@@ -490,3 +490,21 @@ def test_resampled_metric_with_unit_weights_is_the_reports_metric():
     for task, s, y in (("dfd", dfd_s, dfd_y), ("far", far_s, far_y), ("fer", fer_s, fer_y)):
         want = task_metrics(task, s, y)[HEADLINE[task]]
         assert replicate.resampled_metric(task, s, y, ones).item() == pytest.approx(want, abs=1e-6)
+
+
+def test_jobs_run_the_tasks_in_parallel_processes_with_the_same_numbers(checkpoint, tmp_path):
+    """--jobs 2: each task in its own process (one thread), merged; every record equals the
+    sequential one-thread run's except its timing."""
+    seq, par = tmp_path / "seq.md", tmp_path / "par.md"
+    common = ["--encoder", str(checkpoint), "--quick", "--seeds", "0", "--tasks", "far", "dfd", "--quiet", "--threads", "1"]
+    assert main([*common, "--out", str(seq)]) == 0
+    assert main([*common, "--out", str(par), "--jobs", "2"]) == 0
+    a, b = json.loads(seq.with_suffix(".json").read_text()), json.loads(par.with_suffix(".json").read_text())
+    strip = lambda rs: [{k: v for k, v in r.items() if k != "seconds"} for r in rs]  # noqa: E731
+    assert strip(a["records"]) == strip(b["records"]) and a["tasks"] == b["tasks"] == ["far", "dfd"]
+    assert a["subsets"] == b["subsets"] and a["chance"] == b["chance"] and a["summary"] == b["summary"]
+    assert "2 processes of 1 torch threads" in b["provenance"]["machine"]
+    from marlin_lite.transfer import merge_results
+
+    with pytest.raises(ValueError, match="a task appears twice"):
+        merge_results([a, a])
