@@ -201,7 +201,9 @@ def test_label_file_matches_the_csd_rows(converted):
 
 def test_loader_reads_the_converted_layout(converted):
     out, _ = converted
-    ds = CMUMOSEI(out, "all", clip="all")
+    with pytest.raises(ValueError, match="not known face crops"):  # converted segments are whole frames
+        CMUMOSEI(out, "all", clip="all")
+    ds = CMUMOSEI(out, "all", clip="all", faces="as_is")  # SynthFace scenes: not face crops
     assert [it.name for it in ds.items] == sorted(WRITTEN)
     for i, it in enumerate(ds.items):
         vid, seg = it.name.rsplit("_", 1)
@@ -232,7 +234,7 @@ def test_folds_are_written_and_used(converted):
     assert (out / "splits" / "val.txt").read_text() == f"{B}\n"
     assert (out / "splits" / "train.txt").read_text().split() == sorted([A, "zzNotInCsd"])
     for split, vid in (("train", A), ("val", B), ("test", D)):
-        ds = CMUMOSEI(out, split)
+        ds = CMUMOSEI(out, split, faces="as_is")
         assert ds.splits == "lists" and {it.source for it in ds.items} == {vid}
 
 

@@ -517,6 +517,9 @@ def format_summary(summary: dict[str, Any]) -> str:
         lines.append(f"segments without audio: {len(summary['no_audio'])}")
     if summary["splits"] is not None:
         lines.append("splits: " + ", ".join(f"{s} {v['converted']}/{v['ids']} videos" for s, v in summary["splits"].items()))
+    lines.append(f"next: the segments show whole frames, and the CMU-MOSEI loader reads face crops; crop them into a new root "
+                 f"(python -m marlin_lite.preprocess {summary['out']}/videos NEW_ROOT/videos --crop official) and copy "
+                 "mosei_labels.csv and splits/ beside it")
     return "\n".join(lines)
 
 
