@@ -411,14 +411,19 @@ def test_committed_replication_is_generated_and_checks_the_committed_report():
     rep = replicate.load_replication(root / "docs" / "replication.md")
     assert (root / "docs" / "replication.md").read_text() == replicate.render(rep["tasks"], rep["provenance"])
     report = load_results(root / "docs" / "results.json")
-    assert rep["provenance"]["report_commit"] == report["provenance"]["git_commit"]
     assert "with uncommitted changes" not in rep["provenance"]["commit"]
+    records = {(r["task"], r["method"], str(r["regime"]), int(r["seed"])): r["headline"] for r in report["records"]}
     for t in rep["tasks"]:
         k, n = t["reproduced"]
         assert n == len(report["seeds"]) * len(report["settings"]["regimes"]) * len(replicate.PROBES) and k == n
         assert not {"world 0", "world 1"} & set(t["test_sets"])
         kept = [c for c in t["ceiling"] if c["reproduces_report"] is not None]
         assert kept and all(c["reproduces_report"] for c in kept)
+        # the probe cells it checked are the committed report's (a report rerun keeps them when only the ceiling changed)
+        for r in t["probes"]:
+            seeds = report["seeds"]
+            got = [records[(t["task"], r["method"], r["regime"], int(s))] for s in seeds]
+            assert r["per_seed"]["report"] == pytest.approx(got, abs=1e-6)
 
 
 def test_lr_grid_check_reproduces_the_report_and_tries_the_next_rate(checkpoint, tmp_path, capsys):
