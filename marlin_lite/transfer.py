@@ -1316,7 +1316,7 @@ def render_markdown(results: Mapping[str, Any], provenance: Mapping[str, Any]) -
         f"- **encoder**: `{provenance['encoder']}`, SHA-256 `{provenance['encoder_sha256']}` "
         f"(preset `{results['model'].get('name')}`, {results['model']['num_frames']} frames of {results['model']['img_size']} px)",
         f"- **date**: {provenance['date']}; **time taken**: {provenance['elapsed_s']:.0f} s on {provenance['machine']}",
-        f"- **versions**: " + ", ".join(f"{k} {v}" for k, v in provenance["versions"].items()),
+        f"- **versions**: " + ", ".join(f"{k} {v}" for k, v in sorted(provenance["versions"].items())),
         f"- **seeds**: {' '.join(str(s) for s in results['seeds'])} (a seed draws the labelled subsets, the random encoder and every "
         "trained head's initialisation)" + (" — **quick mode: toy sizes, not for conclusions**" if provenance.get("quick") else ""),
         _pretraining_line(provenance.get("pretraining"), settings),

@@ -679,7 +679,7 @@ md(r"""
 **Reading the report.** At full size, from k = 5 on, the pretrained probe beats its random-init
 twin (+0.032 [+0.016, +0.049] with all labels) and training from scratch (by 0.11 to 0.14);
 fine-tuning stays below the frozen probe. Yet pixels are level or ahead in every regime (0.871
-against 0.855 with all labels), and the ceiling reaches 0.920: pretraining gives a ViT a head
+against 0.855 with all labels), and the ceiling reaches 0.923: pretraining gives a ViT a head
 start on attributes, not more than a good look at the pixels.
 """)
 md(r"""

@@ -788,7 +788,7 @@ ViT and a small 3-D CNN from scratch, all labels). The lesson reads the committe
 `docs/results.md` and `docs/results.json` rather than rerunning it.
 """)
 md(r"""
-**Reading the report.** The task is learnable: the ceiling (a 3-D CNN) reads 0.951. The pretrained probe falls short of its random-init twin with 10
+**Reading the report.** The task is learnable: the ceiling (a 3-D CNN) reads 0.958. The pretrained probe falls short of its random-init twin with 10
 labels per expression and with all (-0.086 and -0.127, intervals below 0); it beats the tuned
 ViT from scratch (+0.090) only because that ViT stays near chance (0.153); fine-tuning never
 differs clearly from scratch. Why this pretraining keeps less expression than a random projection is
