@@ -3,13 +3,19 @@
 MARLIN is a masked video autoencoder for faces: it hides most space-time patches of a
 face clip, preferring to hide the facial regions (eyes, nose, mouth, hair), and learns by
 reconstructing them. This package is the single source of truth for the course's lessons
-in ``notebooks/``; the modules follow the pipeline, each importing only those before it:
+in ``notebooks/``. Its modules form five layers, each importing only its own layer and those
+below (``tests/test_layers.py`` checks; ``docs/ARCHITECTURE.md`` draws them):
 
-``video`` (PyAV I/O) -> ``synthface`` (procedural talking faces with ground truth) and
-``faces`` / ``preprocess`` (real faces: landmarks, crops, parsing) -> ``data`` (datasets and
-splits) -> ``masking`` (which tokens the encoder sees) -> ``model`` (the autoencoder, official
-weights) -> ``pretrain`` -> ``features`` -> ``tasks`` (attributes, expressions, deepfakes).
-``labels``, ``utils``, ``viz``, ``samples`` and ``course`` serve them all.
+* base: ``utils``, ``labels``;
+* data: ``video`` (PyAV I/O), ``audio``, ``synthface`` (procedural talking faces with ground
+  truth), ``faces`` / ``preprocess`` (real faces: landmarks, crops, parsing), ``data`` (SynthFace
+  datasets and splits), ``clipstore``, ``samples``, ``datasets`` (real-data loaders);
+* core: ``masking`` (which tokens the encoder sees) -> ``model`` (the autoencoder, official
+  weights) -> ``pretrain`` -> ``course_weights`` -> ``encoders`` (which encoder) -> ``features``;
+  ``recon``;
+* tasks: ``tasks`` (attributes, expressions, deepfakes, lip sync; probes and fine-tuning);
+* apps: ``transfer``, ``experiments``, ``diagnose``, ``lr_check``, ``replicate``, ``scaled``,
+  ``course``, ``viz``.
 """
 
 __version__ = "0.1.0"

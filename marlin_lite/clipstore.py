@@ -73,6 +73,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from marlin_lite import __version__
+from marlin_lite.data import SynthFaceDataset
 from marlin_lite.utils import atomic_write_bytes, json_bytes, sha256_file
 
 __all__ = [
@@ -252,8 +253,6 @@ class _Source:
     """The writer's view of a source: random access (``length`` known) or a one-pass iterable."""
 
     def __init__(self, source: Any, source_id: Any) -> None:
-        from marlin_lite.data import SynthFaceDataset
-
         self.obj, self.iterator, self.first = source, None, None
         if isinstance(source, SynthFaceDataset):
             self.kind, self.length, self.has_parsing = "synthface", len(source), True
@@ -1406,8 +1405,6 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "write":
             if args.synthface:
-                from marlin_lite.data import SynthFaceDataset
-
                 source: Any = SynthFaceDataset(
                     args.split, num_identities=args.num_identities, clips_per_identity=args.clips_per_identity,
                     world_seed=args.world_seed, size=args.size, num_frames=args.frames, fake_fraction=args.fake_fraction,

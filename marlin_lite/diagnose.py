@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from marlin_lite import transfer
+from marlin_lite.encoders import load_encoder
 from marlin_lite.model import MarlinAutoencoder, MarlinEncoder
 
 #: Poolings of :func:`layer_views`: name -> (time groups or None for all, spatial regions per side).
@@ -143,20 +144,11 @@ def render_markdown(rows: Sequence[Mapping[str, Any]], task: str, provenance: Ma
     return "\n".join(lines)
 
 
-def _load(spec: str, index: int) -> tuple[str, MarlinAutoencoder | MarlinEncoder, str]:
-    from marlin_lite.course_weights import COURSE_WEIGHTS, load_course_model
-    from marlin_lite.pretrain import model_from_checkpoint
-    from marlin_lite.tasks.probe import random_encoder
-
-    if spec == "course":
-        return "course checkpoint", load_course_model(), f"the shipped course checkpoint ({Path(COURSE_WEIGHTS).name})"
-    if spec.startswith("random:"):
-        seed = int(spec.split(":", 1)[1])
-        return f"random init {seed}", random_encoder("tiny", seed), f"the tiny preset at random init (seed {seed})"
-    path = Path(spec)
-    if not path.exists():
-        raise FileNotFoundError(f"--encoder {spec!r}: no such file; give a checkpoint.pt, 'course' or 'random:<seed>'")
-    return f"encoder {index}", model_from_checkpoint(path), f"`{spec}`"
+def _load(spec: str, index: int) -> tuple[str, MarlinEncoder, str]:
+    """(column name, encoder, description) of ``--encoder spec`` (see :func:`marlin_lite.encoders.load_encoder`)."""
+    encoder, info = load_encoder(spec)
+    name = {"course": "course checkpoint", "random": f"random init {info.get('seed')}"}.get(info["kind"], f"encoder {index}")
+    return name, encoder, info["description"] if info["kind"] in ("course", "random") else f"`{spec}`"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

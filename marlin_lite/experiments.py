@@ -55,11 +55,12 @@ from typing import Any, Sequence
 
 import torch
 
+from marlin_lite import transfer
 from marlin_lite.data import SynthFaceDataset
-from marlin_lite.masking import TokenGrid, make_visible_mask
+from marlin_lite.masking import make_visible_mask, TokenGrid
 from marlin_lite.model import MarlinAutoencoder
 from marlin_lite.pretrain import ensure_pretrained, load_config
-from marlin_lite.tasks import FeatureCache, ResultsTable, random_encoder, run_far
+from marlin_lite.tasks import FeatureCache, random_encoder, ResultsTable, run_far
 from marlin_lite.utils import atomic_write_bytes, json_bytes
 
 #: One setting changed from the reference config per variant (``reference`` changes nothing).
@@ -110,8 +111,6 @@ def _fer_probe(mcfg: Any, base: Any, settings: Any = None) -> Any:
     its data rendered once here, framed as the reference's clips; ``settings``: a
     :class:`~marlin_lite.transfer.TransferSettings`, default the report's)."""
     from dataclasses import replace as _replace
-
-    from marlin_lite import transfer
 
     settings = _replace(settings or transfer.TransferSettings(), framing=base.framing, expressions=base.expressions)
     data = transfer.load_task_data("fer", mcfg, settings)

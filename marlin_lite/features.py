@@ -15,29 +15,28 @@ line (one ``.npy`` per video, resumable, with a report; see :func:`extract_folde
 
 from __future__ import annotations
 
+import argparse
+import io
+import json
 import os
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from tqdm.auto import tqdm
 
-from marlin_lite.model import MarlinAutoencoder, MarlinEncoder, check_clips
-from marlin_lite.utils import pick_device
+from marlin_lite.encoders import as_encoder, encoder_digest, load_encoder
+from marlin_lite.model import check_clips, MarlinAutoencoder, MarlinEncoder
+from marlin_lite.preprocess import find_videos, output_name
+from marlin_lite.utils import atomic_write_bytes, check_writable_dir, json_bytes, pick_device
 from marlin_lite.video import WINDOW_RULES, frames_to_tensor, read_video, window_indices
 
 POOLINGS = ("mean", "none")
 REDUCTIONS = ("none", "mean", "max")
-
-
-def as_encoder(model: MarlinEncoder | MarlinAutoencoder) -> MarlinEncoder:
-    """The :class:`MarlinEncoder` of an encoder or a whole autoencoder."""
-    if isinstance(model, MarlinAutoencoder):
-        return model.encoder
-    if isinstance(model, MarlinEncoder):
-        return model
-    raise TypeError(f"expected a MarlinEncoder or MarlinAutoencoder, got {type(model).__name__}")
 
 
 @torch.no_grad()
@@ -78,8 +77,6 @@ def extract_features(
     bf16 = precision == "bf16" or (precision == "auto" and dev.type == "cuda")
     chunks = range(0, clips.shape[0], batch_size)
     if progress:
-        from tqdm.auto import tqdm
-
         chunks = tqdm(chunks, desc="features", unit="batch")
     out = []
     for i in chunks:
@@ -202,8 +199,9 @@ def extract_folder(
 ) -> dict:
     """Features of every video under ``video_dir`` with :func:`extract_video`, one ``.npy`` each.
 
-    ``encoder`` is anything :func:`marlin_lite.scaled.load_encoder` takes: a MARLIN-lite
-    ``checkpoint.pt`` or its run folder, an official weight name or file, or ``random:<preset>``.
+    ``encoder`` is anything :func:`marlin_lite.encoders.load_encoder` takes: a MARLIN-lite
+    ``checkpoint.pt`` or its run folder (read from the working directory), an official weight name
+    or file, ``course`` or ``random:<preset>``.
     Videos should be face crops (``python -m marlin_lite.preprocess`` makes them); each frame is
     resized to the encoder's size. ``OUT_DIR/<path relative to VIDEO_DIR>.npy`` holds float32
     ``(n_windows, D)`` (``reduction="none"``) or ``(D,)``; it is written atomically, and a file
@@ -222,13 +220,6 @@ def extract_folder(
     naming what differs, unless ``overwrite``, which deletes the old files first. An existing
     ``.npy`` that cannot be read is computed again (its row says ``replaced``).
     """
-    import time
-
-    from marlin_lite.model import OFFICIAL_WEIGHTS
-    from marlin_lite.preprocess import find_videos, output_name
-    from marlin_lite.scaled import load_encoder
-    from marlin_lite.utils import atomic_write_bytes, json_bytes
-
     if reduction not in REDUCTIONS:
         raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
     for name, value in (("batch_size", batch_size), ("sample_rate", sample_rate)):
@@ -240,8 +231,6 @@ def extract_folder(
     videos = find_videos(root, out)
     if not videos:
         raise FileNotFoundError(f"no video files under '{root}'; check the path and the file extensions")
-    if not str(encoder).startswith("random:") and str(encoder) not in OFFICIAL_WEIGHTS:
-        encoder = Path(encoder).expanduser().resolve()  # a file path is read from the working directory
     enc, source = load_encoder(encoder, allow_download=allow_download)
     dev = pick_device(device)
     _claim_folder(out, _recipe(enc, source, dev, sample_rate=sample_rate, windows=windows, reduction=reduction, precision=precision),
@@ -250,8 +239,6 @@ def extract_folder(
     files: list[dict] = []
     items = videos
     if progress:
-        from tqdm.auto import tqdm
-
         items = tqdm(videos, desc="videos", unit="video")
     for path in items:
         name = output_name(path, root)
@@ -289,8 +276,6 @@ def extract_folder(
 
 def _recipe(enc: Any, source: dict, dev: Any, *, sample_rate: int, windows: str, reduction: str, precision: str) -> dict:
     """Everything that decides a feature file's numbers (the encoder by the digest of its weights)."""
-    from marlin_lite.tasks.probe import encoder_digest
-
     bf16 = precision == "bf16" or (precision == "auto" and getattr(dev, "type", str(dev)) == "cuda")
     return {"encoder_sha256": encoder_digest(enc), "encoder": source.get("checkpoint"), "preset": enc.cfg.name,
             "sample_rate": sample_rate, "windows": windows, "reduction": reduction, "clip_len": enc.cfg.num_frames,
@@ -299,10 +284,6 @@ def _recipe(enc: Any, source: dict, dev: Any, *, sample_rate: int, windows: str,
 
 def _claim_folder(out: Path, recipe: dict, overwrite: bool) -> None:
     """Make ``out`` a folder of ``recipe``'s features (see :func:`extract_folder`), or refuse."""
-    import json
-
-    from marlin_lite.utils import atomic_write_bytes, check_writable_dir, json_bytes
-
     check_writable_dir(out)
     path = out / FEATURES_RECIPE
     old = None
@@ -327,8 +308,6 @@ def _claim_folder(out: Path, recipe: dict, overwrite: bool) -> None:
 
 
 def _npy_bytes(array: np.ndarray) -> bytes:
-    import io
-
     buffer = io.BytesIO()
     np.save(buffer, array, allow_pickle=False)
     return buffer.getvalue()
@@ -337,9 +316,6 @@ def _npy_bytes(array: np.ndarray) -> bytes:
 def main(argv: list[str] | None = None) -> int:
     """``python -m marlin_lite.features VIDEO_DIR OUT_DIR --encoder ...``; exit 0 when every video
     has its features, 1 when some could not be read (listed), 2 for bad arguments."""
-    import argparse
-    import sys
-
     p = argparse.ArgumentParser(
         prog="python -m marlin_lite.features",
         description="MARLIN features of every video in a folder (face crops; see python -m marlin_lite.preprocess), one .npy "

@@ -33,6 +33,7 @@ import torch
 
 from marlin_lite import transfer as T
 from marlin_lite.model import MarlinEncoder
+from marlin_lite.pretrain import model_from_checkpoint
 
 #: The end-to-end methods whose learning rate the report tunes.
 TUNED = ("supervised_scratch", "pretrained_finetune")
@@ -52,8 +53,6 @@ def load_report(results_path: str | Path, encoder_path: str | Path) -> tuple[dic
 
     Raises ``FileNotFoundError`` / ``ValueError`` naming the argument (``--results`` / ``--encoder``).
     """
-    from marlin_lite.pretrain import model_from_checkpoint
-
     results = T.load_results(results_path)
     if not Path(encoder_path).is_file():
         raise FileNotFoundError(f"--encoder: no checkpoint file at {encoder_path}")

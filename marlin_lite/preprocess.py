@@ -67,10 +67,11 @@ from typing import Any, Callable
 
 import numpy as np
 
-from marlin_lite import __version__
 from marlin_lite import faces as F
 from marlin_lite import labels as L
 from marlin_lite import video as V
+from marlin_lite import __version__
+from marlin_lite.datasets.ytf import list_frame_files, read_frame_files
 from marlin_lite.utils import atomic_write_bytes, check_writable_dir, deterministic_npz, json_bytes, sha256_file
 
 __all__ = [
@@ -202,8 +203,6 @@ class _Source:
     def read(self, start: int, count: int) -> np.ndarray:
         if self.files is None:
             return V.read_frames(self.path, start, count)
-        from marlin_lite.datasets.ytf import read_frame_files
-
         return read_frame_files(self.files[start : start + count])
 
 
@@ -216,8 +215,6 @@ def source_bytes(path: Path) -> int:
 
 def _open_source(src: Path, frame_rate: float) -> _Source:
     if src.is_dir():
-        from marlin_lite.datasets.ytf import list_frame_files, read_frame_files
-
         files = list_frame_files(src, FRAME_EXTENSIONS)
         first = read_frame_files(files[:1])
         return _Source(src, len(files), float(frame_rate), int(first.shape[2]), int(first.shape[1]), source_bytes(src), files)

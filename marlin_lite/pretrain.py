@@ -51,7 +51,7 @@ from marlin_lite.data import SynthFaceDataset
 from marlin_lite.masking import FACE_GUIDED, TokenGrid, check_label_range, make_visible_mask, num_visible
 from marlin_lite.model import INITS, Discriminator, MarlinAutoencoder, MarlinConfig, estimate_flops, get_config, split_tokens
 from marlin_lite.synthface import EXPRESSION_STYLES, FRAMINGS
-from marlin_lite.utils import pick_device
+from marlin_lite.utils import atomic_write_bytes, pick_device
 
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.jsonl"
@@ -418,6 +418,14 @@ def run_files_in(out: Path) -> list[str]:
     return [n for n in (CHECKPOINT, METRICS) if (out / n).is_file() and (out / n).stat().st_size > 0]
 
 
+def read_metrics(out_dir: str | os.PathLike[str]) -> list[dict[str, float]]:
+    """The rows of ``<out_dir>/metrics.jsonl`` (one per logged step; all runs of a resumed run)."""
+    path = Path(out_dir) / METRICS
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
 def _prepare_run_folder(out: Path, *, resume: bool, overwrite: bool, resume_step: int | None) -> None:
     """Called with the folder's lock held: sweep temporary files a killed run left, refuse to start a
     new run over an old one (unless ``overwrite``), and cut a resumed run's log back to its checkpoint."""
@@ -436,8 +444,6 @@ def _prepare_run_folder(out: Path, *, resume: bool, overwrite: bool, resume_step
         lines = log.read_text().splitlines()
         kept = [line for line in lines if line.strip() and json.loads(line).get("step", 0) <= resume_step]
         if len(kept) != len(lines):  # steps logged after the checkpoint would appear twice
-            from marlin_lite.utils import atomic_write_bytes
-
             atomic_write_bytes(log, "".join(f"{line}\n" for line in kept).encode())
 
 

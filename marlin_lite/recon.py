@@ -28,8 +28,10 @@ from typing import Any, Sequence
 
 import torch
 
-from marlin_lite.masking import TokenGrid, make_visible_mask, num_visible
-from marlin_lite.model import MarlinAutoencoder, gather_tokens, patchify, split_tokens
+from marlin_lite.data import SynthFaceDataset
+from marlin_lite.masking import make_visible_mask, num_visible, TokenGrid
+from marlin_lite.model import gather_tokens, MarlinAutoencoder, patchify, split_tokens
+from marlin_lite.pretrain import model_from_checkpoint
 
 #: The baselines of :func:`reconstruction_report`, in table order.
 BASELINES = ("mean_visible_patch", "nearest_visible_patch")
@@ -205,8 +207,6 @@ def held_out_clips(num_clips: int, *, size: int = 64, num_frames: int = 8, frami
                    expressions: str = "marked", world_seed: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
     """``num_clips`` SynthFace clips of people no course run trains on (world 2, one clip each):
     ``float (B, 3, T, H, W)`` videos and ``uint8 (B, T, H, W)`` parsing maps."""
-    from marlin_lite.data import SynthFaceDataset
-
     if num_clips < 1:
         raise ValueError(f"num_clips must be >= 1, got {num_clips}")
     ds = SynthFaceDataset("test", num_identities=int(num_clips / 0.15) + 1, clips_per_identity=1, world_seed=world_seed,
@@ -218,8 +218,6 @@ def held_out_clips(num_clips: int, *, size: int = 64, num_frames: int = 8, frami
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m marlin_lite.recon CHECKPOINT [--clips N] [--strategies fasking tube]``: the
     reconstruction table of a checkpoint on held-out SynthFace people."""
-    from marlin_lite.pretrain import model_from_checkpoint
-
     parser = argparse.ArgumentParser(prog="python -m marlin_lite.recon", description=main.__doc__.split("\n")[0])
     parser.add_argument("checkpoint", help="a MARLIN-lite checkpoint (a run's checkpoint.pt or the shipped weights)")
     parser.add_argument("--clips", type=int, default=240, help="held-out clips (default 240)")

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -53,15 +54,20 @@ from typing import Any
 
 import torch
 
+from marlin_lite import encoders
+from marlin_lite.clipstore import INDEX, ClipStore, VideoClips, write_clip_store
+from marlin_lite.data import SynthFaceDataset
+from marlin_lite.faces import LandmarkParser
+from marlin_lite.masking import FACE_GUIDED, TokenGrid, make_visible_mask
 from marlin_lite.pretrain import (
     CHECKPOINT,
-    METRICS,
-    NotACheckpointError,
     PretrainConfig,
     clear_run,
     load_config,
-    run_files_in,
     model_from_checkpoint,
+    read_metrics,
+    reconstruction_figure,
+    run_files_in,
     train,
 )
 from marlin_lite.utils import atomic_write_bytes, json_bytes, pick_device
@@ -83,7 +89,6 @@ __all__ = [
     "epochs_to_steps",
     "feature_cache",
     "headline_rows",
-    "kind_breakdown",
     "launch",
     "load_encoder",
     "main",
@@ -235,8 +240,6 @@ class LandmarkParsing:
     @property
     def parser(self) -> Any:
         if self._parser is None:
-            from marlin_lite.faces import LandmarkParser
-
             self._parser = LandmarkParser()
         return self._parser
 
@@ -313,8 +316,6 @@ def prepare_pretrain_data(
         synthface: ``num_identities``, ``clips_per_identity``, ``world_seed`` of the SynthFace
             split (``use_clip_store``; the config's values).
     """
-    from marlin_lite.clipstore import INDEX, VideoClips, write_clip_store
-
     if not isinstance(dataset, str) or not dataset:
         raise ValueError(f"dataset must be 'synthface', a clip store or video folder, or a data set name; got {dataset!r}")
     parse_mode = face_parsing if isinstance(face_parsing, str) else "landmarks"
@@ -332,8 +333,6 @@ def prepare_pretrain_data(
     if dataset.lower() == "synthface":
         if not use_clip_store:
             return None, "SynthFace, rendered on the fly (cached in memory)"
-        from marlin_lite.data import SynthFaceDataset
-
         kw = dict(synthface or {})
         source = SynthFaceDataset(data_split, size=img_size, num_frames=num_frames, **kw)
         out = default_store("synthface")
@@ -385,11 +384,7 @@ def prepare_pretrain_data(
 def training_set_size(cfg: PretrainConfig) -> int:
     """How many clips one epoch of ``cfg`` passes over (the clip store's, or the SynthFace split's)."""
     if cfg.data_path:
-        from marlin_lite.clipstore import ClipStore
-
         return len(ClipStore(cfg.data_path))
-    from marlin_lite.data import SynthFaceDataset
-
     mcfg = cfg.model_config()
     return len(SynthFaceDataset("train", num_identities=cfg.num_identities, clips_per_identity=cfg.clips_per_identity,
                                 world_seed=cfg.world_seed, size=mcfg.img_size, num_frames=mcfg.num_frames))
@@ -587,8 +582,6 @@ def plan_pretraining(
     over = _pretrain_overrides(params)
     base = load_config(config_path, **over)
     mcfg = base.model_config()
-    from marlin_lite.masking import FACE_GUIDED
-
     synth = {"num_identities": base.num_identities, "clips_per_identity": base.clips_per_identity, "world_seed": base.world_seed}
     data_path, data_note = prepare_pretrain_data(
         dataset, num_frames=mcfg.num_frames, img_size=mcfg.img_size, data_root=data_root, data_split=data_split,
@@ -705,15 +698,6 @@ def run_pretraining(plan: PretrainPlan) -> PretrainOutcome:
 # --------------------------------------------------------------------------------------
 
 
-def read_metrics(out_dir: str | os.PathLike[str]) -> list[dict[str, float]]:
-    """The rows of ``<out_dir>/metrics.jsonl`` (one per logged step; all runs of a resumed run)."""
-    path = Path(out_dir) / METRICS
-    if not path.is_file():
-        return []
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return rows
-
-
 def throughput(rows: Sequence[dict[str, float]]) -> dict[str, float]:
     """Clips/s and TFLOP/s from logged rows: the median over logging windows (the first one, which
     holds start-up and compilation, is left out when there are others), the last and the best."""
@@ -761,17 +745,10 @@ def reconstruction_sample(model: Any, cfg: PretrainConfig, *, index: int = 0, se
     """The four-panel reconstruction figure (:func:`marlin_lite.pretrain.reconstruction_figure`)
     of one clip of the run's data (a clip store's clip, or a SynthFace validation clip: people
     the model never saw), masked with the run's strategy and a fixed seed."""
-    from marlin_lite.masking import TokenGrid, make_visible_mask
-    from marlin_lite.pretrain import reconstruction_figure
-
     mcfg = model.cfg
     if cfg.data_path:
-        from marlin_lite.clipstore import ClipStore
-
         item = ClipStore(cfg.data_path)[index]
     else:
-        from marlin_lite.data import SynthFaceDataset
-
         kw = dict(num_identities=cfg.num_identities, clips_per_identity=cfg.clips_per_identity, world_seed=cfg.world_seed,
                   size=mcfg.img_size, num_frames=mcfg.num_frames)
         ds = SynthFaceDataset("val", **kw)
@@ -866,44 +843,9 @@ def pretrain_pipeline(**params: Any) -> dict[str, Any]:
 
 
 def load_encoder(checkpoint: str | os.PathLike[str], *, allow_download: bool = False) -> tuple[Any, dict[str, Any]]:
-    """A frozen encoder (eval mode, CPU) and a description of where it came from.
-
-    ``checkpoint`` is one of: a MARLIN-lite ``checkpoint.pt`` or the run folder holding it; an
-    official weight name (:data:`marlin_lite.model.OFFICIAL_WEIGHTS`, read from the cache folder,
-    downloaded only with ``allow_download``); an official weights file; or ``random:<preset>``
-    (a seeded random-init encoder, for smoke runs).
-    """
-    from marlin_lite.features import as_encoder
-    from marlin_lite.model import OFFICIAL_WEIGHTS, load_pretrained
-
-    text = str(checkpoint)
-    if text.startswith("random:"):
-        from marlin_lite.tasks.probe import random_encoder
-
-        preset = text.split(":", 1)[1]
-        enc = random_encoder(preset, 0)
-        return enc, {"checkpoint": text, "kind": "random", "preset": enc.cfg.name}
-    if text in OFFICIAL_WEIGHTS:
-        model, report = load_pretrained(text, download=allow_download)
-        return as_encoder(model).eval(), {"checkpoint": text, "kind": "official", "preset": model.cfg.name, "report": str(report)}
-    path = resolve_path(checkpoint)
-    if path.is_dir():
-        path = path / CHECKPOINT
-    if not path.exists():
-        raise FileNotFoundError(
-            f"checkpoint {path} not found: pass a MARLIN-lite checkpoint.pt (run the pretraining notebook first), an official "
-            f"weight name ({', '.join(OFFICIAL_WEIGHTS)}), an official weights file, or random:<preset>"
-        )
-    try:
-        model = model_from_checkpoint(path)
-    except NotACheckpointError:  # not a MARLIN-lite checkpoint (no "config"/"model"): official weights
-        model, report = load_pretrained(path)
-        return as_encoder(model).eval(), {"checkpoint": str(path), "kind": "official_file", "preset": model.cfg.name, "report": str(report)}
-    info: dict[str, Any] = {"checkpoint": str(path), "kind": "marlin_lite", "preset": model.cfg.name}
-    rows = read_metrics(path.parent)
-    if rows:
-        info["step"] = int(rows[-1]["step"])
-    return as_encoder(model).eval(), info
+    """:func:`marlin_lite.encoders.load_encoder` with relative paths read from the repository root
+    (where the README's commands run), whatever papermill's working directory is."""
+    return encoders.load_encoder(checkpoint, allow_download=allow_download, base=REPO_ROOT)
 
 
 # --------------------------------------------------------------------------------------
@@ -917,36 +859,6 @@ def feature_cache(cache_dir: str | os.PathLike[str] | None = None) -> Any:
     from marlin_lite.tasks.probe import FeatureCache  # noqa: PLC0415 (imports video decoding: on use only)
 
     return FeatureCache(cache_dir)
-
-
-def kind_breakdown(scores: torch.Tensor, fake: torch.Tensor, manipulation: torch.Tensor, names: Sequence[str]) -> list[dict[str, Any]]:
-    """Deepfake metrics over all samples (``manipulation="all"``) and per manipulation kind (the
-    real samples, kind 0, against that kind's fakes), kinds named by ``names``; absent kinds are
-    skipped. The FF++ counterpart of :func:`marlin_lite.tasks.dfd.dfd_breakdown`."""
-    from marlin_lite.tasks.dfd import dfd_metrics
-
-    fake = fake.float()
-    rows = [{"manipulation": "all", **dfd_metrics(scores, fake)}]
-    real = manipulation == 0
-    for k, name in enumerate(names):
-        kind = manipulation == k
-        if k == 0 or not bool(kind.any()):
-            continue
-        keep = real | kind
-        rows.append({"manipulation": name, **dfd_metrics(scores[keep], fake[keep])})
-    return rows
-
-
-def _ffpp_evaluate(video_scores: torch.Tensor, window_scores: torch.Tensor, test: Any) -> list[dict[str, Any]]:
-    from marlin_lite.datasets.ffpp import FFPP_KINDS
-    from marlin_lite.tasks.probe import pool_windows
-
-    fake, manip = test.labels["fake"], test.labels["manipulation"]
-    rows = [{"level": "clip", **r} for r in kind_breakdown(window_scores, fake[test.owner], manip[test.owner], FFPP_KINDS)]
-    if bool((test.windows_per_item > 1).any()):
-        video = pool_windows(window_scores, test.owner, test.num_items)
-        rows += [{"level": "video", **r} for r in kind_breakdown(video, fake, manip, FFPP_KINDS)]
-    return rows
 
 
 def _ffpp_check(feats: Any, split: str) -> None:
@@ -990,6 +902,8 @@ def real_task_spec(name: str, label: str | None = None) -> tuple[Any, dict[str, 
     (35) as multi-label FAR; CMU-MOSEI 2- or 7-class sentiment (multiclass) or the presence of its
     6 emotions (multi-label) as FER; FF++ real/fake as DFD trained on clips, with a breakdown by
     FF++ manipulation method."""
+    from marlin_lite.datasets.ffpp import FFPP_KINDS
+    from marlin_lite.tasks.dfd import dfd_evaluate
     from marlin_lite.tasks.probe import TaskSpec
 
     if name not in REAL_LABELS:
@@ -1000,7 +914,7 @@ def real_task_spec(name: str, label: str | None = None) -> tuple[Any, dict[str, 
     slot, kind, classes = REAL_LABELS[name][label]
     rename = {} if slot == label else {slot: label}
     if name == "ffpp":
-        spec = TaskSpec("dfd", "binary", "fake", _ffpp_evaluate, train_on="clip", stratify_key="manipulation", check=_ffpp_check)
+        spec = TaskSpec("dfd", "binary", "fake", functools.partial(dfd_evaluate, names=FFPP_KINDS), train_on="clip", stratify_key="manipulation", check=_ffpp_check)
     elif kind == "multiclass":
         task = "fer" if name == "mosei" else "far"
         spec = TaskSpec(task, "multiclass", slot, _multiclass_evaluate(classes), num_classes=classes, stratify_key=slot)
@@ -1060,7 +974,6 @@ def downstream_data(
     if task not in ("far", "fer", "dfd"):
         raise ValueError(f"task must be far, fer or dfd here (ls: run_downstream), got {task!r}")
     if dataset.lower() == "synthface":
-        from marlin_lite.data import SynthFaceDataset
         from marlin_lite.tasks import DFD, FAR, FER
 
         kw = dict(SYNTHFACE_DEFAULTS[task])

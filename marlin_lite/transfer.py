@@ -92,14 +92,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+import marlin_lite
 from marlin_lite.data import SynthFaceDataset
-from marlin_lite.features import as_encoder
+from marlin_lite.encoders import as_encoder, random_encoder
 from marlin_lite.model import MarlinAutoencoder, MarlinConfig, MarlinEncoder
+from marlin_lite.pretrain import load_checkpoint, model_from_checkpoint, saved_config
 from marlin_lite.tasks.dfd import DFD, dfd_breakdown, dfd_metrics
 from marlin_lite.tasks.far import FAR, far_metrics
 from marlin_lite.tasks.fer import FER, fer_metrics
+from marlin_lite.tasks.lipsync import lipsync_splits, run_lipsync, train_sync_expert
 from marlin_lite.tasks.metrics import multiclass_accuracy, multilabel_auc
-from marlin_lite.tasks.probe import Features, TaskSpec, logits_to_scores, make_head, random_encoder, task_generator, task_loss
+from marlin_lite.tasks.probe import Features, logits_to_scores, make_head, task_generator, task_loss, TaskSpec
 from marlin_lite.utils import atomic_write_bytes, json_bytes, pick_device, sha256_file
 
 #: The classification task specs evaluated, by name.
@@ -1033,8 +1036,6 @@ def load_lipsync_data(cfg: MarlinConfig, settings: TransferSettings) -> dict[str
     talking SynthFace clips of ``settings.ls_clip_frames`` frames at the encoder's size, framed
     and split by person as the other tasks (``settings.world_seed``, ``split_fractions``).
     The val split is rendered for its size only: nothing is chosen in LS."""
-    from marlin_lite.tasks.lipsync import lipsync_splits
-
     d = settings.data["ls"]
     return lipsync_splits(d["num_identities"], d["clips_per_identity"], splits=("train", "val", "test"), world_seed=settings.world_seed,
                           fractions=tuple(settings.split_fractions), size=cfg.img_size, num_frames=settings.ls_clip_frames,
@@ -1077,8 +1078,6 @@ def evaluate_lipsync(
     Headline: how often the expert finds the true audio offset (0) on generated mouths; chance
     is ``1 / (2K + 1)``.
     """
-    from marlin_lite.tasks.lipsync import run_lipsync, train_sync_expert
-
     train, test = data["train"], data["test"]
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -1465,8 +1464,6 @@ def git_state(path: str | Path | None = None) -> tuple[str | None, bool | None]:
 
 def versions() -> dict[str, str]:
     """Versions of Python and the packages the numbers depend on."""
-    import marlin_lite
-
     return {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
             "marlin_lite": marlin_lite.__version__}
 
@@ -1697,8 +1694,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     """``python -m marlin_lite.transfer --encoder PATH [--out docs/results.md] [--seeds 0 1 2]
     [--tasks far fer dfd] [--quick]``. Bad arguments exit with code 2 and a one-line message
     naming the argument."""
-    from marlin_lite.pretrain import load_checkpoint, model_from_checkpoint, saved_config
-
     args = list(sys.argv[1:] if argv is None else argv)
     p = _parser()
     a = p.parse_args(args)

@@ -19,7 +19,7 @@ CASES = [
     ("pretrain", ["--data-path", "/nonexistent", "--out-dir", "{tmp}/r"], "no clip store"),
     ("pretrain", ["--norm-pix", "maybe"], "expected true or false"),
     ("features", ["/nonexistent", "{tmp}/f", "--encoder", "random:tiny"], "does not exist"),
-    ("features", [str(REPO / "data_samples"), "{tmp}/f", "--encoder", "/nonexistent.pt"], "not found"),
+    ("features", [str(REPO / "data_samples"), "{tmp}/f", "--encoder", "/nonexistent.pt"], "no such file"),
     ("features", [str(REPO / "data_samples"), "{tmp}/f", "--encoder", "random:huge"], "unknown preset"),
     ("features", [str(REPO / "data_samples"), "{tmp}/f", "--encoder", "random:tiny", "--sample-rate", "-1"], "sample_rate must be"),
     ("transfer", ["--encoder", "/nonexistent.pt"], "no checkpoint file"),

@@ -69,54 +69,14 @@ scaled notebooks use them, and so can you, to see what a loader expects::
 
 from __future__ import annotations
 
-import os
-from typing import Any
-
 from marlin_lite.datasets.base import CLIP_MODES, SPLITS, VideoDataset, VideoItem, hash_fraction, hash_split, plan_clip
 from marlin_lite.datasets.celebvhq import CELEBVHQ_EMOTIONS, CelebVHQ
 from marlin_lite.datasets.ffpp import FFPP_COMPRESSIONS, FFPP_KINDS, FFPP_METHODS, FaceForensics
 from marlin_lite.datasets.lrs2 import LRS2, read_transcript
 from marlin_lite.datasets.replicas import REPLICAS, make_replica
+from marlin_lite.datasets.registry import DATASETS, canonical_name, get_dataset
 from marlin_lite.datasets.mosei import MOSEI_COLUMNS, MOSEI_EMOTIONS, CMUMOSEI, sentiment_classes
 from marlin_lite.datasets.ytf import YouTubeFaces, list_frame_files
-
-#: Registry: name -> loader class.
-DATASETS: dict[str, type[VideoDataset]] = {
-    "ytf": YouTubeFaces,
-    "celebvhq": CelebVHQ,
-    "ffpp": FaceForensics,
-    "mosei": CMUMOSEI,
-    "lrs2": LRS2,
-}
-_ALIASES = {
-    "youtubefaces": "ytf",
-    "youtubeface": "ytf",
-    "faceforensicspp": "ffpp",
-    "faceforensics": "ffpp",
-    "ffplusplus": "ffpp",
-    "cmumosei": "mosei",
-}
-
-
-def canonical_name(name: str) -> str:
-    """The registry name of ``name`` (case, ``-``, ``_`` and ``+`` -> ``p`` forgiven:
-    ``"CelebV-HQ"`` -> ``"celebvhq"``, ``"FF++"`` -> ``"ffpp"``)."""
-    if not isinstance(name, str):
-        raise TypeError(f"name must be a str; got {type(name).__name__}")
-    key = name.strip().lower().replace("-", "").replace("_", "").replace(" ", "").replace("+", "p")
-    key = _ALIASES.get(key, key)
-    if key not in DATASETS:
-        raise ValueError(f"unknown data set {name!r}; choose one of {sorted(DATASETS)}")
-    return key
-
-
-def get_dataset(name: str, root: str | os.PathLike[str], split: str = "train", **kwargs: Any) -> VideoDataset:
-    """Build loader ``name`` (``ytf``, ``celebvhq``, ``ffpp``, ``mosei``, ``lrs2``) on ``root``.
-
-    ``kwargs`` go to the loader's constructor (``clip_len``, ``sample_rate``, ``clip``, ``seed``,
-    ``size``, ``limit``, ``missing`` and the loader's own options).
-    """
-    return DATASETS[canonical_name(name)](root, split, **kwargs)
 
 __all__ = [
     "CELEBVHQ_EMOTIONS",

@@ -46,6 +46,7 @@ from marlin_lite.datasets.ffpp import FFPP_COMPRESSIONS, FFPP_KINDS, FFPP_METHOD
 from marlin_lite.datasets.mosei import MOSEI_COLUMNS, MOSEI_EMOTIONS, sentiment_classes
 from marlin_lite.synthface import ATTRIBUTES, EXPRESSIONS, SynthClip, generate_clip
 from marlin_lite.video import write_video
+from marlin_lite.datasets.registry import canonical_name
 
 __all__ = [
     "CELEBVHQ_ACTION_NAMES",
@@ -488,6 +489,4 @@ def make_replica(name: str, root: PathLike, **kwargs: Any) -> dict[str, Any]:
     """Write a tiny replica of data set ``name`` (``ytf``, ``celebvhq``, ``ffpp``, ``mosei``,
     ``lrs2``) under ``root`` and return its manifest; ``kwargs`` go to ``make_<name>_replica``
     (e.g. ``size=``, ``num_frames=``, ``seed=``)."""
-    from marlin_lite.datasets import canonical_name
-
     return REPLICAS[canonical_name(name)](root, **kwargs)

@@ -16,7 +16,7 @@ clips for an 8-frame encoder). Low-data subsets are stratified by manipulation k
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 import torch
 
@@ -40,9 +40,13 @@ def dfd_metrics(scores: torch.Tensor, targets: torch.Tensor, threshold: float = 
     return {"auc": binary_auc(scores, targets), "accuracy": binary_accuracy(scores, targets, threshold)}
 
 
-def dfd_breakdown(scores: torch.Tensor, fake: torch.Tensor, manipulation: torch.Tensor, threshold: float = 0.5) -> list[dict[str, Any]]:
+def dfd_breakdown(
+    scores: torch.Tensor, fake: torch.Tensor, manipulation: torch.Tensor, threshold: float = 0.5,
+    names: Sequence[str] = MANIPULATIONS,
+) -> list[dict[str, Any]]:
     """Rows ``{"manipulation": "all" | kind, "auc", "accuracy"}`` for ``scores (N,)``, 0/1
-    ``fake (N,)`` and manipulation ids ``(N,)`` (indices into ``MANIPULATIONS``, 0 = real).
+    ``fake (N,)`` and manipulation ids ``(N,)`` (indices into ``names``, 0 = real: SynthFace's
+    ``MANIPULATIONS`` by default, FF++'s ``FFPP_KINDS`` for FaceForensics++).
 
     A kind's row scores the real samples plus that kind's fakes; kinds absent are skipped.
     """
@@ -50,9 +54,10 @@ def dfd_breakdown(scores: torch.Tensor, fake: torch.Tensor, manipulation: torch.
         raise ValueError(
             f"scores, fake and manipulation must all be (N,), got {tuple(scores.shape)}, {tuple(fake.shape)}, {tuple(manipulation.shape)}"
         )
+    fake = fake.float()
     rows = [{"manipulation": "all", **dfd_metrics(scores, fake, threshold)}]
     real = manipulation == 0
-    for k, name in enumerate(MANIPULATIONS):
+    for k, name in enumerate(names):
         kind = manipulation == k
         if k == 0 or not bool(kind.any()):
             continue
@@ -61,12 +66,16 @@ def dfd_breakdown(scores: torch.Tensor, fake: torch.Tensor, manipulation: torch.
     return rows
 
 
-def _evaluate(video_scores: torch.Tensor, window_scores: torch.Tensor, test: Features) -> list[dict[str, Any]]:
+def dfd_evaluate(
+    video_scores: torch.Tensor, window_scores: torch.Tensor, test: Features, names: Sequence[str] = MANIPULATIONS,
+) -> list[dict[str, Any]]:
+    """:func:`dfd_breakdown` at clip level and, when videos have several windows, at video level
+    (window scores pooled); manipulation ids index ``names``."""
     fake, manip = test.labels["fake"], test.labels["manipulation"]
-    rows = [{"level": "clip", **r} for r in dfd_breakdown(window_scores, fake[test.owner], manip[test.owner])]
+    rows = [{"level": "clip", **r} for r in dfd_breakdown(window_scores, fake[test.owner], manip[test.owner], names=names)]
     if bool((test.windows_per_item > 1).any()):
         video = pool_windows(window_scores, test.owner, test.num_items)
-        rows += [{"level": "video", **r} for r in dfd_breakdown(video, fake, manip)]
+        rows += [{"level": "video", **r} for r in dfd_breakdown(video, fake, manip, names=names)]
     return rows
 
 
@@ -82,7 +91,7 @@ def _check(feats: Features, split: str) -> None:
 
 
 #: The DFD task for :func:`~marlin_lite.tasks.probe.run_baselines` (trained on clips).
-DFD = TaskSpec("dfd", "binary", "fake", _evaluate, train_on="clip", stratify_key="manipulation", check=_check)
+DFD = TaskSpec("dfd", "binary", "fake", dfd_evaluate, train_on="clip", stratify_key="manipulation", check=_check)
 
 
 def run_dfd(pretrained, train_set, test_set, *, val_set=None, fractions=(1.0,), seeds=(0,), **kwargs: Any) -> ResultsTable:

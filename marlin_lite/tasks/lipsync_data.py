@@ -47,7 +47,11 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from marlin_lite import faces as F
 from marlin_lite.audio import log_mel, mel_frames_per_video_frame
+from marlin_lite.datasets import LRS2
+from marlin_lite.datasets.lrs2 import resample_linear
+from marlin_lite.pretrain import atomic_save
 from marlin_lite.tasks.lipsync import LipSyncClips
 
 __all__ = [
@@ -154,8 +158,6 @@ def _square_frame_boxes(frames: np.ndarray) -> np.ndarray:
 
 
 def _resample(audio: np.ndarray, rate: int, target: int) -> np.ndarray:
-    from marlin_lite.datasets.lrs2 import resample_linear
-
     return resample_linear(np.asarray(audio, dtype=np.float32), int(rate), int(target))
 
 
@@ -163,8 +165,6 @@ def _one_video(dataset: Any, i: int, opts: dict[str, Any], parser: Any) -> dict[
     """Decode, crop, log-mel and segment video ``i`` (see :func:`talking_face_clips`) -> a dict:
     ``status`` (``ok``, ``too_short``, ``no_audio``, ``no_face``), ``name``, and for ``ok`` the
     segments' ``videos`` / ``mels`` / ``starts``, the lip counts and the tracking warnings."""
-    from marlin_lite import faces as F
-
     size, L, fps, m = opts["size"], opts["segment_frames"], opts["fps"], opts["mel_per_frame"]
     item = dataset.items[i]
     video = dataset.read_video(i)
@@ -224,8 +224,6 @@ def _init_worker(dataset: Any, opts: dict[str, Any], parser: Any) -> None:
 def _worker_video(i: int) -> dict[str, Any]:
     w = _WORKER
     if w["opts"]["crop"] == "landmarks" and w["parser"] is None:
-        from marlin_lite import faces as F
-
         w["parser"] = F.LandmarkParser()  # MediaPipe's graph is built once per process
     return _one_video(w["dataset"], i, w["opts"], w["parser"])
 
@@ -279,8 +277,6 @@ def talking_face_clips(
         marlin_lite.faces.FacesExtraMissingError: ``crop="landmarks"`` without a ``parser`` and
             without the optional MediaPipe extra (pass ``crop="frame"`` or install it).
     """
-    from marlin_lite import faces as F
-
     if crop not in CROP_MODES:
         raise ValueError(f"crop must be one of {CROP_MODES}, got {crop!r}")
     size = _check_int(size, "size", 2)
@@ -371,8 +367,6 @@ def _cache_file(cache_dir: Path, dataset: Any, settings: dict[str, Any]) -> Path
 
 
 def _save(path: Path, clips: LipSyncClips, report: LipSyncReport) -> None:
-    from marlin_lite.pretrain import atomic_save
-
     payload = {k: getattr(clips, k) for k in ("video", "mel", "identity", "clip_seed")}
     payload.update(meta=json.dumps({"mel_per_frame": clips.mel_per_frame, "fps": clips.fps, "sample_rate": clips.sample_rate,
                                     "hop_length": clips.hop_length, "names": clips.names, "report": asdict(report)}))
@@ -423,8 +417,6 @@ def lrs2_lipsync_splits(
 
     Returns ``({split: clips}, {split: report})``.
     """
-    from marlin_lite.datasets import LRS2
-
     L = segment_frames if segment_frames is not None else default_segment_frames(num_frames, max_offset)
     if L < default_segment_frames(num_frames, max_offset):
         raise ValueError(

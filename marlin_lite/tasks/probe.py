@@ -43,9 +43,14 @@ from typing import Any, Callable, Iterable, Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.data import Subset
+from tqdm.auto import tqdm
 
-from marlin_lite.features import as_encoder, extract_features
-from marlin_lite.model import MarlinAutoencoder, MarlinConfig, MarlinEncoder, get_config
+from marlin_lite.data import SynthFaceDataset
+from marlin_lite.encoders import as_encoder, encoder_digest, random_encoder
+from marlin_lite.features import extract_features
+from marlin_lite.model import MarlinAutoencoder, MarlinEncoder
+from marlin_lite.tasks.metrics import binary_auc, multiclass_accuracy, multilabel_auc
 from marlin_lite.tasks.results import ResultsTable
 from marlin_lite.video import clip_span, random_clip_start, window_indices
 
@@ -75,19 +80,6 @@ def task_generator(seed: int, *purpose: str | int) -> torch.Generator:
     return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") & (2**63 - 1))
 
 
-def random_encoder(cfg: MarlinConfig | str, seed: int = 0) -> MarlinEncoder:
-    """A randomly initialised encoder (the official init), seeded, in eval mode on the CPU.
-
-    The global RNG is left as it was (the init runs inside ``torch.random.fork_rng``).
-    """
-    cfg = get_config(cfg)
-    task_generator(seed)  # validates the seed
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = MarlinAutoencoder(cfg, discriminator=False)
-    return model.encoder.eval()
-
-
 def make_head(in_dim: int, out_dim: int, generator: torch.Generator) -> nn.Linear:
     """``Linear(in_dim, out_dim)`` with PyTorch's default init (uniform in ``±1/sqrt(in_dim)``)
     drawn from ``generator``."""
@@ -101,17 +93,6 @@ def make_head(in_dim: int, out_dim: int, generator: torch.Generator) -> nn.Linea
     return head
 
 
-def encoder_digest(model: MarlinEncoder | MarlinAutoencoder) -> str:
-    """SHA-256 (hex) of an encoder's config and weights: the identity of its features."""
-    enc = as_encoder(model)
-    h = hashlib.sha256(json.dumps(enc.cfg.to_dict(), sort_keys=True).encode())
-    for name, t in sorted(enc.state_dict().items()):
-        h.update(name.encode())
-        h.update(str(t.dtype).encode())
-        h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
-    return h.hexdigest()
-
-
 def dataset_spec(dataset: Any) -> str:
     """A JSON string that determines a data set's items, for cache keys.
 
@@ -120,10 +101,6 @@ def dataset_spec(dataset: Any) -> str:
     (the loaders of :mod:`marlin_lite.datasets`: root, split, options and items; :class:`LabelView`);
     other data sets need an explicit key.
     """
-    from torch.utils.data import Subset
-
-    from marlin_lite.data import SynthFaceDataset
-
     if isinstance(dataset, Subset):
         return json.dumps({"subset_of": json.loads(dataset_spec(dataset.dataset)), "indices": [int(i) for i in dataset.indices]})
     if isinstance(dataset, SynthFaceDataset):
@@ -312,8 +289,6 @@ def compute_features(
 
     items = range(len(dataset))
     if progress:
-        from tqdm.auto import tqdm
-
         items = tqdm(items, desc="features", unit="video")
     for i in items:
         item = dataset[i]
@@ -512,8 +487,6 @@ PROBE_PROTOCOLS: dict[str, dict[str, Any]] = {
 def _selection_metric(logits: torch.Tensor, targets: torch.Tensor, task: str) -> float:
     """The validation metric ``select="metric"`` keeps the best head by: micro AUC (multilabel),
     AUC (binary), accuracy (multiclass); ``nan`` scores as -inf."""
-    from marlin_lite.tasks.metrics import binary_auc, multiclass_accuracy, multilabel_auc
-
     scores = logits_to_scores(logits, task)
     if task == "multilabel":
         value = multilabel_auc(scores, targets, average="micro")
