@@ -1,6 +1,10 @@
 """Repository-wide pytest setup (a root conftest, so its ignores apply to ``notebooks/`` too).
 
 * ``notebooks/scaled/`` holds papermill notebooks for GPUs: never validated by nbval here.
+* ``notebooks/*.py`` are the jupytext twins of the lessons (``notebooks/jupytext.toml``): lesson
+  code, not test modules. pytest's default file names skip them already; the ignore also keeps
+  ``--doctest-modules`` from importing (that is, running) every lesson. Named on the command
+  line, a file is collected anyway. ``tests/test_notebook_pairs.py`` checks the pairs.
 * ``build/`` (executed copies, student copies) and ``.venv/`` are outputs, not tests.
 * nbval's kernels inherit this process's environment. ``scripts/_env.sh`` exports
   ``MPLBACKEND=Agg`` for headless scripts, but a kernel with Agg draws nothing and every
@@ -16,6 +20,7 @@ import os
 collect_ignore_glob = [
     "notebooks/scaled",
     "notebooks/scaled/*",
+    "notebooks/*.py",
     "build/*",
     ".venv/*",
 ]

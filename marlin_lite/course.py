@@ -5,7 +5,8 @@ for GPUs and is never a lesson). Everything here is importable and also a comman
 
     python -m marlin_lite.course list                      # the lessons and their exercises
     python -m marlin_lite.course run [LESSON ...]          # execute into build/course, save figures
-    python -m marlin_lite.course execute [LESSON ...]      # re-execute IN PLACE (commit the outputs)
+    python -m marlin_lite.course execute [LESSON ...]      # re-execute IN PLACE (commit the outputs);
+                                                           # refused while the paired .py differs
     python -m marlin_lite.course student [LESSON ...]      # student copies into build/student
 
 A LESSON is a path to a notebook, a stem (``00_welcome_and_data``) or its number (``00``).
@@ -49,6 +50,9 @@ __all__ = [
     "extract_figures",
     "exercises",
     "make_student_notebook",
+    "paired_script",
+    "cell_signature",
+    "pair_differences",
     "interact",
     "CHECK_WIDGETS_ENV",
     "main",
@@ -132,6 +136,43 @@ def _clear_cell(cell: NotebookNode) -> None:
         cell.outputs = []
         cell.execution_count = None
     cell.get("metadata", {}).pop("execution", None)
+
+
+# --------------------------------------------------------------------------------------------
+# Paired py:percent files (notebooks/jupytext.toml)
+# --------------------------------------------------------------------------------------------
+def paired_script(path: str | Path) -> Path:
+    """The py:percent file that jupytext pairs with the notebook ``path``: same folder, same
+    name, ``.py`` (``notebooks/jupytext.toml`` pairs every notebook below ``notebooks/``)."""
+    return Path(path).with_suffix(".py")
+
+
+def cell_signature(nb: NotebookNode) -> list[tuple[str, str, list[str]]]:
+    """``(cell_type, source, tags)`` of every cell, in order: what a notebook and its paired
+    ``.py`` hold in common (outputs and execution counts live in the ``.ipynb`` only)."""
+    return [(cell.cell_type, _source(cell), _tags(cell)) for cell in nb.cells]
+
+
+def pair_differences(path: str | Path) -> list[str]:
+    """Where the notebook ``path`` and its paired ``.py`` (:func:`paired_script`) disagree, as
+    sentences; empty when both hold the same cells (:func:`cell_signature`). The ``.py`` is read
+    as jupytext reads it (``py:percent``); a missing ``.py`` is one difference."""
+    import jupytext
+
+    path = Path(path)
+    script = paired_script(path)
+    if not script.is_file():
+        return [f"{script.name} is missing"]
+    ours = cell_signature(nbformat.read(path, as_version=4))
+    theirs = cell_signature(jupytext.read(script, fmt="py:percent"))
+    problems = []
+    for index, (a, b) in enumerate(zip(ours, theirs)):
+        what = [name for name, x, y in zip(("cell type", "source", "tags"), a, b) if x != y]
+        if what:
+            problems.append(f"cell {index}: {' and '.join(what)} differ between {path.name} and {script.name}")
+    if len(ours) != len(theirs):
+        problems.append(f"{path.name} has {len(ours)} cells, {script.name} {len(theirs)}")
+    return problems
 
 
 # --------------------------------------------------------------------------------------------
@@ -612,6 +653,17 @@ def _cmd_execute(args: argparse.Namespace) -> int:
     failed = 0
     for path in lessons:
         print(f"executing {_display(path)} ...", end=" ", flush=True)
+        # An edit in the paired .py that was not synced yet would be executed as the old code,
+        # and the newer .ipynb would then win the next `jupytext --sync`: refuse instead.
+        differences = pair_differences(path) if paired_script(path).is_file() else []
+        if differences:
+            failed += 1
+            print("REFUSED (left unchanged)", flush=True)
+            print(f"{_display(path)} and its paired .py differ: {differences[0]}"
+                  f"{f' (and {len(differences) - 1} more)' if len(differences) > 1 else ''}. "
+                  f"Run `jupytext --sync {_display(paired_script(path))}` first (it keeps the most recently "
+                  "saved file's cells), then execute.", file=sys.stderr)
+            continue
         try:
             nb, seconds = execute_notebook(path, timeout=args.timeout)
         except NotebookExecutionError as exc:

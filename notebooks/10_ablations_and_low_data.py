@@ -1,53 +1,56 @@
-"""Builds notebooks/10_ablations_and_low_data.ipynb (run from anywhere; writes into the repository's notebooks/)."""
-import sys
-from pathlib import Path
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _lesson import Lesson  # noqa: E402
+# %% [markdown]
+# # Lesson 10 · Ablations and the low-data regime
+#
+# Every earlier lesson made a choice and moved on: fasking rather than tube masking, 90 % of the
+# tokens hidden, no adversarial term in the course recipe (lesson 04 measured why). MARLIN's paper defends its choices with
+# **ablations** (change one thing, keep everything else, measure) and claims its features shine
+# when **labels are few**. This lesson reads such an experiment the way a reviewer would: with
+# several seeds, error bars, a common yardstick, and an honest verdict on what the numbers can
+# and cannot say.
+#
+# Pretraining 8 variants x 3 seeds of the course recipe does not fit in a lesson, so a script
+# does it: `python -m marlin_lite.experiments` (module `marlin_lite/experiments.py`). It
+# pretrains every (variant, seed) of `configs/course.yaml` with one setting changed, on a
+# shorter budget than the course checkpoint (600 steps instead of 8,000), measures each one
+# the same way, and writes one JSON file with the **command, seeds, versions and timings**
+# beside every number. This notebook loads that file, checks it against its own settings, and
+# draws it; section 6 runs the script itself at toy size so you see the same code path at work.
+#
+# **In this lesson you will**
+# 1. read the provenance of a results file and check that it is complete;
+# 2. compute mean, standard deviation and the standard error of a *paired* difference over
+#    seeds (the exercise), and check them against the package's `ResultsTable`;
+# 3. compare masking strategies, mask ratios and the adversarial term on two yardsticks: a
+#    common held-out reconstruction task and the facial-attribute probe of lesson 06, and any
+#    two variants seed by seed;
+# 4. read MARLIN's low-data claim across all four tasks of the full-size transfer report;
+# 5. state the paper's claims next to what the course measured.
+#
+# *Run time: under a minute on 2 CPU cores (the script's full run: see its provenance below).*
 
-lesson = Lesson()
-md, code = lesson.md, lesson.code
-
-
-md(r"""
-# Lesson 10 · Ablations and the low-data regime
-
-Every earlier lesson made a choice and moved on: fasking rather than tube masking, 90 % of the
-tokens hidden, no adversarial term in the course recipe (lesson 04 measured why). MARLIN's paper defends its choices with
-**ablations** (change one thing, keep everything else, measure) and claims its features shine
-when **labels are few**. This lesson reads such an experiment the way a reviewer would: with
-several seeds, error bars, a common yardstick, and an honest verdict on what the numbers can
-and cannot say.
-
-Pretraining 8 variants x 3 seeds of the course recipe does not fit in a lesson, so a script
-does it: `python -m marlin_lite.experiments` (module `marlin_lite/experiments.py`). It
-pretrains every (variant, seed) of `configs/course.yaml` with one setting changed, on a
-shorter budget than the course checkpoint (600 steps instead of 8,000), measures each one
-the same way, and writes one JSON file with the **command, seeds, versions and timings**
-beside every number. This notebook loads that file, checks it against its own settings, and
-draws it; section 6 runs the script itself at toy size so you see the same code path at work.
-
-**In this lesson you will**
-1. read the provenance of a results file and check that it is complete;
-2. compute mean, standard deviation and the standard error of a *paired* difference over
-   seeds (the exercise), and check them against the package's `ResultsTable`;
-3. compare masking strategies, mask ratios and the adversarial term on two yardsticks: a
-   common held-out reconstruction task and the facial-attribute probe of lesson 06, and any
-   two variants seed by seed;
-4. read MARLIN's low-data claim across all four tasks of the full-size transfer report;
-5. state the paper's claims next to what the course measured.
-
-*Run time: under a minute on 2 CPU cores (the script's full run: see its provenance below).*
-""")
-code("""
+# %% tags=["parameters"]
 RESULTS = "results/ablations_course.json"  # written by python -m marlin_lite.experiments (its command is printed below)
 CONFIG = "../configs/course.yaml"  # the reference pretraining config the script used
 FULL_REPORT = "../docs/results.md"  # the full-size transfer report (section 5), written by python -m marlin_lite.transfer
 RUN_DEMO = True  # section 6: run the script itself at toy size (about 30 s)
 DEMO_DIR = "../runs/lesson10_demo"
 MARGIN_SE = 2.0  # a difference counts when it is larger than this many standard errors
-""", tags=["parameters"])
-code("""
+
+# %%
 import json
 import math
 from pathlib import Path
@@ -60,7 +63,7 @@ from marlin_lite.pretrain import load_config
 from marlin_lite.tasks import ResultsTable
 from marlin_lite.transfer import ALL_TASKS, TASK_TITLES, load_results, task_differences
 
-%matplotlib inline
+# %matplotlib inline
 plt.rcParams["figure.dpi"] = 80
 path = Path(RESULTS)
 if not path.exists():
@@ -74,18 +77,18 @@ print("seeds   :", prov["seeds"], "| date:", prov["date"], "| torch", prov["torc
 trained_here = sum(not r["reused_checkpoint"] for r in results["ablations"])
 print(f"this invocation: {prov['elapsed_s'] / 60:.0f} min; it trained {trained_here} of {len(results['ablations'])} runs and reused the "
       "finished checkpoints of the others from its runs folder (the script resumes)")
-""")
-md(r"""
-## 1. Is the file what it claims to be?
 
-A results file is only as good as its bookkeeping. Before plotting anything, check that it
-holds every (variant, seed) it announces, that each variant differs from the reference in
-exactly the setting it names, and that the reference is today's `configs/course.yaml` (if
-someone changed the config since, these results describe another experiment). The script read
-the reference's clips from a clip store rendered once (`data_path`): the same clips, so that
-one setting is allowed to differ.
-""")
-code("""
+# %% [markdown]
+# ## 1. Is the file what it claims to be?
+#
+# A results file is only as good as its bookkeeping. Before plotting anything, check that it
+# holds every (variant, seed) it announces, that each variant differs from the reference in
+# exactly the setting it names, and that the reference is today's `configs/course.yaml` (if
+# someone changed the config since, these results describe another experiment). The script read
+# the reference's clips from a clip store rendered once (`data_path`): the same clips, so that
+# one setting is allowed to differ.
+
+# %%
 seeds = settings["seeds"]
 variants = list(settings["variants"])
 rows = results["ablations"]
@@ -103,30 +106,32 @@ print(f"{len(rows)} runs = {len(variants)} variants x {len(seeds)} seeds, {setti
 for v in variants:
     print(f"  {v:15s} {settings['variants'][v] or '(the reference)'}")
 print("skipped (they change nothing in the reference):", settings.get("skipped_variants", []))
-""")
-md(r"""
-## 2. Seeds, spread and paired differences
 
-Three seeds give three numbers per variant. Their **mean** is the estimate, their **standard
-deviation** $s = \sqrt{\frac{1}{n-1}\sum_i (x_i - \bar x)^2}$ (with $n - 1$: Bessel's correction)
-says how much a single run wanders. To compare two variants, do not compare their means
-against their separate spreads: each seed fixes the data order, the masks and the
-initialisation for *both* variants, so the seeds are **paired**. Take the per-seed
-differences $d_i = a_i - b_i$; their mean estimates the effect, and its **standard error**
-$s_d / \sqrt{n}$ says how sure we are. Much of the seed-to-seed wander cancels in $d_i$.
 
-**Exercise.** Write `paired_difference(a, b)` returning `(mean, standard_error)` of the
-per-seed differences of two equally long lists.
-""")
-code("""
+# %% [markdown]
+# ## 2. Seeds, spread and paired differences
+#
+# Three seeds give three numbers per variant. Their **mean** is the estimate, their **standard
+# deviation** $s = \sqrt{\frac{1}{n-1}\sum_i (x_i - \bar x)^2}$ (with $n - 1$: Bessel's correction)
+# says how much a single run wanders. To compare two variants, do not compare their means
+# against their separate spreads: each seed fixes the data order, the masks and the
+# initialisation for *both* variants, so the seeds are **paired**. Take the per-seed
+# differences $d_i = a_i - b_i$; their mean estimates the effect, and its **standard error**
+# $s_d / \sqrt{n}$ says how sure we are. Much of the seed-to-seed wander cancels in $d_i$.
+#
+# **Exercise.** Write `paired_difference(a, b)` returning `(mean, standard_error)` of the
+# per-seed differences of two equally long lists.
+
+# %% tags=["solution"]
 def paired_difference(a, b):
-    \"\"\"a, b: per-seed values (same length n >= 2, same seed order) -> (mean of a_i - b_i, its standard error).\"\"\"
+    """a, b: per-seed values (same length n >= 2, same seed order) -> (mean of a_i - b_i, its standard error)."""
     # BEGIN SOLUTION
     d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
     return float(d.mean()), float(d.std(ddof=1) / math.sqrt(len(d)))
     # END SOLUTION
-""", tags=["solution"])
-code("""
+
+
+# %% tags=["self-check"]
 # Self-check
 # 1. By hand: a = [3, 5, 7], b = [1, 4, 4] -> d = [2, 1, 3], mean 2, s_d = 1, standard error 1 / sqrt(3)
 m, se = paired_difference([3, 5, 7], [1, 4, 4])
@@ -141,15 +146,15 @@ s = table.summarize()[0]
 m, se = paired_difference([0.2, 0.5, 0.1, 0.4], [0, 0, 0, 0])
 assert abs(m - s["x_mean"]) < 1e-12 and abs(se - s["x_std"] / 2) < 1e-12, "mean / std must match ResultsTable.summarize (std with n - 1)"
 print("self-check passed")
-""", tags=["self-check"])
-md(r"""
-With your function and the package's table, the comparisons below print a verdict only when
-the paired difference is larger than `MARGIN_SE` = 2 standard errors, and "no clear
-difference" otherwise. With 3 seeds that is a loose screen, not a significance test (a
-t-test with 2 degrees of freedom would ask for about 4.3 standard errors at the 5 % level):
-read "better" as "worth a closer look with more seeds".
-""")
-code("""
+
+# %% [markdown]
+# With your function and the package's table, the comparisons below print a verdict only when
+# the paired difference is larger than `MARGIN_SE` = 2 standard errors, and "no clear
+# difference" otherwise. With 3 seeds that is a loose screen, not a significance test (a
+# t-test with 2 degrees of freedom would ask for about 4.3 standard errors at the 5 % level):
+# read "better" as "worth a closer look with more seeds".
+
+# %%
 by = {(r["variant"], r["seed"]): r for r in rows}
 METRICS = {"rec_tube90": "held-out reconstruction MSE (tube 0.9, lower is better)",
            "far_auc_micro": "FAR probe micro AUC (higher is better)",
@@ -177,22 +182,23 @@ for v in variants:
         mine = (np.mean(values(v, metric)), np.std(values(v, metric), ddof=1))
         assert np.allclose(mine, (summary[v][f"{metric}_mean"], summary[v][f"{metric}_std"]))
 print(f"mean and std over seeds match ResultsTable.summarize for {len(variants)} variants x {len(METRICS)} metrics")
-""")
-md(r"""
-## 3. Masking strategies
 
-Two yardsticks, because each alone misleads:
 
-* **Held-out reconstruction** under one *common* mask (tube masking at 0.9 on people no run
-  has seen). A model's own training loss is not comparable across strategies: hiding whole
-  frames (frame masking) or whole facial parts (fasking) makes some tasks harder than others.
-* **Facial-attribute probe** (lesson 06's protocol) and **expression probe** (the transfer
-  report's FER protocol, all labels): what the encoder's features are *for*.
+# %% [markdown]
+# ## 3. Masking strategies
+#
+# Two yardsticks, because each alone misleads:
+#
+# * **Held-out reconstruction** under one *common* mask (tube masking at 0.9 on people no run
+#   has seen). A model's own training loss is not comparable across strategies: hiding whole
+#   frames (frame masking) or whole facial parts (fasking) makes some tasks harder than others.
+# * **Facial-attribute probe** (lesson 06's protocol) and **expression probe** (the transfer
+#   report's FER protocol, all labels): what the encoder's features are *for*.
+#
+# Bars are means over seeds, whiskers the standard deviation, dots the single runs; the dashed
+# line is a random-init encoder of the same seeds, the baseline pretraining has to clear.
 
-Bars are means over seeds, whiskers the standard deviation, dots the single runs; the dashed
-line is a random-init encoder of the same seeds, the baseline pretraining has to clear.
-""")
-code("""
+# %%
 def bars(names, labels=None, title=""):
     fig, axes = plt.subplots(1, len(METRICS), figsize=(5.2 * len(METRICS), 3.3))
     for ax, (metric, what) in zip(axes, METRICS.items()):
@@ -227,16 +233,16 @@ for v in strategies[1:]:
 for m in baseline:
     gains = {v: np.mean(values(v, m)) - np.mean(baseline[m]) for v in variants}
     print(f"{m}: pretrained variants minus random init, from {min(gains.values()):+.3f} to {max(gains.values()):+.3f}")
-""")
-md(r"""
-A note on the reconstruction yardstick: a model trained with tube masking practises exactly
-the common test mask, so a "better" for `tube` there is partly home advantage; random masking
-shows every position in every frame and is the easiest pretext task of all. The probe column
-is the one that speaks to MARLIN's claim.
 
-## 4. Mask ratio and the adversarial term
-""")
-code("""
+# %% [markdown]
+# A note on the reconstruction yardstick: a model trained with tube masking practises exactly
+# the common test mask, so a "better" for `tube` there is partly home advantage; random masking
+# shows every position in every frame and is the easiest pretext task of all. The probe column
+# is the one that speaks to MARLIN's claim.
+#
+# ## 4. Mask ratio and the adversarial term
+
+# %%
 ratios = [v for v in ("ratio_0.75", "reference", "ratio_0.95") if v in variants]
 bars(ratios, ["0.75", "0.9 (ref.)", "0.95"], "mask ratio (fasking)")
 for v in ratios:
@@ -245,19 +251,20 @@ for v in ratios:
 if "adversarial" in variants:
     bars(["reference", "adversarial"], ["without critic (ref.)", "with"], "the adversarial term (weight 0.01)")
     print(f"with the critic, against without: {verdicts('adversarial')}")
-""")
-md(r"""
-### Any two variants, seed by seed
 
-The bars hide the pairing. `show_pair` draws it: one line per seed from variant A's value to
-variant B's. Lines that run parallel mean a steady difference (small standard error) even when
-the seeds sit far apart; lines that cross mean the difference depends on the seed. Here, tube
-masking against the reference:
-""")
-code("""
+
+# %% [markdown]
+# ### Any two variants, seed by seed
+#
+# The bars hide the pairing. `show_pair` draws it: one line per seed from variant A's value to
+# variant B's. Lines that run parallel mean a steady difference (small standard error) even when
+# the seeds sit far apart; lines that cross mean the difference depends on the seed. Here, tube
+# masking against the reference:
+
+# %%
 def show_pair(a, b, metric):
-    \"\"\"Per-seed values of variants a and b on metric, joined seed by seed; the title gives the paired
-    mean difference a - b, its standard error and the verdict of section 2's screen.\"\"\"
+    """Per-seed values of variants a and b on metric, joined seed by seed; the title gives the paired
+    mean difference a - b, its standard error and the verdict of section 2's screen."""
     va, vb = values(a, metric), values(b, metric)
     m, se = paired_difference(va, vb)
     fig, ax = plt.subplots(figsize=(4.2, 3.2))
@@ -266,7 +273,7 @@ def show_pair(a, b, metric):
     ax.set_xticks([0, 1], [a, b])
     ax.set_xlim(-0.4, 1.4)
     ax.set_ylabel(METRICS[metric], fontsize=7)
-    ax.set_title(f"{a} - {b}: {m:+.4f} ± {se:.4f} (SE)\\n{a}: {verdict(a, metric, against=b)}", fontsize=8)
+    ax.set_title(f"{a} - {b}: {m:+.4f} ± {se:.4f} (SE)\n{a}: {verdict(a, metric, against=b)}", fontsize=8)
     ax.legend(fontsize=7)
     plt.tight_layout()
     plt.show()
@@ -275,12 +282,12 @@ def show_pair(a, b, metric):
 pair = ("tube", "reference") if "tube" in variants else (variants[1], variants[0])
 for metric in METRICS:
     show_pair(*pair, metric)
-""")
-md(r"""
-Pick any two variants and a yardstick yourself. (The widget needs a running kernel; the
-figures above show one pair.)
-""")
-code("""
+
+# %% [markdown]
+# Pick any two variants and a yardstick yourself. (The widget needs a running kernel; the
+# figures above show one pair.)
+
+# %%
 # NBVAL_IGNORE_OUTPUT
 import ipywidgets as widgets
 
@@ -288,17 +295,17 @@ from marlin_lite.course import interact  # ipywidgets.interact, checked by the t
 
 interact(show_pair, a=widgets.Dropdown(options=variants, value=pair[0]),
                  b=widgets.Dropdown(options=variants, value=pair[1]), metric=list(METRICS));
-""")
-md(r"""
-## 5. The low-data regime, on all four tasks
 
-MARLIN's second claim is that its features shine when labels are few. The full-size transfer
-report (`docs/results.md`, lessons 06-09 read one task each) measured it on every task with
-1, 5, 10 and all labelled examples per class (LS: training people), 3 seeds, tuned baselines
-and paired 95 % t-intervals. Here are its paired differences side by side: a point above 0 is
-a gain of the pretrained encoder, its bar the interval.
-""")
-code("""
+# %% [markdown]
+# ## 5. The low-data regime, on all four tasks
+#
+# MARLIN's second claim is that its features shine when labels are few. The full-size transfer
+# report (`docs/results.md`, lessons 06-09 read one task each) measured it on every task with
+# 1, 5, 10 and all labelled examples per class (LS: training people), 3 seeds, tuned baselines
+# and paired 95 % t-intervals. Here are its paired differences side by side: a point above 0 is
+# a gain of the pretrained encoder, its bar the interval.
+
+# %%
 full = load_results(FULL_REPORT)
 tasks = [t for t in ALL_TASKS if t in full["tasks"]]
 fig, axes = plt.subplots(1, len(tasks), figsize=(3.4 * len(tasks), 3.2), sharey=False)
@@ -324,69 +331,66 @@ for task in tasks:
     for (a, b), label in pairs.items():
         cells = [f"{x['regime']} {x['mean']:+.3f} ({x['verdict']})" for x in task_differences(full, task) if (x["a"], x["b"]) == (a, b)]
         print(f"{task.upper():3s} pretrained probe {label:15s}: " + ", ".join(cells))
-""")
-md(r"""
-## 6. Run the script yourself
 
-The same function at toy size: two variants, one seed, 20 pretraining steps, a smaller FAR
-set, no low-data part. It writes its own JSON with its own provenance. The numbers mean
-nothing at 20 steps; the point is that the committed file came out of exactly this code.
-""")
-code("""
+# %% [markdown]
+# ## 6. Run the script yourself
+#
+# The same function at toy size: two variants, one seed, 20 pretraining steps, a smaller FAR
+# set, no low-data part. It writes its own JSON with its own provenance. The numbers mean
+# nothing at 20 steps; the point is that the committed file came out of exactly this code.
+
+# %%
 # NBVAL_IGNORE_OUTPUT
 if RUN_DEMO:
     demo = experiments.main(["--config", CONFIG, "--variants", "reference", "tube", "--seeds", "0", "--max-steps", "20",
                              "--fractions", "--far-identities", "30", "--runs-dir", DEMO_DIR, "--out", f"{DEMO_DIR}/results.json"])
-""")
-code("""
+
+# %%
 if RUN_DEMO:
     saved = json.loads(Path(DEMO_DIR, "results.json").read_text())
     print("demo rows:", [(r["variant"], r["seed"], r["steps"]) for r in saved["ablations"]])
     print("provenance recorded:", sorted(saved["provenance"]))
-""")
-md(r"""
-## 7. What the paper claims, and what the course measured
 
-MARLIN's ablations compare the same masking strategies (random, frame, tube, fasking), mask
-ratios and the adversarial term, with ViT-B pretrained for 2000 epochs on YouTube Faces and
-evaluated downstream; the paper reports fasking with the adversarial loss as its best setting
-and a clear advantage of the pretrained encoder when labels are few.
-
-What the course measured is in the verdict lines above, recomputed from the committed file
-every time this notebook runs: 600 steps of the course recipe per run (a fourteenth of the
-shipped checkpoint's 8,000), 3 seeds, a 72-person FAR probe and the report's FER probe.
-
-- **Pretraining helps attributes and hurts expressions, whatever the masking.** Every variant's
-  encoder beats a random-init encoder of the same seeds on the FAR probe (by +0.013 to +0.061
-  micro AUC) and falls short of it on FER (by -0.123 to -0.194 accuracy). The shipped
-  checkpoint shows the same split at full size (lessons 06 and 07): at this scale, masked
-  reconstruction keeps what a face *is* and discards the small local changes of what it *does*.
-- **The paper's ordering is not reproduced.** Against fasking, random and frame masking are
-  better on both the common reconstruction task and the FAR probe, tube on reconstruction
-  only, and fasking_opp (the official walk, components first) cannot be told apart from it on
-  any yardstick; hiding 75 % beats hiding 90 % on both; the critic makes held-out
-  reconstruction worse and does not move either probe clearly. A tiny encoder trained for 600
-  steps is not MARLIN's ViT-B trained for days; the honest reading is that fasking's advantage,
-  if it is there, needs a budget this course cannot spend on a CPU.
-- **Low data** (section 5): on FAR the gain over random init appears from 5 labels per class
-  and stays about the same size (+0.032 to +0.040) up to all labels; against scratch (FAR, LS)
-  it grows with the labels. It is not largest when labels are fewest. On FER, DFD and LS the
-  pretrained probe never beats random init clearly.
-
-## Summary
-- **Ablations**: change one setting of a reference run, keep the rest, use several seeds;
-  `python -m marlin_lite.experiments` does it resumably and records command, seeds, config,
-  versions and timings in the results JSON.
-- **Yardsticks**: a common held-out task (not each run's own loss), downstream probes, and a
-  random-init encoder as the line to clear.
-- **Statistics**: mean and sample standard deviation over seeds (`ResultsTable.summarize`);
-  compare variants by **paired** per-seed differences and their standard error (your
-  `paired_difference`); with 3 seeds, 2 standard errors is a screen, not a proof.
-- **Measured vs claimed**: pretraining helps FAR and hurts FER in every variant; random and
-  frame masking lead fasking at this budget; the critic does not help.
-
-This is the last lesson of the CPU track. `notebooks/scaled/` runs the same code with the
-`small`/`base`/`large` presets on real data sets through papermill.
-""")
-
-lesson.write("10_ablations_and_low_data.ipynb")
+# %% [markdown]
+# ## 7. What the paper claims, and what the course measured
+#
+# MARLIN's ablations compare the same masking strategies (random, frame, tube, fasking), mask
+# ratios and the adversarial term, with ViT-B pretrained for 2000 epochs on YouTube Faces and
+# evaluated downstream; the paper reports fasking with the adversarial loss as its best setting
+# and a clear advantage of the pretrained encoder when labels are few.
+#
+# What the course measured is in the verdict lines above, recomputed from the committed file
+# every time this notebook runs: 600 steps of the course recipe per run (a fourteenth of the
+# shipped checkpoint's 8,000), 3 seeds, a 72-person FAR probe and the report's FER probe.
+#
+# - **Pretraining helps attributes and hurts expressions, whatever the masking.** Every variant's
+#   encoder beats a random-init encoder of the same seeds on the FAR probe (by +0.013 to +0.061
+#   micro AUC) and falls short of it on FER (by -0.123 to -0.194 accuracy). The shipped
+#   checkpoint shows the same split at full size (lessons 06 and 07): at this scale, masked
+#   reconstruction keeps what a face *is* and discards the small local changes of what it *does*.
+# - **The paper's ordering is not reproduced.** Against fasking, random and frame masking are
+#   better on both the common reconstruction task and the FAR probe, tube on reconstruction
+#   only, and fasking_opp (the official walk, components first) cannot be told apart from it on
+#   any yardstick; hiding 75 % beats hiding 90 % on both; the critic makes held-out
+#   reconstruction worse and does not move either probe clearly. A tiny encoder trained for 600
+#   steps is not MARLIN's ViT-B trained for days; the honest reading is that fasking's advantage,
+#   if it is there, needs a budget this course cannot spend on a CPU.
+# - **Low data** (section 5): on FAR the gain over random init appears from 5 labels per class
+#   and stays about the same size (+0.032 to +0.040) up to all labels; against scratch (FAR, LS)
+#   it grows with the labels. It is not largest when labels are fewest. On FER, DFD and LS the
+#   pretrained probe never beats random init clearly.
+#
+# ## Summary
+# - **Ablations**: change one setting of a reference run, keep the rest, use several seeds;
+#   `python -m marlin_lite.experiments` does it resumably and records command, seeds, config,
+#   versions and timings in the results JSON.
+# - **Yardsticks**: a common held-out task (not each run's own loss), downstream probes, and a
+#   random-init encoder as the line to clear.
+# - **Statistics**: mean and sample standard deviation over seeds (`ResultsTable.summarize`);
+#   compare variants by **paired** per-seed differences and their standard error (your
+#   `paired_difference`); with 3 seeds, 2 standard errors is a screen, not a proof.
+# - **Measured vs claimed**: pretraining helps FAR and hurts FER in every variant; random and
+#   frame masking lead fasking at this budget; the critic does not help.
+#
+# This is the last lesson of the CPU track. `notebooks/scaled/` runs the same code with the
+# `small`/`base`/`large` presets on real data sets through papermill.

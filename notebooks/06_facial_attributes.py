@@ -1,33 +1,36 @@
-"""Builds notebooks/06_facial_attributes.ipynb (run from anywhere; writes into the repository's notebooks/)."""
-import sys
-from pathlib import Path
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _lesson import Lesson  # noqa: E402
+# %% [markdown]
+# # Lesson 06 · Facial attributes (FAR)
+#
+# We evaluate the encoder as MARLIN does: frozen, with a **linear head** trained for **facial
+# attribute recognition** (FAR): does this person have a beard, bangs, glasses? SynthFace gives
+# every person 24 attributes (MARLIN uses CelebV-HQ's 40).
+#
+# **In this lesson you will**
+# 1. see why FAR is *multi-label* and compute the blind floor of every metric;
+# 2. write the entry-wise accuracy and derive AUC from ranks;
+# 3. build the linear head and BCE-with-logits by hand, checked against `linear_probe`;
+# 4. run MARLIN's baselines with `run_far` beside a raw-pixel probe, with 95 % intervals over
+#    seeds and test people;
+# 5. read per-attribute AUCs and a low-data curve, and look at the people behind an AUC;
+# 6. read the full-size transfer report for FAR.
+#
+# *Run time: about two minutes on 2 CPU cores.*
 
-lesson = Lesson()
-md, code = lesson.md, lesson.code
-
-
-md(r"""
-# Lesson 06 · Facial attributes (FAR)
-
-We evaluate the encoder as MARLIN does: frozen, with a **linear head** trained for **facial
-attribute recognition** (FAR): does this person have a beard, bangs, glasses? SynthFace gives
-every person 24 attributes (MARLIN uses CelebV-HQ's 40).
-
-**In this lesson you will**
-1. see why FAR is *multi-label* and compute the blind floor of every metric;
-2. write the entry-wise accuracy and derive AUC from ranks;
-3. build the linear head and BCE-with-logits by hand, checked against `linear_probe`;
-4. run MARLIN's baselines with `run_far` beside a raw-pixel probe, with 95 % intervals over
-   seeds and test people;
-5. read per-attribute AUCs and a low-data curve, and look at the people behind an AUC;
-6. read the full-size transfer report for FAR.
-
-*Run time: about two minutes on 2 CPU cores.*
-""")
-code("""
+# %% tags=["parameters"]
 SEED = 0
 WEIGHTS = "course"  # "course": the shipped checkpoint | "train": CONFIG/OUT_DIR through the checkpoint ladder | a checkpoint.pt path
 CONFIG = "../configs/course.yaml"  # used by WEIGHTS = "train": the course recipe (about 40 min on 2 CPU cores)
@@ -50,8 +53,8 @@ PROBE_EPOCHS = 200  # full-batch Adam steps of the linear probe
 FINETUNE_EPOCHS = 3  # epochs of encoder + head training (15 steps each on 120 people)
 FINETUNE_LR = 1e-3  # MARLIN fine-tunes at 1e-4; like the probe, a lesson-sized run needs more
 BOOTSTRAP = 1000  # resamples of the test people for the paired intervals of section 5
-""", tags=["parameters"])
-code("""
+
+# %%
 import math
 from pathlib import Path
 
@@ -68,25 +71,25 @@ from marlin_lite.tasks import metrics, subsample, task_generator
 from marlin_lite.transfer import differences_table, load_results, plot_task, task_table
 from marlin_lite.utils import seed_everything
 
-%matplotlib inline
+# %matplotlib inline
 plt.rcParams["figure.dpi"] = 80
 generator = seed_everything(SEED)
 A = len(ATTRIBUTES)
 print(f"{A} attributes: {', '.join(ATTRIBUTES)}")
-""")
-md(r"""
-## 1. The task: many yes/no questions per person
 
-FAR is **multi-label**: the target is $y \in \{0, 1\}^{A}$ ($A = 24$), $A$ independent
-yes/no questions. Attributes belong to the *person*, so splits are **by identity**: no test
-person is seen in training. First the encoder (`WEIGHTS`, see the appendix), which sets the
-clips' size and length.
-""")
-code("""
+# %% [markdown]
+# ## 1. The task: many yes/no questions per person
+#
+# FAR is **multi-label**: the target is $y \in \{0, 1\}^{A}$ ($A = 24$), $A$ independent
+# yes/no questions. Attributes belong to the *person*, so splits are **by identity**: no test
+# person is seen in training. First the encoder (`WEIGHTS`, see the appendix), which sets the
+# clips' size and length.
+
+# %%
 # NBVAL_IGNORE_OUTPUT
 model, pre_cfg, source = lesson_model(WEIGHTS, config=CONFIG, out_dir=OUT_DIR, progress=True)  # the shipped checkpoint's hash is checked first
-""")
-code("""
+
+# %%
 mcfg = model.cfg
 SIZE, NUM_FRAMES = mcfg.img_size, mcfg.num_frames  # clips are made at the size and length the encoder takes
 print(f"encoder: preset {mcfg.name}, width D = {mcfg.enc_dim}, {NUM_FRAMES} frames of {SIZE}x{SIZE}; pretrained "
@@ -102,8 +105,8 @@ for name, ds in splits.items():
     print(f"{name:5s}: {len(ds):3d} clips of {len(ds.identities):3d} people | targets {tuple(y[name].shape)} {y[name].dtype}")
 print("a person in two splits:", bool(set(train_set.identities) & (set(val_set.identities) | set(test_set.identities))))
 print("values in the targets:", y["train"].unique().tolist())
-""")
-code("""
+
+# %%
 last = NUM_FRAMES - 1
 show = 6
 fig, axes = plt.subplots(1, show, figsize=(1.9 * show, 3.6))
@@ -114,16 +117,16 @@ for ax, i in zip(axes, range(show)):
     ax.set_yticks([])
     names = [ATTRIBUTES[a] for a in torch.nonzero(item["attributes"]).flatten().tolist()]
     ax.set_title(f"person {int(item['identity'])}", fontsize=8)
-    ax.set_xlabel("\\n".join(names) if names else "(none)", fontsize=7)
+    ax.set_xlabel("\n".join(names) if names else "(none)", fontsize=7)
 fig.suptitle(f"training people and their attributes (frame {last})", fontsize=9)
 plt.tight_layout()
 plt.show()
-""")
-md(r"""
-Most attributes are **rare**. The prevalence of attribute $a$ is the share of people who have
-it, $\pi_a = \frac{1}{N}\sum_i y_{ia}$:
-""")
-code("""
+
+# %% [markdown]
+# Most attributes are **rare**. The prevalence of attribute $a$ is the share of people who have
+# it, $\pi_a = \frac{1}{N}\sum_i y_{ia}$:
+
+# %%
 prevalence = {name: t.mean(dim=0) for name, t in y.items()}
 fig, ax = plt.subplots(figsize=(10, 3.4))
 xs = np.arange(A)
@@ -140,30 +143,32 @@ single = [ATTRIBUTES[a] for a in range(A) if prevalence["test"][a] in (0, 1)]
 print(f"share of 1s over all entries: train {y['train'].mean():.3f}, test {y['test'].mean():.3f}")
 print(f"attributes above 50 % in train: {int((prevalence['train'] > 0.5).sum())} of {A}")
 print(f"attributes with a single class in test (no AUC possible): {single}")
-""")
-md(r"""
-## 2. Accuracy over all entries, and its floor
 
-MARLIN's FAR accuracy thresholds each probability at $0.5$ and counts **every (sample,
-label) entry** once:
 
-$$\text{acc} = \frac{1}{N A} \sum_{i=1}^{N} \sum_{a=1}^{A} \mathbb{1}\big[\,\mathbb{1}[p_{ia} > 0.5] = y_{ia}\big].$$
+# %% [markdown]
+# ## 2. Accuracy over all entries, and its floor
+#
+# MARLIN's FAR accuracy thresholds each probability at $0.5$ and counts **every (sample,
+# label) entry** once:
+#
+# $$\text{acc} = \frac{1}{N A} \sum_{i=1}^{N} \sum_{a=1}^{A} \mathbb{1}\big[\,\mathbb{1}[p_{ia} > 0.5] = y_{ia}\big].$$
+#
+# Note the strict $>$: $p = 0.5$ is a "no".
+#
+# ## Exercise: entry-wise accuracy
+#
+# Write `entry_accuracy(probs, targets)` for `probs (N, A)` of probabilities in $[0, 1]$ and
+# `targets (N, A)` of 0/1; return a Python `float`. One line of tensor code is enough.
 
-Note the strict $>$: $p = 0.5$ is a "no".
-
-## Exercise: entry-wise accuracy
-
-Write `entry_accuracy(probs, targets)` for `probs (N, A)` of probabilities in $[0, 1]$ and
-`targets (N, A)` of 0/1; return a Python `float`. One line of tensor code is enough.
-""")
-code("""
+# %% tags=["solution"]
 def entry_accuracy(probs: torch.Tensor, targets: torch.Tensor) -> float:
-    \"\"\"(N, A) probabilities, (N, A) 0/1 targets -> share of (sample, label) entries where (p > 0.5) == target.\"\"\"
+    """(N, A) probabilities, (N, A) 0/1 targets -> share of (sample, label) entries where (p > 0.5) == target."""
     # BEGIN SOLUTION
     return ((probs > 0.5).float() == targets.float()).float().mean().item()
     # END SOLUTION
-""", tags=["solution"])
-code("""
+
+
+# %% tags=["self-check"]
 # Self-check
 # 1. By hand: entries (p, y) -> right?  (0.9,1) yes  (0.2,0) yes  (0.5,1) NO: 0.5 is not > 0.5
 #                                      (0.4,0) yes  (0.7,0) no   (0.1,0) yes   -> 4 of 6
@@ -184,13 +189,13 @@ assert abs(entry_accuracy(p[:7, :5], t[:7, :5]) - metrics.binary_accuracy(p[:7, 
 # 3. "Always absent" scores exactly 1 - (share of 1s).
 assert abs(entry_accuracy(torch.zeros_like(t), t) - (1 - t.mean().item())) < 1e-6, "the all-zero guess should score 1 - mean(targets)"
 print("self-check passed")
-""", tags=["self-check"])
-md(r"""
-The floor: answering **no** to everything scores $1 - \bar{y}$ without looking.
-The **train prevalence** $\pi_a$ as every test person's probability says "yes" only above
-50 %, which no attribute reaches here: the same guess.
-""")
-code("""
+
+# %% [markdown]
+# The floor: answering **no** to everything scores $1 - \bar{y}$ without looking.
+# The **train prevalence** $\pi_a$ as every test person's probability says "yes" only above
+# 50 %, which no attribute reaches here: the same guess.
+
+# %%
 always_absent = torch.zeros_like(y["test"])
 prior = prevalence["train"].expand_as(y["test"])  # the same row for every test person
 floors = {
@@ -200,36 +205,37 @@ floors = {
 assert abs(floors["always absent"]["accuracy"] - (1 - y["test"].mean().item())) < 1e-6  # 1 - share of 1s
 for name, f in floors.items():
     print(f"{name:16s}: test accuracy {f['accuracy']:.3f}")
-""")
-md(r"""
-0.764 without looking. Accuracy also hangs on the threshold, which a probe trained on few
-labels may not calibrate; AUC uses none.
 
-## 3. AUC from ranks
 
-The ROC AUC of scores $s$ is the probability that a random positive scores higher than a
-random negative (ties count one half):
+# %% [markdown]
+# 0.764 without looking. Accuracy also hangs on the threshold, which a probe trained on few
+# labels may not calibrate; AUC uses none.
+#
+# ## 3. AUC from ranks
+#
+# The ROC AUC of scores $s$ is the probability that a random positive scores higher than a
+# random negative (ties count one half):
+#
+# $$\text{AUC} = \frac{1}{n_+ n_-} \sum_{i: y_i = 1} \sum_{j: y_j = 0} \Big(\mathbb{1}[s_i > s_j] + \tfrac12 \mathbb{1}[s_i = s_j]\Big).$$
+#
+# Ranks give it in $O(n \log n)$ (Mann-Whitney): with 1-based ranks $r_i$ (ties averaged),
+# remove the $n_+(n_+ + 1)/2$ positive-positive pairs from the positives' rank sum:
+#
+# $$\text{AUC} = \frac{\sum_{i: y_i = 1} r_i - n_+(n_+ + 1)/2}{n_+ n_-}.$$
+#
+# **Micro** AUC (MARLIN's) flattens all $N \times A$ entries into one problem; **macro** AUC
+# averages one AUC per attribute.
 
-$$\text{AUC} = \frac{1}{n_+ n_-} \sum_{i: y_i = 1} \sum_{j: y_j = 0} \Big(\mathbb{1}[s_i > s_j] + \tfrac12 \mathbb{1}[s_i = s_j]\Big).$$
-
-Ranks give it in $O(n \log n)$ (Mann-Whitney): with 1-based ranks $r_i$ (ties averaged),
-remove the $n_+(n_+ + 1)/2$ positive-positive pairs from the positives' rank sum:
-
-$$\text{AUC} = \frac{\sum_{i: y_i = 1} r_i - n_+(n_+ + 1)/2}{n_+ n_-}.$$
-
-**Micro** AUC (MARLIN's) flattens all $N \times A$ entries into one problem; **macro** AUC
-averages one AUC per attribute.
-""")
-code("""
+# %%
 def average_ranks(values):
-    \"\"\"1-based ranks of a 1-D tensor; tied values share the average of their ranks.\"\"\"
+    """1-based ranks of a 1-D tensor; tied values share the average of their ranks."""
     _, inverse, counts = torch.unique(values, sorted=True, return_inverse=True, return_counts=True)
     last = counts.cumsum(0).double()  # the rank of the last member of each group of equal values
     return (last - (counts.double() - 1) / 2)[inverse]
 
 
 def auc_by_ranks(scores, targets):
-    \"\"\"ROC AUC of 1-D scores for 1-D 0/1 targets (Mann-Whitney); nan with a single class.\"\"\"
+    """ROC AUC of 1-D scores for 1-D 0/1 targets (Mann-Whitney); nan with a single class."""
     pos = targets.bool()
     n_pos, n_neg = int(pos.sum()), int((~pos).sum())
     if n_pos == 0 or n_neg == 0:
@@ -238,7 +244,7 @@ def auc_by_ranks(scores, targets):
 
 
 def auc_by_pairs(scores, targets):
-    \"\"\"The definition: every (positive, negative) pair, O(n_pos * n_neg).\"\"\"
+    """The definition: every (positive, negative) pair, O(n_pos * n_neg)."""
     sp, sn = scores[targets.bool()], scores[~targets.bool()]
     return ((sp[:, None] > sn[None, :]).double() + 0.5 * (sp[:, None] == sn[None, :]).double()).mean().item()
 
@@ -254,38 +260,39 @@ for name, s in [("noisy predictor", noisy), ("train prevalence (many ties)", pri
     macro = float(np.nanmean(per_attribute))
     torch.testing.assert_close(macro, metrics.multilabel_auc(s, y["test"], "macro"))
     print(f"{name:29s}: micro AUC {micro:.3f} | macro AUC {macro:.3f}  (== marlin_lite.tasks.metrics)")
-""")
-md(r"""
-The blind train prevalence reaches a **micro AUC of 0.622**: pooled over attributes, common
-attributes rank above rare ones. Its **macro AUC is exactly 0.5** (all ties within an
-attribute). Each metric has its own floor:
 
-| metric | blind floor | what it rewards |
-|---|---|---|
-| accuracy over entries (MARLIN) | "always absent", 0.764 here | being right on the many 0s |
-| micro AUC (MARLIN) | train prevalence, 0.622 here | ranking, including *which attributes are common* |
-| macro AUC | 0.5 | ranking *people* within each attribute: seeing the face |
-""")
-code("""
+# %% [markdown]
+# The blind train prevalence reaches a **micro AUC of 0.622**: pooled over attributes, common
+# attributes rank above rare ones. Its **macro AUC is exactly 0.5** (all ties within an
+# attribute). Each metric has its own floor:
+#
+# | metric | blind floor | what it rewards |
+# |---|---|---|
+# | accuracy over entries (MARLIN) | "always absent", 0.764 here | being right on the many 0s |
+# | micro AUC (MARLIN) | train prevalence, 0.622 here | ranking, including *which attributes are common* |
+# | macro AUC | 0.5 | ranking *people* within each attribute: seeing the face |
+
+# %%
 floors["always absent"].update(auc_micro=metrics.multilabel_auc(always_absent, y["test"], "micro"), auc_macro=0.5)
 floors["train prevalence"].update(auc_micro=metrics.multilabel_auc(prior, y["test"], "micro"),
                                   auc_macro=metrics.multilabel_auc(prior, y["test"], "macro"))
 for name, f in floors.items():
     print(f"{name:16s}: accuracy {f['accuracy']:.3f} | micro AUC {f['auc_micro']:.3f} | macro AUC {f['auc_macro']:.3f}")
-""")
-md(r"""
-## 4. The linear head and BCE-with-logits
 
-The probe is one `Linear(D, A)`: logits $z = W x + b$, probabilities $p = \sigma(z)$. The loss
-is each entry's binary cross-entropy,
-$-\,[\,y \log \sigma(z) + (1 - y) \log(1 - \sigma(z))\,]$; expanding $\log \sigma$ gives the
-form that never overflows,
 
-$$\ell(z, y) = \max(z, 0) - z\,y + \log\big(1 + e^{-|z|}\big),$$
+# %% [markdown]
+# ## 4. The linear head and BCE-with-logits
+#
+# The probe is one `Linear(D, A)`: logits $z = W x + b$, probabilities $p = \sigma(z)$. The loss
+# is each entry's binary cross-entropy,
+# $-\,[\,y \log \sigma(z) + (1 - y) \log(1 - \sigma(z))\,]$; expanding $\log \sigma$ gives the
+# form that never overflows,
+#
+# $$\ell(z, y) = \max(z, 0) - z\,y + \log\big(1 + e^{-|z|}\big),$$
+#
+# which `F.binary_cross_entropy_with_logits` computes.
 
-which `F.binary_cross_entropy_with_logits` computes.
-""")
-code("""
+# %%
 def bce_with_logits(z, y):
     return (z.clamp(min=0) - z * y + torch.log1p(torch.exp(-z.abs()))).mean()
 
@@ -295,15 +302,15 @@ t = torch.tensor([[1.0, 0.0, 1.0, 1.0, 0.0]])
 naive = -(t * torch.log(torch.sigmoid(z)) + (1 - t) * torch.log(1 - torch.sigmoid(z))).mean()
 torch.testing.assert_close(bce_with_logits(z, t), F.binary_cross_entropy_with_logits(z, t))
 print(f"stable form {bce_with_logits(z, t).item():.3f} == F.binary_cross_entropy_with_logits | naive form: {naive.item()}")
-""")
-md(r"""
-### Three feature sets
 
-Features follow lesson 05's protocol, one window per clip. Two controls: the **random-init**
-encoder (`random_encoder(cfg, seed)`) and **raw pixels**, each frame averaged to
-$16 \times 16$ and standardised with training-people statistics.
-""")
-code("""
+# %% [markdown]
+# ### Three feature sets
+#
+# Features follow lesson 05's protocol, one window per clip. Two controls: the **random-init**
+# encoder (`random_encoder(cfg, seed)`) and **raw pixels**, each frame averaged to
+# $16 \times 16$ and standardised with training-people statistics.
+
+# %%
 cache = FeatureCache()
 encoders = {"pretrained": model, "random init": random_encoder(mcfg, SEEDS[0])}
 feats = {enc_name: {name: cache.get(enc, ds) for name, ds in splits.items()} for enc_name, enc in encoders.items()}
@@ -317,12 +324,13 @@ raw = {name: F.avg_pool3d(torch.stack([ds[i]["video"] for i in range(len(ds))]),
 mu, sd = raw["train"].mean(0), raw["train"].std(0).clamp_min(1e-6)  # training people only
 pixels = {name: (v - mu) / sd for name, v in raw.items()}
 print("pixel features:", tuple(pixels["train"].shape))
-""")
-md(r"""
-The probe by hand: a seeded default init, then full-batch Adam with MARLIN's betas
-$(0.5, 0.9)$. Without a validation set, `linear_probe` must agree exactly:
-""")
-code("""
+
+
+# %% [markdown]
+# The probe by hand: a seeded default init, then full-batch Adam with MARLIN's betas
+# $(0.5, 0.9)$. Without a validation set, `linear_probe` must agree exactly:
+
+# %%
 def train_probe(x, targets, lr, epochs, seed=0):
     head = make_head(x.shape[1], targets.shape[1], task_generator(seed, "probe_head"))  # Linear(D, A)
     opt = torch.optim.Adam(head.parameters(), lr=lr, betas=(0.5, 0.9))
@@ -341,13 +349,13 @@ package = linear_probe(x_train, y["train"], task="multilabel", lr=PROBE_LR, epoc
 torch.testing.assert_close(head.weight, package.head.weight)
 torch.testing.assert_close(head.bias, package.head.bias)
 print("head:", head, "| by hand == linear_probe:", True)
-""")
-md(r"""
-**A deviation from MARLIN.** MARLIN's probe uses Adam at lr $10^{-4}$ for many thousands of
-steps; ours takes 200, and Adam moves a weight by at most about the learning rate per step,
-$0.02$ in all at $10^{-4}$. Dashed: the blind prevalence guess's loss.
-""")
-code("""
+
+# %% [markdown]
+# **A deviation from MARLIN.** MARLIN's probe uses Adam at lr $10^{-4}$ for many thousands of
+# steps; ours takes 200, and Adam moves a weight by at most about the learning rate per step,
+# $0.02$ in all at $10^{-4}$. Dashed: the blind prevalence guess's loss.
+
+# %%
 curves = {lr: train_probe(x_train, y["train"], lr, PROBE_EPOCHS)[1] for lr in (1e-4, PROBE_LR)}
 fig, ax = plt.subplots(figsize=(6.5, 3.2))
 for lr, c in curves.items():
@@ -362,21 +370,21 @@ plt.tight_layout()
 plt.show()
 print(f"train BCE after {PROBE_EPOCHS} steps: lr 1e-4 {curves[1e-4][-1]:.3f} | lr {PROBE_LR:g} {curves[PROBE_LR][-1]:.3f} "
       f"| blind prevalence guess {prior_loss:.3f}")
-""")
-md(r"""
-At $10^{-4}$ the head ends *above* it (0.624 against 0.529): it has not even learnt the base
-rates. Our probes train at $10^{-2}$ and keep the epoch with the best validation loss.
 
-## 5. MARLIN's baselines, and a pixel probe
+# %% [markdown]
+# At $10^{-4}$ the head ends *above* it (0.624 against 0.529): it has not even learnt the base
+# rates. Our probes train at $10^{-2}$ and keep the epoch with the best validation loss.
+#
+# ## 5. MARLIN's baselines, and a pixel probe
+#
+# `run_far` runs each method for every label fraction and seed: a linear probe on the frozen
+# **random-init** or **pretrained** encoder, and the same two networks trained end to end
+# (**supervised from scratch**, **pretrained fine-tuned**). Fine-tuning, far slower than
+# probing, runs with all labels only, for 45 steps: a *short* fine-tune. The **pixel probe** uses
+# the same label subsets. Validation (20 people) picks each probe's epoch; the 60 test people are
+# only scored.
 
-`run_far` runs each method for every label fraction and seed: a linear probe on the frozen
-**random-init** or **pretrained** encoder, and the same two networks trained end to end
-(**supervised from scratch**, **pretrained fine-tuned**). Fine-tuning, far slower than
-probing, runs with all labels only, for 45 steps: a *short* fine-tune. The **pixel probe** uses
-the same label subsets. Validation (20 people) picks each probe's epoch; the 60 test people are
-only scored.
-""")
-code("""
+# %%
 # NBVAL_IGNORE_OUTPUT
 import time
 
@@ -389,8 +397,8 @@ if FINETUNE_METHODS:
     table.extend(run_far(model, train_set, test_set, val_set=val_set, fractions=FINETUNE_FRACTIONS, seeds=SEEDS,
                          methods=FINETUNE_METHODS, cache=cache, finetune=dict(epochs=FINETUNE_EPOCHS, lr=FINETUNE_LR)))
     print(f"fine-tuning: {time.perf_counter() - start:.0f} s")
-""")
-code("""
+
+# %%
 for fraction in FRACTIONS:
     for seed in SEEDS:
         items = subsample(torch.arange(len(train_set)), fraction, seed)  # the subset run_far drew for this row
@@ -402,19 +410,19 @@ for fraction in FRACTIONS:
 methods = [*PROBE_METHODS, "pixel_probe", *FINETUNE_METHODS]
 print(f"{len(table)} rows: {', '.join(f'{m} {len(table.filter(method=m))}' for m in methods)}; metrics {table.metric_columns()}")
 print("training people per fraction:", {f: table.filter(fraction=float(f), seed=SEEDS[0])[0]["n_train"] for f in FRACTIONS})
-""")
-md(r"""
-**Intervals over seeds.** The seed draws the label subset, the inits and the fine-tuning
-clips. With $n$ seeds of mean $\bar{m}$ and standard deviation $s$, the 95 % interval is
-$\bar{m} \pm t_{0.975,\,n-1}\, s / \sqrt{n}$ ($t_{0.975,2} = 4.303$: three seeds give wide
-intervals).
-""")
-code("""
+
+# %% [markdown]
+# **Intervals over seeds.** The seed draws the label subset, the inits and the fine-tuning
+# clips. With $n$ seeds of mean $\bar{m}$ and standard deviation $s$, the 95 % interval is
+# $\bar{m} \pm t_{0.975,\,n-1}\, s / \sqrt{n}$ ($t_{0.975,2} = 4.303$: three seeds give wide
+# intervals).
+
+# %%
 T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228}  # by degrees of freedom
 
 
 def half_width(std, n):
-    \"\"\"95 % half-width of a mean of n values with sample standard deviation std (Student's t).\"\"\"
+    """95 % half-width of a mean of n values with sample standard deviation std (Student's t)."""
     return T975.get(n - 1, 1.96) * std / math.sqrt(n) if n > 1 else math.nan
 
 
@@ -427,19 +435,20 @@ for (m, f), r in sorted(summary.items(), key=lambda kv: (kv[0][1], methods.index
     print(f"{m:20s} {f:6.0%} {r['n_train']:6d}{cells}")
 for name, fl in floors.items():
     print(f"{'floor: ' + name:34s}" + "".join(f"{fl[k]:10.3f}        " for k in metric_names))
-""")
-md(r"""
-**Paired intervals over test people.** The **bootstrap** resamples the test people, which
-seeds never do: draw 60 with replacement, score every probe on that draw, `BOOTSTRAP` times; a
-difference's 95 % half-width is about $1.96 \times$ its standard deviation over the draws. A
-draw weights person $i$ by $w_i$, so all draws are scored at once, with
-$C_{ij} = \mathbb{1}[s_i > s_j] + \tfrac12 \mathbb{1}[s_i = s_j]$:
 
-$$\text{AUC}_a(w) = \frac{\sum_{i,j} w_i\, y_{ia}\, C^{(a)}_{ij}\, (1 - y_{ja})\, w_j}{\big(\sum_i w_i y_{ia}\big)\big(\sum_j w_j (1 - y_{ja})\big)}.$$
-""")
-code("""
+
+# %% [markdown]
+# **Paired intervals over test people.** The **bootstrap** resamples the test people, which
+# seeds never do: draw 60 with replacement, score every probe on that draw, `BOOTSTRAP` times; a
+# difference's 95 % half-width is about $1.96 \times$ its standard deviation over the draws. A
+# draw weights person $i$ by $w_i$, so all draws are scored at once, with
+# $C_{ij} = \mathbb{1}[s_i > s_j] + \tfrac12 \mathbb{1}[s_i = s_j]$:
+#
+# $$\text{AUC}_a(w) = \frac{\sum_{i,j} w_i\, y_{ia}\, C^{(a)}_{ij}\, (1 - y_{ja})\, w_j}{\big(\sum_i w_i y_{ia}\big)\big(\sum_j w_j (1 - y_{ja})\big)}.$$
+
+# %%
 def bootstrap_auc(scores, targets, weights):
-    \"\"\"Micro and macro AUC (B,) of scores (n, A) for 0/1 targets (n, A) under each row of weights (B, n).\"\"\"
+    """Micro and macro AUC (B,) of scores (n, A) for 0/1 targets (n, A) under each row of weights (B, n)."""
     s, pos = scores.double(), targets.double()
     neg, w = 1 - pos, weights.double()
     above = (s[:, :, None, None] > s[None, None]).double() + 0.5 * (s[:, :, None, None] == s[None, None]).double()
@@ -450,7 +459,7 @@ def bootstrap_auc(scores, targets, weights):
 
 
 def probe_test_scores(x, seed):
-    \"\"\"Test probabilities of run_far's probe (all labels, this seed) on features x (dict of splits).\"\"\"
+    """Test probabilities of run_far's probe (all labels, this seed) on features x (dict of splits)."""
     probe = linear_probe(x["train"], y["train"], x["val"], y["val"], task="multilabel", lr=PROBE_LR, epochs=PROBE_EPOCHS, seed=seed)
     return probe.predict(x["test"])
 
@@ -484,8 +493,8 @@ for k, label in enumerate(("micro AUC", "macro AUC")):
         d = point["pretrained"][k].item() - point[other][k].item()
         paired[label, other] = d, hw = d, 1.96 * (boot["pretrained"][k] - boot[other][k]).std().item()
         print(f"  {label} pretrained - {other:11s}: {d:+.3f} ± {hw:.3f}")
-""")
-code("""
+
+# %%
 # The claims of the next paragraphs, as the interval ends they rest on (then checked with a margin):
 for other, end in (("random init", "lower"), ("pixels", "upper")):
     ends = {label: paired[label, other][0] + (paired[label, other][1] if end == "upper" else -paired[label, other][1])
@@ -501,23 +510,23 @@ if WEIGHTS == "course":
     if FINETUNE_METHODS and 1.0 in FINETUNE_FRACTIONS and FINETUNE_EPOCHS == 3:
         ft, scratch, probe = (summary[m, 1.0]["auc_micro_mean"] for m in ("pretrained_finetune", "supervised_scratch", "pretrained_probe"))
         assert scratch + 0.01 < ft < probe - 0.03, "a short fine-tune should land between scratch and the frozen probe"
-""")
-md(r"""
-**Reading the results.** *Accuracy* barely moves: every encoder method is within a few
-hundredths of "always absent" (0.764); the pixel probe is *below* it although it ranks people
-well, its probabilities on the wrong side of 0.5. The AUCs say more:
 
-* **Pretraining helped.** With all labels the pretrained probe leads the random-init probe by
-  +0.093 micro and +0.095 macro AUC, paired intervals clear of 0.
-* **It does not beat pixels.** In micro AUC the paired difference, -0.016 ± 0.032, includes 0;
-  in macro AUC the pixels lead by 0.051 ± 0.039.
-* **A short fine-tune** lands *below* the frozen probe but above the same steps from scratch.
+# %% [markdown]
+# **Reading the results.** *Accuracy* barely moves: every encoder method is within a few
+# hundredths of "always absent" (0.764); the pixel probe is *below* it although it ranks people
+# well, its probabilities on the wrong side of 0.5. The AUCs say more:
+#
+# * **Pretraining helped.** With all labels the pretrained probe leads the random-init probe by
+#   +0.093 micro and +0.095 macro AUC, paired intervals clear of 0.
+# * **It does not beat pixels.** In micro AUC the paired difference, -0.016 ± 0.032, includes 0;
+#   in macro AUC the pixels lead by 0.051 ± 0.039.
+# * **A short fine-tune** lands *below* the frozen probe but above the same steps from scratch.
+#
+# ## 6. Which attributes, and how many labels
+#
+# Per attribute, the test AUC of each probe's seed-averaged probabilities:
 
-## 6. Which attributes, and how many labels
-
-Per attribute, the test AUC of each probe's seed-averaged probabilities:
-""")
-code("""
+# %%
 auc_attr = {name: np.array([r["auc"] for r in far_report(p, y["test"])]) for name, p in test_probs.items()}
 order = np.argsort(-np.nan_to_num(auc_attr["pretrained"], nan=-1))
 fig, ax = plt.subplots(figsize=(11, 3.8))
@@ -542,26 +551,26 @@ print("small, local attributes (pretrained | pixels):",
       ", ".join(f"{a} {auc_attr['pretrained'][ATTRIBUTES.index(a)]:.2f} | {auc_attr['pixels'][ATTRIBUTES.index(a)]:.2f}" for a in local))
 if WEIGHTS == "course":  # the next paragraph's claim, with a margin
     assert all(auc_attr["pixels"][ATTRIBUTES.index(a)] > auc_attr["pretrained"][ATTRIBUTES.index(a)] + 0.15 for a in local)
-""")
-md(r"""
-Red and black hair, pale and dark skin and long hair are read well by all three probes. Pixels
-lead most on **small, local** attributes (glasses, a moustache, lipstick): the encoder's
-feature is a mean over 256 tokens, few of which cover a mouth. Rare attributes have few test
-positives: read the pattern, not one bar.
 
-### Behind one bar: the people it ranks
+# %% [markdown]
+# Red and black hair, pale and dark skin and long hair are read well by all three probes. Pixels
+# lead most on **small, local** attributes (glasses, a moustache, lipstick): the encoder's
+# feature is a mean over 256 tokens, few of which cover a mouth. Rare attributes have few test
+# positives: read the pattern, not one bar.
+#
+# ### Behind one bar: the people it ranks
+#
+# `show_attribute` draws test people with the attribute (top), without it (bottom), and
+# everyone's probability (right): the AUC is the share of (green, grey) pairs with green
+# further right.
 
-`show_attribute` draws test people with the attribute (top), without it (bottom), and
-everyone's probability (right): the AUC is the share of (green, grey) pairs with green
-further right.
-""")
-code("""
+# %%
 test_frames = torch.stack([test_set[i]["video"][:, last] for i in range(len(test_set))]).permute(0, 2, 3, 1).numpy()  # once
 
 
 def show_attribute(attribute, probe="pretrained", k=4):
-    \"\"\"k test people with the attribute (top row) and k without (bottom), last frames titled with the probe's
-    probability, highest first; right: every test person's probability. Rows may be short or empty.\"\"\"
+    """k test people with the attribute (top row) and k without (bottom), last frames titled with the probe's
+    probability, highest first; right: every test person's probability. Rows may be short or empty."""
     a = ATTRIBUTES.index(attribute)
     scores, has = test_probs[probe][:, a].numpy(), y["test"][:, a].bool().numpy()
     fig = plt.figure(figsize=(1.9 * k + 4.4, 4.6))
@@ -583,9 +592,9 @@ def show_attribute(attribute, probe="pretrained", k=4):
                 for spine in ax.spines.values():
                     spine.set_visible(False)
             if col == 0:
-                ax.set_ylabel(f"{label} {attribute}\\n({len(members)} of {len(has)} test people)", fontsize=8)
+                ax.set_ylabel(f"{label} {attribute}\n({len(members)} of {len(has)} test people)", fontsize=8)
                 if len(members) == 0:
-                    ax.text(0.5, 0.5, f"no test person\\n{label} it", ha="center", va="center", fontsize=8, transform=ax.transAxes)
+                    ax.text(0.5, 0.5, f"no test person\n{label} it", ha="center", va="center", fontsize=8, transform=ax.transAxes)
         offsets = ((np.arange(len(members)) % 5) - 2) * 0.08  # a fixed spread so equal probabilities stay visible
         strip.scatter(scores[members], 1 - row + offsets, s=16, color=colour, label=f"{label} ({len(members)})")
         strip.scatter(scores[shown], 1 - row + offsets[picks], s=70, facecolors="none", edgecolors="k", lw=0.8)
@@ -595,30 +604,30 @@ def show_attribute(attribute, probe="pretrained", k=4):
     strip.set(xlim=(0, right), ylim=(-0.6, 2.1), xlabel=f"{probe} probe's probability")
     strip.set_yticks([1, 0], ["with", "without"])
     auc_here = auc_attr[probe][a]
-    strip.set_title("every test person (ringed: shown)\\nAUC: " + ("n/a (one class in test)" if np.isnan(auc_here) else f"{auc_here:.2f}"),
+    strip.set_title("every test person (ringed: shown)\nAUC: " + ("n/a (one class in test)" if np.isnan(auc_here) else f"{auc_here:.2f}"),
                     fontsize=8)
     strip.legend(fontsize=7, loc="upper center", ncol=2)
     others = ", ".join(f"{n} {auc_attr[n][a]:.2f}" for n in auc_attr if n != probe and not np.isnan(auc_attr[n][a]))
     fig.suptitle(f"{attribute}: {float(prevalence['train'][a]):.0%} of the {len(train_set)} training people have it | "
                  f"test AUC of the other probes: {others or 'n/a'}"
-                 f"\\nlast frames of test people, highest probability first; titles: the {probe} probe's probability", fontsize=9)
+                 f"\nlast frames of test people, highest probability first; titles: the {probe} probe's probability", fontsize=9)
     plt.tight_layout()
     plt.show()
 
 
 show_attribute("eyeglasses")
-""")
-md(r"""
-Nine of the 60 test people wear eyeglasses. The pretrained probe ranks most of them above most
-people without (AUC 0.70), yet gives only two a probability above 0.5: the ranking can be
-right while the threshold is not. Pixels reach 0.96.
 
-### Explore
+# %% [markdown]
+# Nine of the 60 test people wear eyeglasses. The pretrained probe ranks most of them above most
+# people without (AUC 0.70), yet gives only two a probability above 0.5: the ranking can be
+# right while the threshold is not. Pixels reach 0.96.
+#
+# ### Explore
+#
+# Compare a colour (`red_hair`) with a shape (`long_face`) or a small object (`mustache`). (The
+# widget needs a running kernel.)
 
-Compare a colour (`red_hair`) with a shape (`long_face`) or a small object (`mustache`). (The
-widget needs a running kernel.)
-""")
-code("""
+# %%
 # NBVAL_IGNORE_OUTPUT
 from marlin_lite.course import interact  # ipywidgets.interact, checked by the tests (see its docstring)
 
@@ -628,12 +637,12 @@ def explore(attribute="eyeglasses", probe="pretrained"):
 
 
 interact(explore, attribute=list(ATTRIBUTES), probe=list(test_probs));
-""")
-md(r"""
-MARLIN claims pretraining helps most when labels are few. The low-data curve (95 % intervals
-over seeds, blind floors dashed):
-""")
-code("""
+
+# %% [markdown]
+# MARLIN claims pretraining helps most when labels are few. The low-data curve (95 % intervals
+# over seeds, blind floors dashed):
+
+# %%
 fig, axes = plt.subplots(1, 3, figsize=(14, 3.8))
 for ax, (metric, title) in zip(axes, metric_names.items()):
     for k, m in enumerate(methods):
@@ -660,64 +669,76 @@ for f in FRACTIONS:
 if WEIGHTS == "course":  # the next paragraph's claims, with a margin
     assert all(micro["pretrained_probe", f] > micro["random_init_probe", f] + 0.02 for f in FRACTIONS)
     assert all(abs(micro["pretrained_probe", f] - micro["pixel_probe", f]) < 0.03 for f in FRACTIONS)
-""")
-md(r"""
-With 12 training people every accuracy is below the floor. In both AUCs the pretrained probe
-leads the random-init probe at every fraction (seed intervals apart from 36 people on); it is
-level with pixels in micro AUC throughout, while in macro AUC pixels pull ahead as labels
-grow. MARLIN's low-data claim holds against random initialisation, not against raw pixels.
-""")
-lesson.full_report("far", intro=r"""
-## 7. At full size: the transfer report
 
-`python -m marlin_lite.transfer` asks the same question at full size: labels for **k = 1, 5,
-10** positives per attribute and all, **3 seeds**, every baseline **tuned** on validation, and
-a supervised **ceiling**. The lesson reads its report, `docs/results.md`, rather than rerunning
-it.
-""")
-md(r"""
-**Reading the report.** At full size, from k = 5 on, the pretrained probe beats its random-init
-twin (+0.032 [+0.016, +0.049] with all labels) and training from scratch (by 0.11 to 0.14);
-fine-tuning stays below the frozen probe. Yet pixels are level or ahead in every regime (0.871
-against 0.855 with all labels), and the ceiling reaches 0.923: pretraining gives a ViT a head
-start on attributes, not more than a good look at the pixels.
-""")
-md(r"""
-## Summary
-- **FAR is multi-label**: $A$ yes/no questions, one `Linear(D, A)` head, stable BCE with logits.
-- **Metrics**: entry-wise accuracy, micro and macro AUC from ranks, each beside its blind
-  floor; $t$ intervals over seeds, a bootstrap over test people.
-- **Measured**: the pretrained encoder beats its random-init twin, but pixels match it in
-  micro AUC and beat it in macro AUC, above all on small, local attributes; the full-size
-  report agrees.
+# %% [markdown]
+# With 12 training people every accuracy is below the floor. In both AUCs the pretrained probe
+# leads the random-init probe at every fraction (seed intervals apart from 36 people on); it is
+# level with pixels in micro AUC throughout, while in macro AUC pixels pull ahead as labels
+# grow. MARLIN's low-data claim holds against random initialisation, not against raw pixels.
 
-**Next:** lesson 07 (facial expressions): a multi-class task, where a face's *motion* matters.
+# %% [markdown]
+# ## 7. At full size: the transfer report
+#
+# `python -m marlin_lite.transfer` asks the same question at full size: labels for **k = 1, 5,
+# 10** positives per attribute and all, **3 seeds**, every baseline **tuned** on validation, and
+# a supervised **ceiling**. The lesson reads its report, `docs/results.md`, rather than rerunning
+# it.
 
-## Appendix: weights, files and commands
+# %%
+full = load_results(FULL_REPORT)
+prov = full["provenance"]
+print(prov['command'])
+print(f"commit {prov['git_commit'][:12]}, encoder sha256 {prov['encoder_sha256'][:16]}..., seeds {full['seeds']}")
+if WEIGHTS == "course":  # the report is about this lesson's encoder
+    assert prov["encoder_sha256"] == course_record()["sha256"], "docs/results.json was made with another checkpoint"
+print()
+print(task_table(full, "far"))
+fig, ax = plt.subplots(figsize=(8, 4))
+plot_task(ax, full, "far")
+ax.legend(fontsize=7, loc="best")
+plt.show()
+print(differences_table(full, "far"))
 
-`run_far` caches features in a `FeatureCache`; `run_far(..., probe=dict(lr=1e-4))` is MARLIN's
-probe rate. The table is saved as Markdown and JSON:
-""")
-code("""
+# %% [markdown]
+# **Reading the report.** At full size, from k = 5 on, the pretrained probe beats its random-init
+# twin (+0.032 [+0.016, +0.049] with all labels) and training from scratch (by 0.11 to 0.14);
+# fine-tuning stays below the frozen probe. Yet pixels are level or ahead in every regime (0.871
+# against 0.855 with all labels), and the ceiling reaches 0.923: pretraining gives a ViT a head
+# start on attributes, not more than a good look at the pixels.
+
+# %% [markdown]
+# ## Summary
+# - **FAR is multi-label**: $A$ yes/no questions, one `Linear(D, A)` head, stable BCE with logits.
+# - **Metrics**: entry-wise accuracy, micro and macro AUC from ranks, each beside its blind
+#   floor; $t$ intervals over seeds, a bootstrap over test people.
+# - **Measured**: the pretrained encoder beats its random-init twin, but pixels match it in
+#   micro AUC and beat it in macro AUC, above all on small, local attributes; the full-size
+#   report agrees.
+#
+# **Next:** lesson 07 (facial expressions): a multi-class task, where a face's *motion* matters.
+#
+# ## Appendix: weights, files and commands
+#
+# `run_far` caches features in a `FeatureCache`; `run_far(..., probe=dict(lr=1e-4))` is MARLIN's
+# probe rate. The table is saved as Markdown and JSON:
+
+# %%
 results_dir = Path(RESULTS_DIR)
 results_dir.mkdir(parents=True, exist_ok=True)
-(results_dir / "far_results.md").write_text(table.to_markdown(digits=3, metrics=list(metric_names)) + "\\n")
+(results_dir / "far_results.md").write_text(table.to_markdown(digits=3, metrics=list(metric_names)) + "\n")
 table.to_json(results_dir / "far_results.json")
 print("saved:", [f"{results_dir.name}/{f}" for f in ("far_results.md", "far_results.json")])
 print("read back:", ResultsTable.from_json(results_dir / "far_results.json") == table)
-""")
-code("""
+
+# %%
 if WEIGHTS == "course":
     record = course_record()
     print(f"course checkpoint: sha256 {record['sha256'][:16]}..., trained at commit {record['commit'][:12]} with: {record['command']}")
 else:
     print("WEIGHTS =", WEIGHTS, "(not the shipped checkpoint)")
-""")
-md(r"""
-`WEIGHTS = "course"` loads the shipped checkpoint (SHA-256 checked); `"train"` uses, or first
-trains, the run in `OUT_DIR` (`python -m marlin_lite.pretrain --config configs/course.yaml`);
-a path loads any `checkpoint.pt`. Papermill can set any parameter; `notebooks/scaled/` runs
-the protocol at GPU scale.
-""")
 
-lesson.write("06_facial_attributes.ipynb")
+# %% [markdown]
+# `WEIGHTS = "course"` loads the shipped checkpoint (SHA-256 checked); `"train"` uses, or first
+# trains, the run in `OUT_DIR` (`python -m marlin_lite.pretrain --config configs/course.yaml`);
+# a path loads any `checkpoint.pt`. Papermill can set any parameter; `notebooks/scaled/` runs
+# the protocol at GPU scale.

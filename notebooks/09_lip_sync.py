@@ -1,38 +1,41 @@
-"""Builds notebooks/09_lip_sync.ipynb (run from anywhere; writes into the repository's notebooks/)."""
-import sys
-from pathlib import Path
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _lesson import Lesson  # noqa: E402
+# %% [markdown]
+# # Lesson 09 · Lip sync (LS)
+#
+# The last of MARLIN's tasks brings in the sound. A **sync expert** (in the style of SyncNet)
+# asks *does this mouth move with this speech?*; a **generator** (in the style of Wav2Lip)
+# repaints the lower half of a face from audio so that it does, with MARLIN's encoder as its face
+# encoder. MARLIN's repository never released this part, so this lesson builds it at lesson scale
+# on SynthFace, whose mouths follow their synthetic speech.
+#
+# **In this lesson you will**
+# 1. line up a talking face with its log-mel spectrogram and see voice and mouth correlate best
+#    when neither is shifted;
+# 2. turn a sync expert's distances into an **offset estimate**, a **sync distance** and a
+#    **sync confidence** (the exercise), checked against `marlin_lite.tasks.lipsync`;
+# 3. train a sync expert over audio shifts and read its distance-vs-offset curves;
+# 4. train one lip-sync generator with four face encoders (none, random frozen, trained from
+#    scratch, MARLIN-lite pretrained) and compare the mouths it draws;
+# 5. make the same clips from video files with sound, as for LRS2;
+# 6. read the full-size transfer report for LS (3 seeds, 1 to all training people) next to the
+#    paper's claim.
+#
+# *Run time: about three minutes on 2 CPU cores.*
 
-lesson = Lesson()
-md, code = lesson.md, lesson.code
-
-
-md(r"""
-# Lesson 09 · Lip sync (LS)
-
-The last of MARLIN's tasks brings in the sound. A **sync expert** (in the style of SyncNet)
-asks *does this mouth move with this speech?*; a **generator** (in the style of Wav2Lip)
-repaints the lower half of a face from audio so that it does, with MARLIN's encoder as its face
-encoder. MARLIN's repository never released this part, so this lesson builds it at lesson scale
-on SynthFace, whose mouths follow their synthetic speech.
-
-**In this lesson you will**
-1. line up a talking face with its log-mel spectrogram and see voice and mouth correlate best
-   when neither is shifted;
-2. turn a sync expert's distances into an **offset estimate**, a **sync distance** and a
-   **sync confidence** (the exercise), checked against `marlin_lite.tasks.lipsync`;
-3. train a sync expert over audio shifts and read its distance-vs-offset curves;
-4. train one lip-sync generator with four face encoders (none, random frozen, trained from
-   scratch, MARLIN-lite pretrained) and compare the mouths it draws;
-5. make the same clips from video files with sound, as for LRS2;
-6. read the full-size transfer report for LS (3 seeds, 1 to all training people) next to the
-   paper's claim.
-
-*Run time: about three minutes on 2 CPU cores.*
-""")
-code("""
+# %% tags=["parameters"]
 SEED = 0
 WEIGHTS = "course"  # "course": the shipped checkpoint | "train": CONFIG/OUT_DIR through the checkpoint ladder | a checkpoint.pt path
 CONFIG = "../configs/course.yaml"  # used by WEIGHTS = "train": the course recipe (about 40 min on 2 CPU cores)
@@ -50,8 +53,8 @@ GENERATOR_STEPS = 100  # each generator: Adam steps of 4 windows
 SEEDS = (0, 1)  # generators are trained once per seed
 NUM_EVAL_WINDOWS = 48  # fixed held-out windows every method is scored on
 MARGIN = 0.5  # PSNR differences (dB) smaller than this are "no clear difference"
-""", tags=["parameters"])
-code("""
+
+# %%
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -66,7 +69,7 @@ from marlin_lite.tasks.lipsync import SyncScores, lipsync_splits, run_lipsync, s
 from marlin_lite.transfer import differences_table, load_results, plot_task, task_table
 from marlin_lite.utils import seed_everything
 
-%matplotlib inline
+# %matplotlib inline
 plt.rcParams["figure.dpi"] = 80
 generator = seed_everything(SEED)
 model, pre_cfg, source = lesson_model(WEIGHTS, config=CONFIG, out_dir=OUT_DIR, progress=True)  # the shipped checkpoint's hash is checked first
@@ -76,17 +79,17 @@ assert pre_cfg.world_seed != WORLD_SEED, "the lip-sync people must come from a w
 render = dict(world_seed=WORLD_SEED, framing=FRAMING, expressions=EXPRESSIONS)  # how every clip below is drawn
 print(f"model {mcfg.name}: windows of T = {T} frames of {mcfg.img_size}x{mcfg.img_size}")
 print(f"audio: 16 kHz, log-mel hop 160 samples (10 ms) -> {mel_frames_per_video_frame(16000, 25.0, 160)} mel frames per 25 fps video frame")
-""")
-md(r"""
-## 1. A face, its voice, and time
 
-In SynthFace each spoken vowel opens the mouth by its own amount, on the voice's timeline. The
-log-mel spectrogram (`marlin_lite.audio.log_mel`) has **4 mel frames per video frame** (100 per
-second, video at 25 fps), so a window of $T$ video frames owns $4T$ mel frames. Below, on one
-time axis: the mouth opening (SynthFace's ground truth), the loudness of each mel frame, and
-the spectrogram.
-""")
-code("""
+# %% [markdown]
+# ## 1. A face, its voice, and time
+#
+# In SynthFace each spoken vowel opens the mouth by its own amount, on the voice's timeline. The
+# log-mel spectrogram (`marlin_lite.audio.log_mel`) has **4 mel frames per video frame** (100 per
+# second, video at 25 fps), so a window of $T$ video frames owns $4T$ mel frames. Below, on one
+# time axis: the mouth opening (SynthFace's ground truth), the loudness of each mel frame, and
+# the spectrogram.
+
+# %%
 clip = generate_clip(0, 1, size=mcfg.img_size, num_frames=CLIP_FRAMES, **render)
 mel = log_mel(torch.from_numpy(clip.audio), n_mels=40)[0]  # (40, 4 L + 1), as lipsync_splits makes them
 m = mel_frames_per_video_frame(16000, clip.fps, 160)
@@ -108,24 +111,24 @@ loud_per_frame = loud[: m * CLIP_FRAMES].reshape(CLIP_FRAMES, m).mean(1).numpy()
 r = np.corrcoef(loud_per_frame, clip.per_frame["mouth_open"])[0, 1]
 print(f"correlation of per-frame loudness and mouth opening: {r:.2f}")
 assert r > 0.5, "the voice should drive the mouth"
-""")
-md(r"""
-Is that correlation about *timing*? Shift the audio by $d$ video frames (positive: late, so
-the voice of frame $t + d$ meets the mouth of frame $t$) and recompute it over the frames both
-cover, for eight people:
-""")
-code("""
+
+# %% [markdown]
+# Is that correlation about *timing*? Shift the audio by $d$ video frames (positive: late, so
+# the voice of frame $t + d$ meets the mouth of frame $t$) and recompute it over the frames both
+# cover, for eight people:
+
+# %%
 SHIFTS = np.arange(-6, 7)
 
 
 def loudness_per_frame(c):
-    \"\"\"Mean log energy of the 4 mel frames of each video frame of clip c: (L,) float.\"\"\"
+    """Mean log energy of the 4 mel frames of each video frame of clip c: (L,) float."""
     energy = log_mel(torch.from_numpy(c.audio), n_mels=40)[0].exp().sum(0).log()
     return energy[: m * len(c.frames)].reshape(len(c.frames), m).mean(1).numpy()
 
 
 def shifted_correlation(loudness, mouth, d):
-    \"\"\"Correlation of loudness[t + d] with mouth[t] over the frames both cover.\"\"\"
+    """Correlation of loudness[t + d] with mouth[t] over the frames both cover."""
     a, b = (loudness[d:], mouth[: len(mouth) - d]) if d >= 0 else (loudness[:d], mouth[-d:])
     return float(np.corrcoef(a, b)[0, 1])
 
@@ -143,12 +146,12 @@ ax.legend(fontsize=7)
 plt.show()
 peaks = SHIFTS[curves.argmax(1)]
 print(f"the mean curve peaks at d = {SHIFTS[curves.mean(0).argmax()]}; single clips peak at d = 0 in {int((peaks == 0).sum())} of {len(people)}")
-""")
-md(r"""
-Slide the shift for one person and watch the two curves drift apart (the widget needs a
-running kernel).
-""")
-code("""
+
+# %% [markdown]
+# Slide the shift for one person and watch the two curves drift apart (the widget needs a
+# running kernel).
+
+# %%
 # NBVAL_IGNORE_OUTPUT
 import ipywidgets as widgets
 
@@ -170,40 +173,42 @@ def explore(person=0, d=0):
 
 
 interact(explore, person=widgets.IntSlider(value=0, min=0, max=len(people) - 1), d=widgets.IntSlider(value=0, min=-6, max=6));
-""")
-md(r"""
-That timing is what a sync expert can learn. One short clip is noisy, so the expert learns
-from many windows.
 
-## 2. From distances to an offset: the exercise
 
-A sync expert embeds a face window (its lower half, $T$ frames) and an audio window ($4T$ mel
-frames) into unit vectors $v$ and $a$. For the audio at each offset $d = -K, \dots, K$ frames
-(positive: the audio is late) the distance is
-$D_d = \lVert v - a_d \rVert = \sqrt{2 - 2\cos(v, a_d)}$. SyncNet's LSE-D and LSE-C use three
-statistics of it:
+# %% [markdown]
+# That timing is what a sync expert can learn. One short clip is noisy, so the expert learns
+# from many windows.
+#
+# ## 2. From distances to an offset: the exercise
+#
+# A sync expert embeds a face window (its lower half, $T$ frames) and an audio window ($4T$ mel
+# frames) into unit vectors $v$ and $a$. For the audio at each offset $d = -K, \dots, K$ frames
+# (positive: the audio is late) the distance is
+# $D_d = \lVert v - a_d \rVert = \sqrt{2 - 2\cos(v, a_d)}$. SyncNet's LSE-D and LSE-C use three
+# statistics of it:
+#
+# * the **offset estimate** $\hat d = \arg\min_d D_d$;
+# * the **sync distance** $\min_d D_d$ (lower: the best match is close);
+# * the **sync confidence** $\operatorname{median}_d D_d - \min_d D_d$ (higher: the best offset
+#   stands out).
+#
+# **Honest naming.** LSE-D and LSE-C use the pretrained SyncNet of Chung & Zisserman on real
+# faces; ours use the expert trained below on SynthFace, hence `sync_distance` and
+# `sync_confidence`: comparable with each other, not with published numbers.
+#
+# **Exercise.** Write `sync_statistics(distances, offsets)` for a batch of distance rows.
 
-* the **offset estimate** $\hat d = \arg\min_d D_d$;
-* the **sync distance** $\min_d D_d$ (lower: the best match is close);
-* the **sync confidence** $\operatorname{median}_d D_d - \min_d D_d$ (higher: the best offset
-  stands out).
-
-**Honest naming.** LSE-D and LSE-C use the pretrained SyncNet of Chung & Zisserman on real
-faces; ours use the expert trained below on SynthFace, hence `sync_distance` and
-`sync_confidence`: comparable with each other, not with published numbers.
-
-**Exercise.** Write `sync_statistics(distances, offsets)` for a batch of distance rows.
-""")
-code("""
+# %% tags=["solution"]
 def sync_statistics(distances, offsets):
-    \"\"\"distances: (B, 2K + 1) float, offsets: (2K + 1,) int64 (-K .. K)
-    -> (offset estimate (B,) int64, sync distance (B,), sync confidence (B,)).\"\"\"
+    """distances: (B, 2K + 1) float, offsets: (2K + 1,) int64 (-K .. K)
+    -> (offset estimate (B,) int64, sync distance (B,), sync confidence (B,))."""
     # BEGIN SOLUTION
     best = distances.min(dim=1)
     return offsets[best.indices], best.values, distances.median(dim=1).values - best.values
     # END SOLUTION
-""", tags=["solution"])
-code("""
+
+
+# %% tags=["self-check"]
 # Self-check
 # 1. By hand: K = 2, offsets [-2, -1, 0, 1, 2]; distances [1.2, 0.9, 0.4, 1.0, 1.3]
 #    -> estimate 0, distance 0.4, median 1.0, confidence 0.6
@@ -221,38 +226,38 @@ for K in (1, 3, 5):
     mine = sync_statistics(rows, torch.arange(-K, K + 1))
     assert torch.equal(mine[0], s.offset) and torch.allclose(mine[1], s.distance) and torch.allclose(mine[2], s.confidence), f"differs from SyncScores for K={K}"
 print("self-check passed")
-""", tags=["self-check"])
-md(r"""
-## 3. Data, the checkpoint, and the whole task in one call
 
-`lipsync_splits` renders in-sync talking clips of `CLIP_FRAMES` frames with their log-mels,
-split by person: face crops (the checkpoint's framing) of people from another world.
-`run_lipsync` then:
+# %% [markdown]
+# ## 3. Data, the checkpoint, and the whole task in one call
+#
+# `lipsync_splits` renders in-sync talking clips of `CLIP_FRAMES` frames with their log-mels,
+# split by person: face crops (the checkpoint's framing) of people from another world.
+# `run_lipsync` then:
+#
+# 1. trains the **sync expert** (InfoNCE over the $2K + 1$ audio shifts of each window, augmented
+#    so it keys on timing, not on who speaks) and scores its offset estimates on held-out
+#    windows with shifted audio;
+# 2. scores the **ground truth** (real lower faces) with it;
+# 3. per seed, trains one **generator** per face encoder and scores it on the same
+#    `NUM_EVAL_WINDOWS` held-out windows: `copy_reference` (no generator: the reference window's
+#    mouth pasted in, deaf to the audio), `random_init` (a random frozen ViT),
+#    `supervised_scratch` (that ViT trained with the generator), `pretrained` (the course
+#    checkpoint's encoder, frozen).
+#
+# The generator gets the target window with its lower half blanked (a reference window of the
+# same person pasted in) and the aligned mel window, and draws the lower half. Its loss is L1
+# plus Wav2Lip's sync term (weight 0.03) from a *second* expert, so no generator is scored by the
+# network it was trained to please. The call runs on one thread, so its numbers
+# repeat bit for bit.
 
-1. trains the **sync expert** (InfoNCE over the $2K + 1$ audio shifts of each window, augmented
-   so it keys on timing, not on who speaks) and scores its offset estimates on held-out
-   windows with shifted audio;
-2. scores the **ground truth** (real lower faces) with it;
-3. per seed, trains one **generator** per face encoder and scores it on the same
-   `NUM_EVAL_WINDOWS` held-out windows: `copy_reference` (no generator: the reference window's
-   mouth pasted in, deaf to the audio), `random_init` (a random frozen ViT),
-   `supervised_scratch` (that ViT trained with the generator), `pretrained` (the course
-   checkpoint's encoder, frozen).
-
-The generator gets the target window with its lower half blanked (a reference window of the
-same person pasted in) and the aligned mel window, and draws the lower half. Its loss is L1
-plus Wav2Lip's sync term (weight 0.03) from a *second* expert, so no generator is scored by the
-network it was trained to please. The call runs on one thread, so its numbers
-repeat bit for bit.
-""")
-code("""
+# %%
 print(describe_record() if WEIGHTS == "course" else f"pretrained {pre_cfg.max_steps} steps on world {pre_cfg.world_seed}")
 data = lipsync_splits(NUM_IDENTITIES, 1, size=mcfg.img_size, num_frames=CLIP_FRAMES, **render)
 for split, clips in data.items():
     print(f"{split:5s}: {len(clips):2d} clips of {len(clips.identities):2d} people | video {tuple(clips.video.shape)} | mel {tuple(clips.mel.shape)}")
 print("a person in both splits:", bool(set(data["train"].identities) & set(data["test"].identities)))
-""")
-code("""
+
+# %%
 # NBVAL_IGNORE_OUTPUT
 artifacts = {}
 threads = torch.get_num_threads()
@@ -261,25 +266,25 @@ table = run_lipsync(model, seeds=SEEDS, data=data, max_offset=MAX_OFFSET, expert
                     num_eval_windows=NUM_EVAL_WINDOWS, artifacts=artifacts)
 torch.set_num_threads(threads)
 print({k: round(v, 1) for k, v in artifacts["seconds"].items()})
-""")
-code("""
+
+# %%
 methods = list(dict.fromkeys(r["method"] for r in table))
 print(f"{len(table)} rows; methods: {methods}")
 print("metrics:", table.metric_columns())
 results_dir = Path(RESULTS_DIR)
 results_dir.mkdir(parents=True, exist_ok=True)
-(results_dir / "ls_results.md").write_text(table.to_markdown(digits=3) + "\\n")
+(results_dir / "ls_results.md").write_text(table.to_markdown(digits=3) + "\n")
 table.to_json(results_dir / "ls_results.json")
 print("saved:", [str(results_dir / f) for f in ("ls_results.md", "ls_results.json")])
-""")
-md(r"""
-## 4. The sync expert
 
-Its training curve, and the test that matters: on held-out people, audio shifted by a random
-$-3..3$ frames, how often does the argmin of the distances land on the true shift? Chance is
-$1/7 \approx 0.14$.
-""")
-code("""
+# %% [markdown]
+# ## 4. The sync expert
+#
+# Its training curve, and the test that matters: on held-out people, audio shifted by a random
+# $-3..3$ frames, how often does the argmin of the distances land on the true shift? Chance is
+# $1/7 \approx 0.14$.
+
+# %%
 expert_result = artifacts["expert"]
 expert = expert_result.expert
 hist = expert_result.history
@@ -308,22 +313,22 @@ plt.tight_layout()
 plt.show()
 row = table.filter(method="sync_expert")[0]
 assert row["sync_offset_acc"] > row["chance"] + 0.2 and row["sync_offset_acc_pm1"] >= row["sync_offset_acc"]
-""")
-code("""
+
+# %%
 # NBVAL_IGNORE_OUTPUT
 print(f"sync expert on held-out people: offset exact {row['sync_offset_acc']:.2f}, within one frame {row['sync_offset_acc_pm1']:.2f}, "
       f"chance {row['chance']:.2f} ({row['n_test']} windows)")
-""")
-md(r"""
-## 5. The generated mouths
 
-Per method (means over seeds): `l1_lower` and `psnr_lower`, the pixel error of the lower
-half; `fd_syncfeat`, a **Fréchet distance on our sync expert's features** (FID's formula, *not*
-FID, which uses Inception-v3 features); and the expert's `sync_distance`, `sync_confidence` and
-`sync_offset_acc` (how often its estimate on the generated mouth with in-sync audio is 0). The
-ground-truth row is what real mouths score.
-""")
-code("""
+# %% [markdown]
+# ## 5. The generated mouths
+#
+# Per method (means over seeds): `l1_lower` and `psnr_lower`, the pixel error of the lower
+# half; `fd_syncfeat`, a **Fréchet distance on our sync expert's features** (FID's formula, *not*
+# FID, which uses Inception-v3 features); and the expert's `sync_distance`, `sync_confidence` and
+# `sync_offset_acc` (how often its estimate on the generated mouth with in-sync audio is 0). The
+# ground-truth row is what real mouths score.
+
+# %%
 summary = {r["method"]: r for r in table.summarize()}
 cols = ["psnr_lower", "l1_lower", "fd_syncfeat", "sync_distance", "sync_confidence", "sync_offset_acc"]
 order = ["ground_truth"] + [m for m in methods if m not in ("sync_expert", "ground_truth")]
@@ -349,16 +354,16 @@ for other in ("copy_reference", "random_init", "supervised_scratch"):
     if other in psnr:
         print(f"pretrained - {other:18s}: PSNR {psnr['pretrained'] - psnr[other]:+.2f} dB ({compare(psnr['pretrained'], psnr[other])} "
               f"at a {MARGIN} dB margin), sync offset accuracy {sync['pretrained'] - sync[other]:+.3f}")
-""")
-code("""
+
+# %%
 # NBVAL_IGNORE_OUTPUT
 print(table.to_markdown(digits=3))  # mean ± std over the seeds
-""")
-md(r"""
-Generated mouths beside the real ones: five held-out windows, frame 4 of each, for the ground
-truth and each method (seed 0).
-""")
-code("""
+
+# %% [markdown]
+# Generated mouths beside the real ones: five held-out windows, frame 4 of each, for the ground
+# truth and each method (seed 0).
+
+# %%
 windows = artifacts["windows"]
 pick = torch.arange(5)
 sub = {k: v[pick] for k, v in windows.items()}
@@ -374,23 +379,23 @@ for r, (name, vids) in enumerate(rows.items()):
         axes[r, c].imshow(vids[c, :, T // 2].permute(1, 2, 0).clamp(0, 1).numpy())
         axes[r, c].set_xticks([])
         axes[r, c].set_yticks([])
-    axes[r, 0].set_ylabel(name.replace("_", "\\n"), fontsize=8)
+    axes[r, 0].set_ylabel(name.replace("_", "\n"), fontsize=8)
 fig.suptitle("lower halves drawn from audio (upper halves are the real frames)", fontsize=9)
 plt.tight_layout()
 plt.show()
-""")
-md(r"""
-## 6. Real talking faces: the same clips from video files
 
-A real data set such as LRS2 is a folder of 25 fps videos with sound, one utterance per file.
-`marlin_lite.tasks.lipsync_data` turns them into the same `LipSyncClips`: it **decodes** frames
-and 16 kHz audio, **crops the face** (with MediaPipe landmarks the lips land in the lower half,
-which the generator repaints; otherwise the whole frame is kept), and cuts **one log-mel per
-utterance** with the frames into **segments** of $L = 2T + 2K$ frames. Utterances too short,
-silent or faceless are listed, not dropped. Below, on a small LRS2-style replica that the
-lesson writes (H.264 + AAC files):
-""")
-code("""
+# %% [markdown]
+# ## 6. Real talking faces: the same clips from video files
+#
+# A real data set such as LRS2 is a folder of 25 fps videos with sound, one utterance per file.
+# `marlin_lite.tasks.lipsync_data` turns them into the same `LipSyncClips`: it **decodes** frames
+# and 16 kHz audio, **crops the face** (with MediaPipe landmarks the lips land in the lower half,
+# which the generator repaints; otherwise the whole frame is kept), and cuts **one log-mel per
+# utterance** with the frames into **segments** of $L = 2T + 2K$ frames. Utterances too short,
+# silent or faceless are listed, not dropped. Below, on a small LRS2-style replica that the
+# lesson writes (H.264 + AAC files):
+
+# %%
 import tempfile
 
 from marlin_lite import faces
@@ -412,8 +417,8 @@ print("video", tuple(file_clips.video.shape), file_clips.video.dtype, "| mel", t
 print("skipped:", len(report.too_short) + len(report.no_audio) + len(report.no_face))
 if report.mouth_lower_half is not None:
     print(f"lips inside the lower half of the crop in at least 90% of the frames: {report.mouth_lower_half >= 0.9}")
-""")
-code("""
+
+# %%
 clip_video = file_clips.video[0].float() / 255  # (3, L, S, S)
 fig = plt.figure(figsize=(9, 3.6))
 grid = fig.add_gridspec(2, 6, height_ratios=[1.1, 1])
@@ -431,12 +436,12 @@ ax.set_ylabel("mel band")
 fig.suptitle(f"{file_clips.names[0]} (crop: {CROP}); the red line is where the generator's lower half starts", fontsize=9)
 plt.tight_layout()
 plt.show()
-""")
-md(r"""
-Two checks, then the sync expert of section 4 on these clips, each window's audio shifted by a
-random $-K..K$ frames.
-""")
-code("""
+
+# %% [markdown]
+# Two checks, then the sync expert of section 4 on these clips, each window's audio shifted by a
+# random $-K..K$ frames.
+
+# %% tags=["nbval-ignore-output"]
 # the segment's mel is the utterance's log-mel, cut at 4 mel frames per video frame
 name, start = file_clips.names[0].split("@")
 utterance = lrs2.read_video([it.name for it in lrs2.items].index(name))
@@ -454,67 +459,79 @@ if CROP != "frame":  # the same files with whole frames, the framing the expert 
 for crop_name, clips_from_files in crops.items():
     ev = lipsync.evaluate_sync_expert(artifacts["expert"].expert, clips_from_files, max_offset=MAX_OFFSET)
     print(f"  on clips read from files, crop={crop_name!r:12s}: {ev['sync_offset_acc']:.2f} of {ev['n_windows']} windows")
-""", tags=["nbval-ignore-output"])  # landmark crops follow MediaPipe's floating point, which may differ across CPUs
-md(r"""
-The expert learned from **face crops**; in a whole frame the face is small and high, the mouth
-far from where it learned to look. When this lesson was run, the landmark crops, through the
-lossy codecs, kept about half of the rendered clips' accuracy, and the whole frames scored 0.00,
-below chance: the framing, more than the compression, is what the expert did not learn. **A
-sync expert must be trained on the crops it scores**, which is why the LRS2 run
-(`notebooks/scaled/downstream.ipynb` with `configs/downstream_ls_lrs2.yaml`) trains its experts
-on LRS2 clips made like its test clips.
-""")
-lesson.full_report("ls", intro=r"""
-## 7. At full size: the transfer report
 
-Two seeds and one training set are a lesson-sized answer. `python -m marlin_lite.transfer`
-asks the question at full size with the same code: 200 people of world 1 (120 train, 60
-test), generators trained with **1, 5, 10 and all training people**, **3 seeds** (each draws
-who is in the training set and every initialisation), the same generator budget for every
-encoder, scored on 96 held-out windows. Its headline is the sync offset accuracy of the
-generated mouths: how often our expert finds the audio in sync with them (chance 1/7; the
-real mouths are the reference a generator is measured against). The report ships as `docs/results.md` with every per-seed number
-in `docs/results.json`; the lesson reads it rather than rerunning it.
-""")
-code("""
+# %% [markdown]
+# The expert learned from **face crops**; in a whole frame the face is small and high, the mouth
+# far from where it learned to look. When this lesson was run, the landmark crops, through the
+# lossy codecs, kept about half of the rendered clips' accuracy, and the whole frames scored 0.00,
+# below chance: the framing, more than the compression, is what the expert did not learn. **A
+# sync expert must be trained on the crops it scores**, which is why the LRS2 run
+# (`notebooks/scaled/downstream.ipynb` with `configs/downstream_ls_lrs2.yaml`) trains its experts
+# on LRS2 clips made like its test clips.
+
+# %% [markdown]
+# ## 7. At full size: the transfer report
+#
+# Two seeds and one training set are a lesson-sized answer. `python -m marlin_lite.transfer`
+# asks the question at full size with the same code: 200 people of world 1 (120 train, 60
+# test), generators trained with **1, 5, 10 and all training people**, **3 seeds** (each draws
+# who is in the training set and every initialisation), the same generator budget for every
+# encoder, scored on 96 held-out windows. Its headline is the sync offset accuracy of the
+# generated mouths: how often our expert finds the audio in sync with them (chance 1/7; the
+# real mouths are the reference a generator is measured against). The report ships as `docs/results.md` with every per-seed number
+# in `docs/results.json`; the lesson reads it rather than rerunning it.
+
+# %%
+full = load_results(FULL_REPORT)
+prov = full["provenance"]
+print(prov['command'])
+print(f"commit {prov['git_commit'][:12]}, encoder sha256 {prov['encoder_sha256'][:16]}..., seeds {full['seeds']}")
+if WEIGHTS == "course":  # the report is about this lesson's encoder
+    assert prov["encoder_sha256"] == course_record()["sha256"], "docs/results.json was made with another checkpoint"
+print()
+print(task_table(full, "ls"))
+fig, ax = plt.subplots(figsize=(8, 4))
+plot_task(ax, full, "ls")
+ax.legend(fontsize=7, loc="best")
+plt.show()
+print(differences_table(full, "ls"))
+
+# %%
 print(task_table(full, "ls", "psnr_lower"))  # the secondary metric: pixel quality of the lower face
-""")
-md(r"""
-**Reading the report.** The instrument works: our expert finds the real held-out mouths in sync
-in 0.865 of windows (chance 0.143). With all training people the generator on the frozen
-pretrained encoder reaches 0.851, beating the same generator with an encoder trained from
-scratch by +0.212 [+0.045, +0.378]; fine-tuned it reaches 0.875, level with the real mouths.
-Against a frozen **random-init** encoder the gain, +0.069 [-0.089, +0.228], is not resolved by
-three seeds. With 10 people the picture is the same; with one person the pretrained generators
-fall short of scratch. On PSNR no generator beats copying the reference mouth (24.741 dB): at
-this budget the generators buy sync with pixel error.
 
-This lesson's own run (section 5: 2 seeds, 56 training people) points the same way: sync
-offset accuracy +0.115 over random init and +0.354 over scratch, PSNR 0.44 dB below copying.
-
-## 8. What the paper claims, and what the course measured
-
-MARLIN reports lip sync on LRS2 with LSE-D, LSE-C and FID, and states in its abstract an FID
-**29.36 % better** than its baseline. Our numbers are not comparable (another data set, our
-own expert instead of SyncNet, a Fréchet distance on its features instead of Inception's), so
-the course checks the claim's *direction*. It holds against an encoder trained from scratch
-from 10 training people on, is not resolved against a frozen random encoder, and shows in
-sync, not in pixel quality. A random ViT is a strong baseline here, likely because the
-generator also sees the reference's pixels.
-
-## Summary
-- **Audio**: log-mel (`marlin_lite.audio.log_mel`), 4 mel frames per video frame.
-- **Sync expert** (`train_sync_expert`): InfoNCE over audio shifts; your `sync_statistics`
-  give its LSE-D/LSE-C-*style* offset estimate, sync distance and confidence.
-- **Generator** (`train_generator`): masked lower half + reference + mel in, lower half out,
-  a MARLIN ViT as face encoder; scored by PSNR, L1, `fd_syncfeat` (not FID) and sync scores.
-- **Real videos** (`marlin_lite.tasks.lipsync_data`): face crops, one log-mel per utterance,
-  segments of $2T + 2K$ frames; LRS2 in the scaled notebook.
-- **Measured vs claimed**: at full size the pretrained encoder helps the generator against
-  scratch (+0.212 sync offset accuracy with all people), not clearly against random init; no
-  generator beats a copied mouth on PSNR.
-
-**Next:** lesson 10 asks which pretraining choices matter, with the seeds and error bars to say so.
-""")
-
-lesson.write("09_lip_sync.ipynb")
+# %% [markdown]
+# **Reading the report.** The instrument works: our expert finds the real held-out mouths in sync
+# in 0.865 of windows (chance 0.143). With all training people the generator on the frozen
+# pretrained encoder reaches 0.851, beating the same generator with an encoder trained from
+# scratch by +0.212 [+0.045, +0.378]; fine-tuned it reaches 0.875, level with the real mouths.
+# Against a frozen **random-init** encoder the gain, +0.069 [-0.089, +0.228], is not resolved by
+# three seeds. With 10 people the picture is the same; with one person the pretrained generators
+# fall short of scratch. On PSNR no generator beats copying the reference mouth (24.741 dB): at
+# this budget the generators buy sync with pixel error.
+#
+# This lesson's own run (section 5: 2 seeds, 56 training people) points the same way: sync
+# offset accuracy +0.115 over random init and +0.354 over scratch, PSNR 0.44 dB below copying.
+#
+# ## 8. What the paper claims, and what the course measured
+#
+# MARLIN reports lip sync on LRS2 with LSE-D, LSE-C and FID, and states in its abstract an FID
+# **29.36 % better** than its baseline. Our numbers are not comparable (another data set, our
+# own expert instead of SyncNet, a Fréchet distance on its features instead of Inception's), so
+# the course checks the claim's *direction*. It holds against an encoder trained from scratch
+# from 10 training people on, is not resolved against a frozen random encoder, and shows in
+# sync, not in pixel quality. A random ViT is a strong baseline here, likely because the
+# generator also sees the reference's pixels.
+#
+# ## Summary
+# - **Audio**: log-mel (`marlin_lite.audio.log_mel`), 4 mel frames per video frame.
+# - **Sync expert** (`train_sync_expert`): InfoNCE over audio shifts; your `sync_statistics`
+#   give its LSE-D/LSE-C-*style* offset estimate, sync distance and confidence.
+# - **Generator** (`train_generator`): masked lower half + reference + mel in, lower half out,
+#   a MARLIN ViT as face encoder; scored by PSNR, L1, `fd_syncfeat` (not FID) and sync scores.
+# - **Real videos** (`marlin_lite.tasks.lipsync_data`): face crops, one log-mel per utterance,
+#   segments of $2T + 2K$ frames; LRS2 in the scaled notebook.
+# - **Measured vs claimed**: at full size the pretrained encoder helps the generator against
+#   scratch (+0.212 sync offset accuracy with all people), not clearly against random init; no
+#   generator beats a copied mouth on PSNR.
+#
+# **Next:** lesson 10 asks which pretraining choices matter, with the seeds and error bars to say so.

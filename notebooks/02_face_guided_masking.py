@@ -1,34 +1,37 @@
-"""Build notebooks/02_face_guided_masking.ipynb (run from anywhere; writes into the repository's notebooks/)."""
-import sys
-from pathlib import Path
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _lesson import Lesson  # noqa: E402
+# %% [markdown]
+# # Lesson 02 · Face-guided masking (fasking)
+#
+# Lesson 01 hid 90 % of a clip's tokens without looking at the picture. MARLIN looks first: it
+# parses every frame into facial regions and decides *which* tokens to hide from that map.
+# This is **face-guided masking**, "fasking" in the paper and the code.
+#
+# **In this lesson you will**
+# 1. turn a per-pixel face-parsing map into per-token region membership with one pooling
+#    operation, and see why border patches belong to several regions (the "any pixel" rule);
+# 2. walk MARLIN's fasking queue by hand for one time slot, then let the package do it for a
+#    batch, and explain how random trimming leaves *exactly* `num_visible` tokens per clip;
+# 3. compare `fasking`, `fasking_opp`, `fasking_paper` and `tube` masking by what the encoder
+#    gets to see, and tell the official code's behaviour apart from the paper's prose;
+# 4. run the same masking on a clip read from disk;
+# 5. write `component_tokens`: which tokens touch a facial component.
+#
+# *Run time: well under a minute on a laptop CPU.*
 
-lesson = Lesson()
-md, code = lesson.md, lesson.code
-
-
-md(r"""
-# Lesson 02 · Face-guided masking (fasking)
-
-Lesson 01 hid 90 % of a clip's tokens without looking at the picture. MARLIN looks first: it
-parses every frame into facial regions and decides *which* tokens to hide from that map.
-This is **face-guided masking**, "fasking" in the paper and the code.
-
-**In this lesson you will**
-1. turn a per-pixel face-parsing map into per-token region membership with one pooling
-   operation, and see why border patches belong to several regions (the "any pixel" rule);
-2. walk MARLIN's fasking queue by hand for one time slot, then let the package do it for a
-   batch, and explain how random trimming leaves *exactly* `num_visible` tokens per clip;
-3. compare `fasking`, `fasking_opp`, `fasking_paper` and `tube` masking by what the encoder
-   gets to see, and tell the official code's behaviour apart from the paper's prose;
-4. run the same masking on a clip read from disk;
-5. write `component_tokens`: which tokens touch a facial component.
-
-*Run time: well under a minute on a laptop CPU.*
-""")
-code("""
+# %% tags=["parameters"]
 # Parameters (papermill can override these). Tiny defaults: this lesson runs on a laptop CPU.
 SEED = 0
 SIZE = 64  # frames are SIZE x SIZE pixels (MARLIN: 224)
@@ -38,8 +41,8 @@ TUBELET = 2  # frames per tubelet (MARLIN: 2)
 MASK_RATIO = 0.9  # fraction of tokens hidden (MARLIN: 0.9)
 IDENTITY = 3  # the SynthFace person shown in the figures
 BATCH = 12  # clips (identities 0..BATCH-1) for the statistics
-""", tags=["parameters"])
-code("""
+
+# %%
 from marlin_lite.masking import TokenGrid, num_visible
 
 grid = TokenGrid(frames=FRAMES, size=SIZE, tubelet=TUBELET, patch=PATCH)
@@ -50,11 +53,11 @@ print(f"token grid (T', H', W') = {grid.shape}: {grid.num_tokens} tokens, {P} pe
 print(f"mask ratio {MASK_RATIO}: {N_VISIBLE} visible tokens per clip")
 marlin_grid = TokenGrid()  # MARLIN's own: 16 frames of 224x224, tubelets 2x16x16
 print(f"MARLIN: {marlin_grid.shape} = {marlin_grid.num_tokens} tokens, {num_visible(marlin_grid.num_tokens, 0.9)} visible")
-""")
-md(r"""
-## Setup
-""")
-code("""
+
+# %% [markdown]
+# ## Setup
+
+# %%
 import einops
 import matplotlib.pyplot as plt
 import numpy as np
@@ -70,20 +73,20 @@ from marlin_lite.utils import seed_everything
 from marlin_lite.video import clip_indices, frames_to_tensor
 
 generator = seed_everything(SEED)
-%matplotlib inline
+# %matplotlib inline
 plt.rcParams["figure.dpi"] = 80
 print("region groups:", {name: [L.LABEL_NAMES[i] for i in ids] for name, ids in L.REGION_GROUPS.items()})
 print("facial components (shuffled by the queue):", M.COMPONENTS)
-""")
-md(r"""
-## 1. From parsing maps to token regions
 
-A SynthFace clip comes with a **parsing map** per frame: one of MARLIN's 11 label ids per
-pixel. Fasking needs the same information per *token*. Each token is a tubelet of
-`TUBELET` frames x `PATCH` x `PATCH` pixels; MARLIN reads the map of the **first frame of the
-tubelet slot** only. Below: the first frame of every slot, with its parsing map.
-""")
-code("""
+# %% [markdown]
+# ## 1. From parsing maps to token regions
+#
+# A SynthFace clip comes with a **parsing map** per frame: one of MARLIN's 11 label ids per
+# pixel. Fasking needs the same information per *token*. Each token is a tubelet of
+# `TUBELET` frames x `PATCH` x `PATCH` pixels; MARLIN reads the map of the **first frame of the
+# tubelet slot** only. Below: the first frame of every slot, with its parsing map.
+
+# %%
 clip = generate_clip(IDENTITY, 0, size=SIZE, num_frames=FRAMES)
 parsing = torch.from_numpy(clip.parsing)[None]  # (B=1, T, H, W) uint8 label ids
 print("frames", clip.frames.shape, clip.frames.dtype, "| parsing", tuple(parsing.shape), parsing.dtype)
@@ -98,22 +101,23 @@ for ax, s in zip(fig.axes, range(T_SLOTS)):
     ax.set_title(f"slot {s} (t={s * TUBELET})", fontsize=7)
 viz.label_legend(fig.axes[len(slot_frames) * 2 - 1])
 plt.show()
-""")
-md(r"""
-**The rule.** A token belongs to a region group (say *mouth* = upper lip, inner mouth, lower
-lip) when **any** pixel of its patch, in the slot's first frame, carries one of the group's
-labels. "Any pixel in a window" is a max over the window, so with tensor operations:
 
-1. keep the first frame of each slot: `parsing[:, ::TUBELET]` -> `(B, T', H, W)`;
-2. per group, a boolean pixel map `isin(labels, group)`, as float;
-3. `max_pool2d` with a `PATCH x PATCH` window and stride -> `(B, T', H', W')`, 1 where any
-   pixel was in the group.
 
-No loop over patches, only over the 7 groups.
-""")
-code("""
+# %% [markdown]
+# **The rule.** A token belongs to a region group (say *mouth* = upper lip, inner mouth, lower
+# lip) when **any** pixel of its patch, in the slot's first frame, carries one of the group's
+# labels. "Any pixel in a window" is a max over the window, so with tensor operations:
+#
+# 1. keep the first frame of each slot: `parsing[:, ::TUBELET]` -> `(B, T', H, W)`;
+# 2. per group, a boolean pixel map `isin(labels, group)`, as float;
+# 3. `max_pool2d` with a `PATCH x PATCH` window and stride -> `(B, T', H', W')`, 1 where any
+#    pixel was in the group.
+#
+# No loop over patches, only over the 7 groups.
+
+# %%
 def region_maps(parsing: torch.Tensor, grid: TokenGrid, groups: dict = L.REGION_GROUPS) -> dict[str, torch.Tensor]:
-    \"\"\"(B, T, H, W) label ids -> {group: bool (B, T', H', W')}, by max-pooling each group's pixel map.\"\"\"
+    """(B, T, H, W) label ids -> {group: bool (B, T', H', W')}, by max-pooling each group's pixel map."""
     first = parsing[:, :: grid.tubelet]  # (B, T', H, W): first frame of each slot
     B, t = first.shape[:2]
     maps = {}
@@ -127,14 +131,14 @@ def region_maps(parsing: torch.Tensor, grid: TokenGrid, groups: dict = L.REGION_
 regions = region_maps(parsing, grid)
 print({name: tuple(m.shape) for name, m in list(regions.items())[:2]}, "...")
 print("tokens per region in slot 0:", {name: int(m[0, 0].sum()) for name, m in regions.items()})
-""")
-md(r"""
-**Check against the package.** `marlin_lite.masking.region_membership` computes the same
-thing differently: `label_bitmask` turns each pixel's label `k` into the bit `1 << k` and
-OR-reduces those bits over each patch (so one `int16` per token says which of the 11 labels
-it touches); a group is then a bit test. Both must agree exactly, token for token.
-""")
-code("""
+
+# %% [markdown]
+# **Check against the package.** `marlin_lite.masking.region_membership` computes the same
+# thing differently: `label_bitmask` turns each pixel's label `k` into the bit `1 << k` and
+# OR-reduces those bits over each patch (so one `int16` per token says which of the 11 labels
+# it touches); a group is then a bit test. Both must agree exactly, token for token.
+
+# %%
 package = M.region_membership(parsing, grid)  # {group: bool (B, N)}, tokens in (t, h, w) order
 for name in L.REGION_GROUPS:
     torch.testing.assert_close(regions[name].flatten(1), package[name])
@@ -146,20 +150,20 @@ h, w = divmod(mixed, W_PATCHES)
 value = int(bits[0, 0, h, w])
 print(f"slot 0, patch (row {h}, col {w}): bitmask {value} = 0b{value:011b} ->",
       [L.LABEL_NAMES[k] for k in range(L.NUM_LABELS) if value >> k & 1])
-""")
-md(r"""
-The patch grid of slot 0, coloured by membership, one panel per group. The last panel counts
-the groups each patch belongs to: patches on a boundary (face outline, around the eyes and
-mouth) belong to **several** regions at once.
-""")
-code("""
+
+# %% [markdown]
+# The patch grid of slot 0, coloured by membership, one panel per group. The last panel counts
+# the groups each patch belongs to: patches on a boundary (face outline, around the eyes and
+# mouth) belong to **several** regions at once.
+
+# %%
 GROUP_COLOURS = {name: np.array(L.LABEL_COLOURS[ids[-1]]) for name, ids in L.REGION_GROUPS.items()}
 GROUP_COLOURS["mouth"] = np.array(L.LABEL_COLOURS[L.UPPER_LIP])
 GROUP_COLOURS["background"] = np.array((60, 180, 75))  # black would not show
 
 
 def to_pixels(token_map: np.ndarray) -> np.ndarray:
-    \"\"\"(H', W') per-patch values -> (H, W) per-pixel values.\"\"\"
+    """(H', W') per-patch values -> (H, W) per-pixel values."""
     return einops.repeat(np.asarray(token_map), "h w -> (h ph) (w pw)", ph=PATCH, pw=PATCH)
 
 
@@ -172,7 +176,7 @@ def patch_grid(ax):
 
 
 def paint(frame: np.ndarray, token_map: np.ndarray, colour, alpha=0.75, dim=0.35) -> np.ndarray:
-    \"\"\"A dimmed frame with the patches of a bool (H', W') map painted in colour.\"\"\"
+    """A dimmed frame with the patches of a bool (H', W') map painted in colour."""
     on = to_pixels(token_map)[..., None]
     base = frame.astype(np.float32) * dim
     return np.where(on, base * (1 - alpha) + np.asarray(colour, np.float32) * alpha, base).astype(np.uint8)
@@ -197,29 +201,29 @@ plt.show()
 per_token = torch.stack(list(package.values())).sum(0)  # (B, N): how many groups each token touches
 print("share of tokens in 1 / 2 / 3+ groups:", [round(float((per_token == k).float().mean()), 3) for k in (1, 2)],
       round(float((per_token >= 3).float().mean()), 3))
-""")
-md(r"""
-## 2. The fasking queue, step by step
 
-MARLIN's official code decides the visible tokens **per tubelet slot**:
+# %% [markdown]
+# ## 2. The fasking queue, step by step
+#
+# MARLIN's official code decides the visible tokens **per tubelet slot**:
+#
+# * start with every patch of the slot masked;
+# * walk a queue of **labels**, making each label's patches visible: **background, then skin,
+#   then the labels of the five facial components** (right brow and eye, left brow and eye,
+#   nose, the three mouth labels, hair), the components in a random order drawn once per clip;
+# * stop as soon as at least `1 - MASK_RATIO` of the slot's patches are visible. The check
+#   comes after every label, so the walk can stop inside a component: a brow without its eye.
+#
+# Here is that walk for slot 0 of our clip. For contrast, the second walk is `fasking_opp`,
+# which runs the queue the other way (components first, then skin, then background).
 
-* start with every patch of the slot masked;
-* walk a queue of **labels**, making each label's patches visible: **background, then skin,
-  then the labels of the five facial components** (right brow and eye, left brow and eye,
-  nose, the three mouth labels, hair), the components in a random order drawn once per clip;
-* stop as soon as at least `1 - MASK_RATIO` of the slot's patches are visible. The check
-  comes after every label, so the walk can stop inside a component: a brow without its eye.
-
-Here is that walk for slot 0 of our clip. For contrast, the second walk is `fasking_opp`,
-which runs the queue the other way (components first, then skin, then background).
-""")
-code("""
+# %%
 need = (1 - MASK_RATIO) * P
 print(f"threshold: at least {need:.1f} of {P} patches visible")
 
 
 def walk(title: str, queue: list[str], slot_regions: dict[str, torch.Tensor]) -> tuple[list[torch.Tensor], int]:
-    \"\"\"Visible patches (P,) after each step of the queue, and the step (1-based) where the walk stops.\"\"\"
+    """Visible patches (P,) after each step of the queue, and the step (1-based) where the walk stops."""
     visible = torch.zeros(P, dtype=torch.bool)  # start: everything masked
     after, stop, log = [], None, [title]
     for step, name in enumerate(queue, start=1):
@@ -230,12 +234,12 @@ def walk(title: str, queue: list[str], slot_regions: dict[str, torch.Tensor]) ->
             log.append(f"  step {step}: + {name:<10} -> {int(visible.sum()):>2}/{P} visible, threshold reached: {reached}")
             if reached:
                 stop = step
-    print("\\n".join(log))
+    print("\n".join(log))
     return after, stop
 
 
 def shuffled_components() -> list[str]:
-    \"\"\"The labels of the five components, components in a random order (each one's labels in order).\"\"\"
+    """The labels of the five components, components in a random order (each one's labels in order)."""
     order = torch.randperm(len(M.COMPONENTS), generator=generator).tolist()
     return [L.LABEL_NAMES[k] for i in order for k in L.REGION_GROUPS[M.COMPONENTS[i]]]
 
@@ -245,14 +249,14 @@ label_regions = region_maps(parsing, grid, ONE_LABEL)
 slot_regions = {name: m[0, slot].flatten() for name, m in label_regions.items()}  # (P,) bool per label
 queue = ["background", "skin", *shuffled_components()]
 walks = {"fasking": (frame0, queue, *walk("fasking, our clip:", queue, slot_regions))}
-""")
-md(r"""
-The official walk stopped at once: with the "any pixel" rule, SynthFace's background touches
-far more than 10 % of the patches (the face sits in the middle of the frame). A face
-detector's crop is often tighter. Let us render the same person larger and keep the central
-`SIZE` pixels, so the face fills the frame, and walk again; then the reverse queue on our clip.
-""")
-code("""
+
+# %% [markdown]
+# The official walk stopped at once: with the "any pixel" rule, SynthFace's background touches
+# far more than 10 % of the patches (the face sits in the middle of the frame). A face
+# detector's crop is often tighter. Let us render the same person larger and keep the central
+# `SIZE` pixels, so the face fills the frame, and walk again; then the reverse queue on our clip.
+
+# %%
 tight_size = SIZE * 9 // 4  # render larger, keep the centre: a tight face crop
 
 
@@ -269,8 +273,8 @@ tight_slot_regions = {name: m[0, slot].flatten() for name, m in tight_regions.it
 walks["fasking, tight crop"] = (tight_frames[0], queue, *walk("fasking, tight crop:", queue, tight_slot_regions))
 queue = [*shuffled_components(), "skin", "background"]
 walks["fasking_opp"] = (frame0, queue, *walk("fasking_opp, our clip:", queue, slot_regions))
-""")
-code("""
+
+# %%
 fig, axes = plt.subplots(3, 8, figsize=(12.5, 5.6))
 for row, (title, (frame, queue, after, stop)) in zip(axes, walks.items()):
     row[0].imshow((frame * 0.25).astype(np.uint8), interpolation="nearest")
@@ -283,44 +287,45 @@ for row, (title, (frame, queue, after, stop)) in zip(axes, walks.items()):
         ax.imshow(image, interpolation="nearest", alpha=1.0 if step <= stop else 0.3)
         label = f"+{name} {int(visible.sum())}/{P}"
         if step == stop:
-            ax.set_title(label + "\\nSTOP", fontsize=7, color="crimson", fontweight="bold")
+            ax.set_title(label + "\nSTOP", fontsize=7, color="crimson", fontweight="bold")
         else:
-            ax.set_title(label + ("\\n(not walked)" if step > stop else ""), fontsize=7,
+            ax.set_title(label + ("\n(not walked)" if step > stop else ""), fontsize=7,
                          color="0.6" if step > stop else "black")
     for ax in row:
         patch_grid(ax)
 fig.tight_layout()
 plt.show()
-""")
-md(r"""
-On the full frame the official walk takes one step: every patch that shows any background is
-a *candidate*. On the tight crop the background is too scarce, so skin joins; the components
-are never reached. The opposite walk hides the background instead.
 
-**Trimming to an exact count.** The walk gives each slot *at least* 10 %, usually more.
-The encoder wants the same number of tokens in every clip (so clips can be batched), so the
-candidates of **all slots together** are then thinned at random until exactly
-`num_visible(N, MASK_RATIO)` remain: 156 of 1568 at MARLIN's size, and here:
-""")
-code("""
+# %% [markdown]
+# On the full frame the official walk takes one step: every patch that shows any background is
+# a *candidate*. On the tight crop the background is too scarce, so skin joins; the components
+# are never reached. The opposite walk hides the background instead.
+#
+# **Trimming to an exact count.** The walk gives each slot *at least* 10 %, usually more.
+# The encoder wants the same number of tokens in every clip (so clips can be batched), so the
+# candidates of **all slots together** are then thinned at random until exactly
+# `num_visible(N, MASK_RATIO)` remain: 156 of 1568 at MARLIN's size, and here:
+
+# %%
 _, _, after, stop = walks["fasking"]
 print(f"slot {slot}: {int(after[stop - 1].sum())} candidates after the walk")
 visible = M.make_visible_mask("fasking", 1, grid, MASK_RATIO, parsing=parsing, generator=generator)
 print("visible", tuple(visible.shape), visible.dtype, "| visible tokens:", int(visible.sum()), "of", grid.num_tokens)
 print("visible per slot (not fixed: the trimming is clip-wide):", visible.reshape(T_SLOTS, P).sum(1).tolist())
-""")
-md(r"""
-### The candidate set for a batch, inline
 
-Now for a batch of `BATCH` clips of different people, as full frames and as tight crops.
-The walk needs no loop: the visible sets after *background* and after *background + skin*
-are two boolean unions, and a slot stops at the first that reaches the threshold. (If neither
-did, the random component order would matter; we then allow every token, a superset, and
-count how often that happens.)
-""")
-code("""
+
+# %% [markdown]
+# ### The candidate set for a batch, inline
+#
+# Now for a batch of `BATCH` clips of different people, as full frames and as tight crops.
+# The walk needs no loop: the visible sets after *background* and after *background + skin*
+# are two boolean unions, and a slot stops at the first that reaches the threshold. (If neither
+# did, the random component order would matter; we then allow every token, a superset, and
+# count how often that happens.)
+
+# %%
 def walk_candidates(parsing: torch.Tensor, grid: TokenGrid) -> tuple[torch.Tensor, list[float]]:
-    \"\"\"Candidates bool (B, N) of the official walk, and the share of slots stopping after background / skin / later.\"\"\"
+    """Candidates bool (B, N) of the official walk, and the share of slots stopping after background / skin / later."""
     maps = region_maps(parsing, grid)
     after_bg = maps["background"].flatten(2)  # (B, T', P)
     after_skin = after_bg | maps["skin"].flatten(2)
@@ -341,12 +346,12 @@ for kind in batches:
     count = candidates[kind].sum(1)
     print(f"{kind:<10}: slots stopping after background / skin / later: {stops[kind]}; "
           f"candidates per clip: {count.min()}..{count.max()} of {grid.num_tokens}")
-""")
-md(r"""
-Then the package, on the same batches: exactly `N_VISIBLE` tokens per clip, always inside the
-walk's candidates, and never a token made *only* of facial-component pixels.
-""")
-code("""
+
+# %% [markdown]
+# Then the package, on the same batches: exactly `N_VISIBLE` tokens per clip, always inside the
+# walk's candidates, and never a token made *only* of facial-component pixels.
+
+# %%
 visibles = {kind: M.make_visible_mask("fasking", BATCH, grid, MASK_RATIO, parsing=p, generator=generator) for kind, p in batches.items()}
 for kind, p in batches.items():
     visible = visibles[kind]
@@ -362,40 +367,40 @@ for kind, p in batches.items():
     print("  share of all tokens touching each group:    ",
           {name: round(float(m.float().mean()), 3) for name, m in member.items()})
 member = M.region_membership(batch_parsing, grid)  # the full-frame batch, used below
-""")
-md(r"""
-On full frames every visible token shows some background (share 1.0), and the facial
-components are well hidden: eye and mouth tokens are visible only as border patches that also
-show background, at a fraction of their share among all tokens.
 
-On **tight crops** the background step rarely suffices, skin joins in, and skin touches almost
-every patch of a face-filling crop. The candidates are then nearly all tokens (up to 509 of
-512 above), except those made *only* of component pixels, and the visible shares come close to
-those of all tokens: with the "any pixel" rule, the official walk guides the mask much less
-once it reaches the skin step. The property that holds in every case is the one we checked:
-the visible tokens are candidates of the walk, so none is made only of component pixels while
-background or skin can fill the quota. (The package also handles the later steps of the walk,
-with the random component order, for faces that leave less than 10 % to background and skin.)
+# %% [markdown]
+# On full frames every visible token shows some background (share 1.0), and the facial
+# components are well hidden: eye and mouth tokens are visible only as border patches that also
+# show background, at a fraction of their share among all tokens.
+#
+# On **tight crops** the background step rarely suffices, skin joins in, and skin touches almost
+# every patch of a face-filling crop. The candidates are then nearly all tokens (up to 509 of
+# 512 above), except those made *only* of component pixels, and the visible shares come close to
+# those of all tokens: with the "any pixel" rule, the official walk guides the mask much less
+# once it reaches the skin step. The property that holds in every case is the one we checked:
+# the visible tokens are candidates of the walk, so none is made only of component pixels while
+# background or skin can fill the quota. (The package also handles the later steps of the walk,
+# with the random component order, for faces that leave less than 10 % to background and skin.)
+#
+# ## 3. Four strategies side by side
+#
+# * `fasking`: the official walk above: visible tokens come from the **background first**.
+# * `fasking_opp`: the reverse walk: the encoder sees the **face** and must imagine the rest.
+# * `fasking_paper`: our reading of the paper's *prose*, which differs from the code: the
+#   90 % masked budget goes to **facial-component tokens first** (components in random order),
+#   and the rest of the budget is spent uniformly; so the visible tokens are a uniform draw from
+#   the non-component tokens (background and skin alike), not biased towards background.
+# * `tube` (lesson 01): the same random positions in every slot, blind to the face.
+#
+# The masked clip for each strategy (grey = hidden from the encoder; a faint ghost of the face
+# is left so you can see *what* is hidden), at the first frame of every other slot:
 
-## 3. Four strategies side by side
-
-* `fasking`: the official walk above: visible tokens come from the **background first**.
-* `fasking_opp`: the reverse walk: the encoder sees the **face** and must imagine the rest.
-* `fasking_paper`: our reading of the paper's *prose*, which differs from the code: the
-  90 % masked budget goes to **facial-component tokens first** (components in random order),
-  and the rest of the budget is spent uniformly; so the visible tokens are a uniform draw from
-  the non-component tokens (background and skin alike), not biased towards background.
-* `tube` (lesson 01): the same random positions in every slot, blind to the face.
-
-The masked clip for each strategy (grey = hidden from the encoder; a faint ghost of the face
-is left so you can see *what* is hidden), at the first frame of every other slot:
-""")
-code("""
+# %%
 STRATEGY_NAMES = ("fasking", "fasking_opp", "fasking_paper", "tube")
 
 
 def masked_frames(frames: np.ndarray, visible_row: torch.Tensor, grid: TokenGrid, ghost: float = 0.2, fill: int = 70) -> np.ndarray:
-    \"\"\"uint8 (T, H, W, 3) frames and bool (N,) visible -> hidden tubelets grey (with a faint ghost of the frame).\"\"\"
+    """uint8 (T, H, W, 3) frames and bool (N,) visible -> hidden tubelets grey (with a faint ghost of the frame)."""
     v = einops.repeat(visible_row.reshape(grid.shape).numpy(), "t h w -> (t pt) (h ph) (w pw) 1",
                       pt=grid.tubelet, ph=grid.patch, pw=grid.patch)
     hidden = (fill * (1 - ghost) + frames * ghost).astype(np.uint8)
@@ -409,13 +414,13 @@ for ax, s in zip(fig.axes, range(0, T_SLOTS, 2)):
     ax.set_title(f"slot {s}", fontsize=8)
 plt.show()
 print("visible tokens:", {s: int(m.sum()) for s, m in clip_masks.items()})
-""")
-md(r"""
-Measured over the batch: for each strategy, the share of visible tokens that touch each
-region group (a token can touch several, so a row need not sum to 1). The last row is the
-share of **all** tokens, what a blind strategy sees on average.
-""")
-code("""
+
+# %% [markdown]
+# Measured over the batch: for each strategy, the share of visible tokens that touch each
+# region group (a token can touch several, so a row need not sum to 1). The last row is the
+# share of **all** tokens, what a blind strategy sees on average.
+
+# %%
 GROUPS = {"eyes": member["right_eye"] | member["left_eye"], **{g: member[g] for g in ("nose", "mouth", "hair", "skin", "background")}}
 shares = {}
 for s in STRATEGY_NAMES:
@@ -424,43 +429,43 @@ for s in STRATEGY_NAMES:
 shares["(all tokens)"] = {g: float(m.float().mean()) for g, m in GROUPS.items()}
 table = [f"{'strategy':<14}" + "".join(f"{g:>11}" for g in GROUPS)]
 table += [f"{s:<14}" + "".join(f"{row[g]:>11.3f}" for g in GROUPS) for s, row in shares.items()]
-print("\\n".join(table))
-""")
-md(r"""
-Reading the table:
+print("\n".join(table))
 
-* **fasking** keeps only tokens that show background; eyes, nose and mouth almost never appear
-  (only as border patches that also show background). Hair is hidden much less (0.22 against
-  0.27 over all tokens): SynthFace's hair borders the background, so many hair patches are
-  background candidates too.
-* **fasking_paper** never shows a component token, hair included: here the 90 % masked budget
-  is larger than the ~41 % of tokens that touch a component, so all of them are hidden first;
-  the remaining budget samples background and skin uniformly.
-* **fasking_opp** shows mostly face: skin and components.
-* **tube** follows the clip's own proportions (compare with the last row).
+# %% [markdown]
+# Reading the table:
+#
+# * **fasking** keeps only tokens that show background; eyes, nose and mouth almost never appear
+#   (only as border patches that also show background). Hair is hidden much less (0.22 against
+#   0.27 over all tokens): SynthFace's hair borders the background, so many hair patches are
+#   background candidates too.
+# * **fasking_paper** never shows a component token, hair included: here the 90 % masked budget
+#   is larger than the ~41 % of tokens that touch a component, so all of them are hidden first;
+#   the remaining budget samples background and skin uniformly.
+# * **fasking_opp** shows mostly face: skin and components.
+# * **tube** follows the clip's own proportions (compare with the last row).
+#
+# So the official code and our reading of the prose agree on the eyes, nose and mouth and differ
+# on hair and on how strongly the visible tokens lean towards background. Both hide what is
+# hardest to predict from context, which is the point: the decoder must reconstruct the
+# expressive parts of the face. The ablations lesson compares the strategies in training; the
+# package keeps both readings.
+#
+# The same four masked clips, animated (animations are not compared by the tests):
 
-So the official code and our reading of the prose agree on the eyes, nose and mouth and differ
-on hair and on how strongly the visible tokens lean towards background. Both hide what is
-hardest to predict from context, which is the point: the decoder must reconstruct the
-expressive parts of the face. The ablations lesson compares the strategies in training; the
-package keeps both readings.
-
-The same four masked clips, animated (animations are not compared by the tests):
-""")
-code("""
+# %%
 # NBVAL_IGNORE_OUTPUT
 viz.show_gif([clip.frames, *rows], fps=8, scale=2)
-""")
-md(r"""
-## 4. The same code on a clip from disk
 
-Nothing above is specific to SynthFace's generator: fasking only needs `(B, T, H, W)` label
-ids that match the clip. Here is a clip of `data_samples/` (an mp4 plus an `.npz` of parsing
-maps, like a real data set with maps from a face parser), sampled MARLIN-style (every 2nd
-frame) and resized to `SIZE`: frames bilinearly (with antialiasing), label maps with
-**nearest** neighbour, since averaging label ids would invent labels.
-""")
-code("""
+# %% [markdown]
+# ## 4. The same code on a clip from disk
+#
+# Nothing above is specific to SynthFace's generator: fasking only needs `(B, T, H, W)` label
+# ids that match the clip. Here is a clip of `data_samples/` (an mp4 plus an `.npz` of parsing
+# maps, like a real data set with maps from a face parser), sampled MARLIN-style (every 2nd
+# frame) and resized to `SIZE`: frames bilinearly (with antialiasing), label maps with
+# **nearest** neighbour, since averaging label ids would invent labels.
+
+# %%
 sample = load_sample("synth_05_a")
 idx = clip_indices(len(sample.frames), FRAMES, 2, start=0)
 x = frames_to_tensor(sample.frames[idx])  # (C, T, 112, 112) float32 in [0, 1]
@@ -482,15 +487,15 @@ fig = viz.show_frames(
 for ax, s in zip(fig.axes, range(T_SLOTS)):
     ax.set_title(f"slot {s}", fontsize=8)
 plt.show()
-""")
-md(r"""
-## 5. Exactly `num_visible`, for any grid
 
-The count is `floor(N * (1 - mask_ratio))`, and every strategy trims its candidates to it,
-also on grids whose slots do not divide evenly (odd numbers of patches, slots or tokens).
-Three grids, three ratios, all six strategies:
-""")
-code("""
+# %% [markdown]
+# ## 5. Exactly `num_visible`, for any grid
+#
+# The count is `floor(N * (1 - mask_ratio))`, and every strategy trims its candidates to it,
+# also on grids whose slots do not divide evenly (odd numbers of patches, slots or tokens).
+# Three grids, three ratios, all six strategies:
+
+# %%
 report = []
 for frames, size in ((16, 64), (6, 56), (10, 40)):
     g = TokenGrid(frames=frames, size=size, tubelet=TUBELET, patch=PATCH)
@@ -500,35 +505,35 @@ for frames, size in ((16, 64), (6, 56), (10, 40)):
         exact = all(bool((M.make_visible_mask(s, 4, g, ratio, parsing=p, generator=generator).sum(1) == n).all())
                     for s in M.STRATEGIES)
         report.append(f"grid {g.shape} = {g.num_tokens:>3} tokens, ratio {ratio}: n = {n:>3}, exact for all strategies: {exact}")
-print("\\n".join(report))
-""")
-md(r"""
-A ratio that leaves no token visible cannot be honoured; the package says so instead of
-returning an empty mask:
-""")
-code("""
+print("\n".join(report))
+
+# %% [markdown]
+# A ratio that leaves no token visible cannot be honoured; the package says so instead of
+# returning an empty mask:
+
+# %%
 small = TokenGrid(frames=6, size=56, tubelet=TUBELET, patch=PATCH)
 for ratio in (0.995, 1.0):
     try:
         M.make_visible_mask("fasking", 1, small, ratio, parsing=torch.zeros(1, 6, 56, 56, dtype=torch.uint8), generator=generator)
     except ValueError as err:
         print(f"mask_ratio={ratio}: ValueError: {err}")
-""")
-md(r"""
-## 6. Explore
 
-One slot of our clip through each strategy at `MASK_RATIO`, drawn by
-`viz.show_visible_tokens`: left, what the encoder sees (hidden patches dimmed); middle, the
-region map with the visible tokens outlined; right, the share of the slot's visible tokens
-that touch each region group (blue, with the count) against the share of all its tokens
-(grey), the per-slot version of the table in section 3.
-""")
-code("""
+# %% [markdown]
+# ## 6. Explore
+#
+# One slot of our clip through each strategy at `MASK_RATIO`, drawn by
+# `viz.show_visible_tokens`: left, what the encoder sees (hidden patches dimmed); middle, the
+# region map with the visible tokens outlined; right, the share of the slot's visible tokens
+# that touch each region group (blue, with the count) against the share of all its tokens
+# (grey), the per-slot version of the table in section 3.
+
+# %%
 EXPLORE_STRATEGIES = ("fasking", "fasking_opp", "fasking_paper", "tube", "random")
 
 
 def slot_view(frames: np.ndarray, parsing: torch.Tensor, visible: torch.Tensor, slot: int) -> tuple:
-    \"\"\"The arguments of viz.show_visible_tokens for one slot of clip 0 of (1, T, H, W) parsing and (1, N) visible.\"\"\"
+    """The arguments of viz.show_visible_tokens for one slot of clip 0 of (1, T, H, W) parsing and (1, N) visible."""
     t = slot * TUBELET  # the slot's first frame: the one its regions are read from
     member = {name: m[0].reshape(grid.shape)[slot] for name, m in M.region_membership(parsing, grid).items()}
     return frames[t], parsing[0, t], visible[0].reshape(grid.shape)[slot], member
@@ -542,13 +547,13 @@ for row, s in zip(axes, EXPLORE_STRATEGIES):
     row[0].set_ylabel(s, fontsize=8)
 fig.tight_layout()
 plt.show()
-""")
-md(r"""
-Now pick an identity, a strategy, a ratio, a seed and a slot yourself; *tight crop* renders
-the face larger, as in section 2. (The widget needs a running kernel; the figure above shows
-the same.)
-""")
-code("""
+
+# %% [markdown]
+# Now pick an identity, a strategy, a ratio, a seed and a slot yourself; *tight crop* renders
+# the face larger, as in section 2. (The widget needs a running kernel; the figure above shows
+# the same.)
+
+# %%
 # NBVAL_IGNORE_OUTPUT
 from functools import lru_cache
 
@@ -559,7 +564,7 @@ from marlin_lite.course import interact  # ipywidgets.interact, checked by the t
 
 @lru_cache(maxsize=32)
 def explore_clip(identity: int, tight: bool) -> tuple[np.ndarray, torch.Tensor]:
-    \"\"\"One SynthFace identity: frames uint8 (T, H, W, 3) and parsing (1, T, H, W), rendered once.\"\"\"
+    """One SynthFace identity: frames uint8 (T, H, W, 3) and parsing (1, T, H, W), rendered once."""
     if tight:
         frames, labels = tight_crop(identity)
     else:
@@ -586,21 +591,22 @@ interact(
     slot=widgets.IntSlider(value=0, min=0, max=T_SLOTS - 1),
     tight=widgets.Checkbox(value=False, description="tight crop"),
 );
-""")
-md(r"""
-## Exercise: count facial-component tokens
 
-Write `component_tokens(parsing, grid)`: a `bool (B, N)` tensor (tokens in `(t, h, w)`
-order), True where the token touches **any** of the five facial components (right eye+brow,
-left eye+brow, nose, mouth, hair: the groups in `M.COMPONENTS`) in the **first frame of its
-slot**. Use tensor operations, no loop over patches.
 
-*Hint:* collect the components' label ids from `L.REGION_GROUPS`, then do what
-`region_maps` did, once.
-""")
-code("""
+# %% [markdown]
+# ## Exercise: count facial-component tokens
+#
+# Write `component_tokens(parsing, grid)`: a `bool (B, N)` tensor (tokens in `(t, h, w)`
+# order), True where the token touches **any** of the five facial components (right eye+brow,
+# left eye+brow, nose, mouth, hair: the groups in `M.COMPONENTS`) in the **first frame of its
+# slot**. Use tensor operations, no loop over patches.
+#
+# *Hint:* collect the components' label ids from `L.REGION_GROUPS`, then do what
+# `region_maps` did, once.
+
+# %% tags=["solution"]
 def component_tokens(parsing: torch.Tensor, grid: TokenGrid) -> torch.Tensor:
-    \"\"\"(B, T, H, W) integer label ids -> bool (B, N): True where a token touches a facial component.\"\"\"
+    """(B, T, H, W) integer label ids -> bool (B, N): True where a token touches a facial component."""
     # BEGIN SOLUTION
     ids = torch.tensor([i for name in M.COMPONENTS for i in L.REGION_GROUPS[name]])
     first = parsing[:, :: grid.tubelet]  # (B, T', H, W)
@@ -608,8 +614,9 @@ def component_tokens(parsing: torch.Tensor, grid: TokenGrid) -> torch.Tensor:
     pooled = F.max_pool2d(pixels.flatten(0, 1)[:, None], kernel_size=grid.patch)  # (B*T', 1, H', W')
     return pooled.reshape(parsing.shape[0], -1) > 0
     # END SOLUTION
-""", tags=["solution"])
-code("""
+
+
+# %% tags=["self-check"]
 # Self-check: run me after your solution.
 got = component_tokens(batch_parsing, grid)
 assert isinstance(got, torch.Tensor) and got.dtype == torch.bool, f"return a bool tensor, got {type(got)} {getattr(got, 'dtype', '')}"
@@ -632,25 +639,22 @@ assert share <= 0.05, f"{share:.3f} of fasking's visible tokens are component-on
 print(f"component tokens per clip: {got.float().mean():.3f} of all tokens")
 print(f"visible tokens made only of components under fasking: {share:.3f}")
 print("self-check passed")
-""", tags=["self-check"])
-md(r"""
-## Summary
 
-- A parsing map becomes per-token region membership by max-pooling each group's pixel map
-  over patch windows (the "any pixel" rule); `marlin_lite.masking.region_membership` does the
-  same with a bitmask OR-reduction (`label_bitmask`), and the two agree exactly.
-- `make_visible_mask("fasking", ...)` walks MARLIN's queue per slot (background, skin, then the
-  five components in random order) until 10 % is visible, then trims the candidates over the
-  whole clip to exactly `num_visible` tokens (156 of 1568 for MARLIN).
-- On full SynthFace frames the official walk stops after the background step: every visible
-  token shows some background and the eyes, nose and mouth stay hidden. On tight crops the skin
-  step joins and, with the "any pixel" rule, the mask is much less face-guided.
-  `fasking_paper` (our reading of the prose) hides every component token and samples the rest
-  uniformly; `fasking_opp` shows the face; `tube` ignores it.
-- The masking needs only `(B, T, H, W)` label maps, so it runs unchanged on clips from disk.
-
-**Next:** lesson 03 builds the ViT autoencoder that sees the visible tokens and reconstructs
-the hidden ones.
-""")
-
-lesson.write("02_face_guided_masking.ipynb")
+# %% [markdown]
+# ## Summary
+#
+# - A parsing map becomes per-token region membership by max-pooling each group's pixel map
+#   over patch windows (the "any pixel" rule); `marlin_lite.masking.region_membership` does the
+#   same with a bitmask OR-reduction (`label_bitmask`), and the two agree exactly.
+# - `make_visible_mask("fasking", ...)` walks MARLIN's queue per slot (background, skin, then the
+#   five components in random order) until 10 % is visible, then trims the candidates over the
+#   whole clip to exactly `num_visible` tokens (156 of 1568 for MARLIN).
+# - On full SynthFace frames the official walk stops after the background step: every visible
+#   token shows some background and the eyes, nose and mouth stay hidden. On tight crops the skin
+#   step joins and, with the "any pixel" rule, the mask is much less face-guided.
+#   `fasking_paper` (our reading of the prose) hides every component token and samples the rest
+#   uniformly; `fasking_opp` shows the face; `tube` ignores it.
+# - The masking needs only `(B, T, H, W)` label maps, so it runs unchanged on clips from disk.
+#
+# **Next:** lesson 03 builds the ViT autoencoder that sees the visible tokens and reconstructs
+# the hidden ones.

@@ -1,32 +1,35 @@
-"""Builds notebooks/08_deepfake_detection.ipynb (run from anywhere; writes into the repository's notebooks/)."""
-import sys
-from pathlib import Path
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _lesson import Lesson, own_encoder_help  # noqa: E402
+# %% [markdown]
+# # Lesson 08 · Deepfake detection (DFD)
+#
+# Is a face video **real or manipulated**? MARLIN tests this on FaceForensics++; SynthFace has
+# three kinds of fakes, each with a mask of what changed.
+#
+# **In this lesson you will**
+# 1. measure the trace each SynthFace manipulation leaves, in space and in time;
+# 2. build the ROC curve by sorting scores (the exercise) and slide a threshold along it;
+# 3. put a 95 % interval on an AUC by resampling the test people;
+# 4. test whether DFD is learnable here: pixel probes and a **supervised ceiling**;
+# 5. compare the course checkpoint's probe and fine-tune with a random encoder and training
+#    from scratch, per kind of fake, and with the paper;
+# 6. read the full-size transfer report for DFD.
+#
+# *Run time: about two minutes on 2 CPU cores with the shipped checkpoint.*
 
-lesson = Lesson()
-md, code = lesson.md, lesson.code
-
-
-md(r"""
-# Lesson 08 · Deepfake detection (DFD)
-
-Is a face video **real or manipulated**? MARLIN tests this on FaceForensics++; SynthFace has
-three kinds of fakes, each with a mask of what changed.
-
-**In this lesson you will**
-1. measure the trace each SynthFace manipulation leaves, in space and in time;
-2. build the ROC curve by sorting scores (the exercise) and slide a threshold along it;
-3. put a 95 % interval on an AUC by resampling the test people;
-4. test whether DFD is learnable here: pixel probes and a **supervised ceiling**;
-5. compare the course checkpoint's probe and fine-tune with a random encoder and training
-   from scratch, per kind of fake, and with the paper;
-6. read the full-size transfer report for DFD.
-
-*Run time: about two minutes on 2 CPU cores with the shipped checkpoint.*
-""")
-code("""
+# %% tags=["parameters"]
 SEED = 0
 WEIGHTS = "course"  # "course": the shipped checkpoint | "train": CONFIG/OUT_DIR through the checkpoint ladder | a checkpoint.pt path
 CONFIG = "../configs/course.yaml"  # used by WEIGHTS = "train": the course recipe (about 40 min on 2 CPU cores)
@@ -52,8 +55,8 @@ TRAIN_FRACTIONS = (1.0,)  # label fractions of the ViT runs (the slow part of th
 TRAIN_SEEDS = (0,)  # seeds of the trained networks: one by default; the intervals over test people still apply
 CNN_STEPS = 150  # the ceiling's second candidate, a small 3-D CNN: steps (each about a fifth of a ViT step's cost)
 BOOTSTRAP = 1000  # resamples of the test people behind every interval
-""", tags=["parameters"])
-code("""
+
+# %%
 import copy
 import math
 from pathlib import Path
@@ -76,7 +79,7 @@ from marlin_lite.transfer import differences_table, load_results, plot_task, tas
 from marlin_lite.utils import seed_everything
 from marlin_lite.viz import plot_intervals
 
-%matplotlib inline
+# %matplotlib inline
 plt.rcParams["figure.dpi"] = 80
 generator = seed_everything(SEED)
 model, pre_cfg, source = lesson_model(WEIGHTS, config=CONFIG, out_dir=OUT_DIR, progress=True)  # float32, eval mode
@@ -90,22 +93,22 @@ KINDS = MANIPULATIONS[1:]
 assert 1.0 in FRACTIONS and set(TRAIN_FRACTIONS) <= set(FRACTIONS) and set(TRAIN_SEEDS) <= set(SEEDS), "see the parameters cell"
 print(f"encoder: {source}, {mcfg.name} preset, {mcfg.num_frames} frames of {mcfg.img_size}x{mcfg.img_size}, D = {mcfg.enc_dim}")
 print(f"a video = {VIDEO_FRAMES} frames = {windows_per_video} clips of {NUM_FRAMES} | manipulations: {', '.join(KINDS)}")
-""")
-md(r"""
-## 1. What the fakes are, and what they leave behind
 
-DFD is **binary**: $y = 1$ for a manipulated video, $0$ for a real one. As in FaceForensics++,
-fakes replace the identity or change the expression or mouth, each rendered from the *same*
-person, motion and background as a real clip:
+# %% [markdown]
+# ## 1. What the fakes are, and what they leave behind
+#
+# DFD is **binary**: $y = 1$ for a manipulated video, $0$ for a real one. As in FaceForensics++,
+# fakes replace the identity or change the expression or mouth, each rendered from the *same*
+# person, motion and background as a real clip:
+#
+# * `face_swap`: another person's face blended in, with a darker seam and mismatched colour;
+# * `reenactment`: the same face driven by another expression, with a per-frame flicker and a
+#   one-pixel wobble;
+# * `mouth_resynthesis`: only the mouth re-rendered, drifting from the speech and softened.
+#
+# Each has a `fake_mask`: the share of each pixel replaced.
 
-* `face_swap`: another person's face blended in, with a darker seam and mismatched colour;
-* `reenactment`: the same face driven by another expression, with a per-frame flicker and a
-  one-pixel wobble;
-* `mouth_resynthesis`: only the mouth re-rendered, drifting from the speech and softened.
-
-Each has a `fake_mask`: the share of each pixel replaced.
-""")
-code("""
+# %%
 mid = NUM_FRAMES // 2
 clips = {kind: generate_clip(0, 0, world_seed=WORLD_SEED, manipulation=kind, **RENDER) for kind in MANIPULATIONS}
 real = clips["none"].frames.astype(np.float32)
@@ -124,19 +127,19 @@ for row, name in enumerate(["frame %d" % mid, "fake_mask", "|fake - real| (0-60)
 fig.suptitle("person 0 of world %d, one clip seed: real and its three manipulations" % WORLD_SEED, fontsize=9)
 plt.tight_layout()
 plt.show()
-""")
-md(r"""
-Every fake has a real **twin** (same person, seeds and background), so its trace can be
-measured exactly, over 16 people: the **area** replaced; **in space**, the Laplacian energy
-(edges, texture) inside the region, fake over twin (below 1: detail removed); **in time**, the
-frame-to-frame change there, fake over twin (above 1: flicker).
-""")
-code("""
+
+# %% [markdown]
+# Every fake has a real **twin** (same person, seeds and background), so its trace can be
+# measured exactly, over 16 people: the **area** replaced; **in space**, the Laplacian energy
+# (edges, texture) inside the region, fake over twin (below 1: detail removed); **in time**, the
+# frame-to-frame change there, fake over twin (above 1: flicker).
+
+# %%
 LAPLACE = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]]).expand(3, 1, 3, 3)
 
 
 def traces(fake, twin):
-    \"\"\"(area, spatial ratio, temporal ratio) of one fake against its real twin.\"\"\"
+    """(area, spatial ratio, temporal ratio) of one fake against its real twin."""
     w = torch.from_numpy(fake.fake_mask).float()  # (T, H, W) share of each pixel replaced
     x, r = (torch.from_numpy(c.frames).permute(0, 3, 1, 2).float() / 255 for c in (fake, twin))  # (T, 3, H, W)
     lap = [F.conv2d(v, LAPLACE, padding=1, groups=3).pow(2).mean(1) for v in (x, r)]
@@ -157,33 +160,34 @@ for kind, values in measured.items():
     print(f"{kind:17s}: area {m[0]:.2f} ± {h[0]:.2f} | in space (Laplacian energy, fake / twin) {m[1]:.2f} ± {h[1]:.2f} "
           f"| in time (frame-to-frame change, fake / twin) {m[2]:.2f} ± {h[2]:.2f}")
 print("real videos carry no mask:", clips["none"].fake_mask is None)
-""")
-md(r"""
-A face swap replaces a third of the picture, yet its local contrast (1.12) and motion (1.02)
-stay near its twin's: what gives it away is *who* is shown. A
-reenactment flickers: 4.67 times its twin's frame-to-frame change. A re-synthesised mouth
-covers 8 % of the pixels and keeps 0.18 of its twin's local contrast: a small blur.
 
-## 2. ROC curves and AUC, by sorting
 
-A detector outputs a score $s_i$ per video; a threshold $t$ calls $s_i > t$ fake and gives one
-point
+# %% [markdown]
+# A face swap replaces a third of the picture, yet its local contrast (1.12) and motion (1.02)
+# stay near its twin's: what gives it away is *who* is shown. A
+# reenactment flickers: 4.67 times its twin's frame-to-frame change. A re-synthesised mouth
+# covers 8 % of the pixels and keeps 0.18 of its twin's local contrast: a small blur.
+#
+# ## 2. ROC curves and AUC, by sorting
+#
+# A detector outputs a score $s_i$ per video; a threshold $t$ calls $s_i > t$ fake and gives one
+# point
+#
+# $$\text{TPR}(t) = \frac{\#\{\text{fakes with } s > t\}}{\#\text{fakes}}, \qquad
+# \text{FPR}(t) = \frac{\#\{\text{reals with } s > t\}}{\#\text{reals}}.$$
+#
+# Lowering $t$ walks from $(0, 0)$ to $(1, 1)$: the **ROC curve**. Sorting the scores from high to
+# low gives all its points: each score admitted moves the curve *up* by $1/\#\text{fakes}$ for a
+# fake and *right* by $1/\#\text{reals}$ for a real; tied scores are admitted together, a
+# diagonal step.
+#
+# **Exercise.** Write `roc_points(scores, labels)` returning `(fpr, tpr)` as NumPy arrays that
+# start at $(0, 0)$ and end at $(1, 1)$, with one point per *distinct* score.
 
-$$\text{TPR}(t) = \frac{\#\{\text{fakes with } s > t\}}{\#\text{fakes}}, \qquad
-\text{FPR}(t) = \frac{\#\{\text{reals with } s > t\}}{\#\text{reals}}.$$
-
-Lowering $t$ walks from $(0, 0)$ to $(1, 1)$: the **ROC curve**. Sorting the scores from high to
-low gives all its points: each score admitted moves the curve *up* by $1/\#\text{fakes}$ for a
-fake and *right* by $1/\#\text{reals}$ for a real; tied scores are admitted together, a
-diagonal step.
-
-**Exercise.** Write `roc_points(scores, labels)` returning `(fpr, tpr)` as NumPy arrays that
-start at $(0, 0)$ and end at $(1, 1)$, with one point per *distinct* score.
-""")
-code("""
+# %% tags=["solution"]
 def roc_points(scores, labels):
-    \"\"\"scores (N,) and 0/1 labels (N,) -> (fpr, tpr): float64 arrays from (0, 0) to (1, 1),
-    one point after each distinct score (ties admitted together), scores taken high to low.\"\"\"
+    """scores (N,) and 0/1 labels (N,) -> (fpr, tpr): float64 arrays from (0, 0) to (1, 1),
+    one point after each distinct score (ties admitted together), scores taken high to low."""
     scores = np.asarray(scores, dtype=np.float64)
     labels = np.asarray(labels, dtype=np.float64)
     # BEGIN SOLUTION
@@ -196,14 +200,15 @@ def roc_points(scores, labels):
     fpr = np.r_[0.0, fp[last_of_tie] / (1 - y).sum()]
     return fpr, tpr
     # END SOLUTION
-""", tags=["solution"])
-md(r"""
-The **trapezoid rule** gives the area: $\sum_k (\text{FPR}_{k+1} - \text{FPR}_k)\,
-\frac{\text{TPR}_k + \text{TPR}_{k+1}}{2}$. A diagonal step of ties adds half a box: the
-"ties count 1/2" of lesson 06's rank AUC (`metrics.binary_auc`), which the check holds your
-curve to.
-""")
-code("""
+
+
+# %% [markdown]
+# The **trapezoid rule** gives the area: $\sum_k (\text{FPR}_{k+1} - \text{FPR}_k)\,
+# \frac{\text{TPR}_k + \text{TPR}_{k+1}}{2}$. A diagonal step of ties adds half a box: the
+# "ties count 1/2" of lesson 06's rank AUC (`metrics.binary_auc`), which the check holds your
+# curve to.
+
+# %% tags=["self-check"]
 def trapezoid_auc(fpr, tpr):
     return float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2))
 
@@ -227,12 +232,12 @@ for trial in range(20):
     expected = metrics.binary_auc(torch.tensor(scores), torch.tensor(labels, dtype=torch.float32))
     assert np.isclose(trapezoid_auc(fpr, tpr), expected), f"trapezoid area {trapezoid_auc(fpr, tpr)} != binary_auc {expected}"
 print("self-check passed")
-""", tags=["self-check"])
-md(r"""
-AUC depends only on the **order** of the scores, and it is the probability that a random fake
-scores above a random real:
-""")
-code("""
+
+# %% [markdown]
+# AUC depends only on the **order** of the scores, and it is the probability that a random fake
+# scores above a random real:
+
+# %%
 scores = np.round(rng.random(200), 2)
 labels = (rng.random(200) < 0.3 + 0.4 * scores).astype(np.float64)
 auc = trapezoid_auc(*roc_points(scores, labels))
@@ -240,16 +245,17 @@ torch.testing.assert_close(auc, metrics.binary_auc(torch.tensor(scores), torch.t
 same = np.isclose(auc, trapezoid_auc(*roc_points(np.exp(5 * scores), labels)))
 pairs = (scores[labels == 1][:, None] > scores[labels == 0][None, :]).mean() + 0.5 * (scores[labels == 1][:, None] == scores[labels == 0][None, :]).mean()
 print(f"trapezoid AUC {auc:.4f} == metrics.binary_auc | unchanged by exp(5 s): {same} | P(fake above real) {pairs:.4f}")
-""")
-md(r"""
-**Where the threshold sits.** A deployed detector picks one threshold, one point on the curve.
-`show_threshold` draws the 200 scores by class, that point on the curve, and its counts; at
-$t = 0.5$:
-""")
-code("""
+
+
+# %% [markdown]
+# **Where the threshold sits.** A deployed detector picks one threshold, one point on the curve.
+# `show_threshold` draws the 200 scores by class, that point on the curve, and its counts; at
+# $t = 0.5$:
+
+# %%
 def show_threshold(t, scores=scores, labels=labels):
-    \"\"\"Histograms of the scores of reals and fakes with threshold t, the ROC curve with t's point, and
-    the confusion counts (fake = positive, 'fake' decided when score > t). Returns (tpr, fpr, accuracy).\"\"\"
+    """Histograms of the scores of reals and fakes with threshold t, the ROC curve with t's point, and
+    the confusion counts (fake = positive, 'fake' decided when score > t). Returns (tpr, fpr, accuracy)."""
     fake, real = scores[labels == 1], scores[labels == 0]
     tp, fp = int((fake > t).sum()), int((real > t).sum())
     tpr, fpr = tp / len(fake), fp / len(real)
@@ -277,12 +283,12 @@ tpr, fpr, accuracy = show_threshold(0.5)
 # the marked point lies on the curve: the curve is made of exactly these (FPR, TPR) pairs
 fpr_curve, tpr_curve = roc_points(scores, labels)
 assert any(np.isclose(fpr, a) and np.isclose(tpr, b) for a, b in zip(fpr_curve, tpr_curve))
-""")
-md(r"""
-Slide $t$ yourself: the AUC does not move, but TPR, FPR and accuracy do. (The widget needs a
-running kernel.)
-""")
-code("""
+
+# %% [markdown]
+# Slide $t$ yourself: the AUC does not move, but TPR, FPR and accuracy do. (The widget needs a
+# running kernel.)
+
+# %%
 # NBVAL_IGNORE_OUTPUT
 import ipywidgets as widgets
 
@@ -295,15 +301,15 @@ def explore(t=0.5):
 
 
 interact(explore, t=widgets.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.01));
-""")
-md(r"""
-## 3. Data, and an interval for an AUC
 
-Each 16-frame video is two of MARLIN's 8-frame **clips**. Detectors are trained on clips
-labelled like their video; a video's score is the mean of its clips'. About half the videos
-are fakes, the kinds in turn; the splits are by person.
-""")
-code("""
+# %% [markdown]
+# ## 3. Data, and an interval for an AUC
+#
+# Each 16-frame video is two of MARLIN's 8-frame **clips**. Detectors are trained on clips
+# labelled like their video; a video's score is the mean of its clips'. About half the videos
+# are fakes, the kinds in turn; the splits are by person.
+
+# %%
 kw = dict(num_identities=NUM_IDENTITIES, clips_per_identity=CLIPS_PER_IDENTITY, world_seed=WORLD_SEED, fractions=SPLIT,
           fake_fraction=FAKE_FRACTION, cache=True, **RENDER)
 train_set, val_set, test_set = (SynthFaceDataset(split, **kw) for split in ("train", "val", "test"))
@@ -319,23 +325,23 @@ for name, ds in splits.items():
     print(f"{name:5s}: {len(ds):3d} videos ({len(windows[name])} clips) of {len(ds.identities):2d} people | "
           + ", ".join(f"{k} {n}" for k, n in zip(MANIPULATIONS, counts)))
 print("people in two splits:", len(set(train_set.identities) & (set(val_set.identities) | set(test_set.identities))))
-""")
-md(r"""
-Every AUC below carries a 95 % interval from the **cluster bootstrap** over the 35 test people
-(lesson 07). Under resampling weights each (fake, real) pair counts $w_i w_j$:
 
-$$\text{AUC}_w = \frac{\sum_{i \in \text{fake}} \sum_{j \in \text{real}} w_i\, w_j\, K_{ij}}
-{\big(\sum_{i \in \text{fake}} w_i\big)\big(\sum_{j \in \text{real}} w_j\big)}, \qquad
-K_{ij} = [s_i > s_j] + \tfrac12 [s_i = s_j],$$
+# %% [markdown]
+# Every AUC below carries a 95 % interval from the **cluster bootstrap** over the 35 test people
+# (lesson 07). Under resampling weights each (fake, real) pair counts $w_i w_j$:
+#
+# $$\text{AUC}_w = \frac{\sum_{i \in \text{fake}} \sum_{j \in \text{real}} w_i\, w_j\, K_{ij}}
+# {\big(\sum_{i \in \text{fake}} w_i\big)\big(\sum_{j \in \text{real}} w_j\big)}, \qquad
+# K_{ij} = [s_i > s_j] + \tfrac12 [s_i = s_j],$$
+#
+# so one `einsum` scores all resamples; with unit weights it is `metrics.binary_auc`.
 
-so one `einsum` scores all resamples; with unit weights it is `metrics.binary_auc`.
-""")
-code("""
+# %%
 resample_weights = metrics.cluster_bootstrap_weights  # lesson 07 derives it
 
 
 def weighted_auc(scores, target, weights):
-    \"\"\"scores, target (N,), weights (B, N) -> (B,) AUCs, each (fake, real) pair counted w_i * w_j, ties 1/2.\"\"\"
+    """scores, target (N,), weights (B, N) -> (B,) AUCs, each (fake, real) pair counted w_i * w_j, ties 1/2."""
     f, r = target == 1, target == 0
     sf, sr = scores[f][:, None], scores[r][None, :]
     K = (sf > sr).float() + 0.5 * (sf == sr).float()
@@ -350,7 +356,7 @@ kinds_test.update({kind: (manip["test"] == 0) | (manip["test"] == k) for k, kind
 
 
 def resampled_auc(video_scores, group="all fakes"):
-    \"\"\"video_scores: (S, N) test video scores of S runs -> (BOOTSTRAP,) AUCs of the real videos against a group of fakes.\"\"\"
+    """video_scores: (S, N) test video scores of S runs -> (BOOTSTRAP,) AUCs of the real videos against a group of fakes."""
     keep = kinds_test[group]
     return torch.stack([weighted_auc(s[keep], fake["test"][keep], boot[:, keep]) for s in video_scores]).mean(0)
 
@@ -363,24 +369,25 @@ torch.testing.assert_close(weighted_auc(check, fake["test"], boot[:20]), metrics
 lo, hi = interval(resampled_auc(check[None]))
 print(f"{len(test_set.identities)} test people, {BOOTSTRAP} resamples | weighted AUC with unit weights == metrics.binary_auc")
 print(f"a detector that scores at random: AUC {metrics.binary_auc(check, fake['test']):.2f} [{lo:.2f}, {hi:.2f}]")
-""")
-md(r"""
-A detector that scores at random lands at 0.44 [0.33, 0.54]: on 35 test people an AUC near 0.5
-is known to about $\pm$ 0.1.
 
-## 4. Is DFD learnable here? Pixels and a supervised ceiling
 
-Two tests:
+# %% [markdown]
+# A detector that scores at random lands at 0.44 [0.33, 0.54]: on 35 test people an AUC near 0.5
+# is known to about $\pm$ 0.1.
+#
+# ## 4. Is DFD learnable here? Pixels and a supervised ceiling
+#
+# Two tests:
+#
+# * **pixel probes**: a linear probe on each clip's raw pixels, and one on its **frame
+#   differences** $|x_{t+1} - x_t|$, where a flicker shows;
+# * the **supervised ceiling**: the better on validation of two networks trained from scratch on
+#   all the labels, the encoder's own ViT and a small, cheaper 3-D CNN.
+#
+# Probes are lesson 07's L-BFGS logistic regression, with L2 chosen on the **validation video
+# AUC**.
 
-* **pixel probes**: a linear probe on each clip's raw pixels, and one on its **frame
-  differences** $|x_{t+1} - x_t|$, where a flicker shows;
-* the **supervised ceiling**: the better on validation of two networks trained from scratch on
-  all the labels, the encoder's own ViT and a small, cheaper 3-D CNN.
-
-Probes are lesson 07's L-BFGS logistic regression, with L2 chosen on the **validation video
-AUC**.
-""")
-code("""
+# %%
 def standardised(train, *others):
     mu, sd = train.mean(0), train.std(0) + 1e-6
     return [(x - mu) / sd for x in (train, *others)]
@@ -392,8 +399,8 @@ def video_auc_and_loss(clip_scores, split):
 
 
 def fit_primal(x, t, l2):
-    \"\"\"Logistic regression: w (D,), b minimising the mean binary cross-entropy + l2 / 2 * |w|^2, by full-batch
-    L-BFGS from zeros (x float64).\"\"\"
+    """Logistic regression: w (D,), b minimising the mean binary cross-entropy + l2 / 2 * |w|^2, by full-batch
+    L-BFGS from zeros (x float64)."""
     w = torch.zeros(x.shape[1], dtype=torch.float64, requires_grad=True)
     b = torch.zeros((), dtype=torch.float64, requires_grad=True)
     opt = torch.optim.LBFGS([w, b], max_iter=PROBE_ITERS, history_size=10, line_search_fn="strong_wolfe")
@@ -409,8 +416,8 @@ def fit_primal(x, t, l2):
 
 
 def fit_logistic(x, t, l2):
-    \"\"\"fit_primal, in the span of the training rows when there are more features than rows (the same optimum:
-    lesson 07, section 4).\"\"\"
+    """fit_primal, in the span of the training rows when there are more features than rows (the same optimum:
+    lesson 07, section 4)."""
     if x.shape[1] <= x.shape[0]:
         return fit_primal(x, t, l2)
     basis = torch.linalg.svd(x, full_matrices=False).Vh  # (N, D): orthonormal rows spanning the training rows
@@ -422,8 +429,8 @@ fitted = {}  # (features name, training videos) -> the chosen probe's test clip 
 
 
 def best_probe(name, views, train_videos):
-    \"\"\"views: {view: {split: (clips, D) features}}. A probe per view and L2 on the clips of `train_videos`; returns
-    (test clip scores of the one with the best validation video AUC, its view and L2, its validation (AUC, -loss)).\"\"\"
+    """views: {view: {split: (clips, D) features}}. A probe per view and L2 on the clips of `train_videos`; returns
+    (test clip scores of the one with the best validation video AUC, its view and L2, its validation (AUC, -loss))."""
     key = (name, tuple(train_videos.tolist()))
     if key not in fitted:
         sel = torch.isin(owner["train"], train_videos)
@@ -469,17 +476,18 @@ for f in FRACTIONS:
 print("training videos per fraction:", {f: len(subsets[(f, SEEDS[0])]) for f in FRACTIONS})
 for method in ("pixel probe", "frame-difference probe"):
     print(f"{method}, what validation picked (all labels):", runs[(method, 1.0)]["choices"])
-""")
-md(r"""
-### Training whole networks
 
-Both networks are trained alike: AdamW on batches of clips, keeping the step with the best
-validation **video AUC**. The same loop later fine-tunes the pretrained encoder.
-""")
-code("""
+
+# %% [markdown]
+# ### Training whole networks
+#
+# Both networks are trained alike: AdamW on batches of clips, keeping the step with the best
+# validation **video AUC**. The same loop later fine-tunes the pretrained encoder.
+
+# %%
 class SmallCNN3D(nn.Module):
-    \"\"\"Three 3-D convolutions (3x3x3, BatchNorm, ReLU), each halving height and width (and the last two the time
-    axis), 16 -> 32 -> 64 channels, averaged over what is left, and a linear head: (B, 3, T, H, W) -> (B, 1).\"\"\"
+    """Three 3-D convolutions (3x3x3, BatchNorm, ReLU), each halving height and width (and the last two the time
+    axis), 16 -> 32 -> 64 channels, averaged over what is left, and a linear head: (B, 3, T, H, W) -> (B, 1)."""
 
     def __init__(self, seed, width=16):
         super().__init__()
@@ -499,7 +507,7 @@ class SmallCNN3D(nn.Module):
 
 
 class EncoderClassifier(nn.Module):
-    \"\"\"A MARLIN encoder and a linear head on its feature (the mean token, then the final LayerNorm).\"\"\"
+    """A MARLIN encoder and a linear head on its feature (the mean token, then the final LayerNorm)."""
 
     def __init__(self, enc, seed):
         super().__init__()
@@ -517,8 +525,8 @@ def clip_scores(net, split):
 
 
 def train_end_to_end(net, train_videos, seed, lr, steps):
-    \"\"\"Train `net` (clips -> one logit) on the clips of `train_videos`; keep the step with the best validation
-    video AUC (ties: lower loss). Returns (test clip scores, history of (step, val AUC), best step, best key).\"\"\"
+    """Train `net` (clips -> one logit) on the clips of `train_videos`; keep the step with the best validation
+    video AUC (ties: lower loss). Returns (test clip scores, history of (step, val AUC), best step, best key)."""
     sel = torch.isin(owner["train"], train_videos).nonzero()[:, 0]
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=0.05)
     order_gen = task_generator(seed, "e2e_order")
@@ -542,7 +550,7 @@ def train_end_to_end(net, train_videos, seed, lr, steps):
 
 
 def train_best(make, train_videos, seed, steps):
-    \"\"\"train_end_to_end for every rate of TRAIN_LRS; returns the run with the best validation key, and its rate.\"\"\"
+    """train_end_to_end for every rate of TRAIN_LRS; returns the run with the best validation key, and its rate."""
     tried = [(lr, *train_end_to_end(make(), train_videos, seed, lr, steps)) for lr in TRAIN_LRS]
     return max(tried, key=lambda r: r[4])
 
@@ -563,22 +571,23 @@ for method in ("supervised scratch", "3-D CNN from scratch"):
         if (method, f) in runs:
             print(f"{method:21s} {f:4.0%} labels, validation picked: "
                   + "; ".join(f"{c}, val AUC {v[0]:.2f}" for c, v in zip(runs[(method, f)]["choices"], runs[(method, f)]["val"])))
-""")
-md(r"""
-Per seed, the **ceiling** is the network with the better validation video AUC; only then is
-it tested.
-""")
-code("""
+
+# %% [markdown]
+# Per seed, the **ceiling** is the network with the better validation video AUC; only then is
+# it tested.
+
+# %%
 for k, s in enumerate(TRAIN_SEEDS):
     options = [(runs[(m, 1.0)]["val"][k], m, runs[(m, 1.0)]["clips"][k]) for m in ("supervised scratch", "3-D CNN from scratch")]
     val, m, scores = max(options, key=lambda o: o[0])  # the best validation (AUC, -loss)
     record("supervised ceiling", 1.0, scores, m, val)
 print("supervised ceiling, chosen on validation:", runs[("supervised ceiling", 1.0)]["choices"])
-""")
-md(r"""
-Per method: the test **video AUC** with its 95 % interval, and the clip-level AUC.
-""")
-code("""
+
+
+# %% [markdown]
+# Per method: the test **video AUC** with its 95 % interval, and the clip-level AUC.
+
+# %%
 def video_scores(method, fraction):
     return torch.stack([pool_windows(c, owner["test"], len(test_set)) for c in runs[(method, fraction)]["clips"]])
 
@@ -604,20 +613,20 @@ for method in ("pixel probe", "frame-difference probe", "supervised scratch", "3
     for f in FRACTIONS:
         if (method, f) in runs:
             print(report(method, f))
-""")
-md(r"""
-**Is DFD learnable here?** Partly. Raw pixels find nothing: 0.52 [0.40, 0.64]. Their frame
-differences do: 0.70 [0.62, 0.78] with all 150 training videos. The ViT from scratch stays at
-chance (0.51); the CNN reaches 0.60 and becomes the ceiling, an interval [0.47, 0.72] that
-includes chance. A linear probe on a hand-made feature has the higher point estimate
-(untested).
 
-## 5. The pretrained encoder: probe and fine-tune
+# %% [markdown]
+# **Is DFD learnable here?** Partly. Raw pixels find nothing: 0.52 [0.40, 0.64]. Their frame
+# differences do: 0.70 [0.62, 0.78] with all 150 training videos. The ViT from scratch stays at
+# chance (0.51); the CNN reaches 0.60 and becomes the ceiling, an interval [0.47, 0.72] that
+# includes chance. A linear probe on a hand-made feature has the higher point estimate
+# (untested).
+#
+# ## 5. The pretrained encoder: probe and fine-tune
+#
+# The probe uses MARLIN's feature (each clip's mean token), with a **random-init encoder** per
+# seed as its control; the fine-tune uses the loop above.
 
-The probe uses MARLIN's feature (each clip's mean token), with a **random-init encoder** per
-seed as its control; the fine-tune uses the loop above.
-""")
-code("""
+# %%
 features = {"pretrained": {name: extract_features(encoder, w, batch_size=32) for name, w in windows.items()}}
 features.update({f"random init {s}": {name: extract_features(random_encoder(mcfg, s), w, batch_size=32) for name, w in windows.items()}
                  for s in SEEDS})
@@ -634,13 +643,13 @@ for method in ("random-init probe", "pretrained probe", "pretrained fine-tune"):
     for f in FRACTIONS:
         if (method, f) in runs:
             print(report(method, f))
-""")
-md(r"""
-Validation curves (all labels, first seed): the ViT from scratch never leaves chance; the
-fine-tuned checkpoint stays where it starts; the CNN's curve is noisy and peaks at its last
-step, so more `CNN_STEPS` might help.
-""")
-code("""
+
+# %% [markdown]
+# Validation curves (all labels, first seed): the ViT from scratch never leaves chance; the
+# fine-tuned checkpoint stays where it starts; the CNN's curve is noisy and peaks at its last
+# step, so more `CNN_STEPS` might help.
+
+# %%
 fig, ax = plt.subplots(figsize=(6.5, 2.8))
 for (method, f, s), history in curves.items():
     if f == 1.0 and s == TRAIN_SEEDS[0]:
@@ -654,13 +663,13 @@ ax.legend(fontsize=7)
 ax.set_title(f"trained networks, all labels (validation: {len(val_set)} videos)", fontsize=9)
 plt.tight_layout()
 plt.show()
-""")
-md(r"""
-### All methods, side by side
 
-Video AUC against all fakes (dot: mean over runs; bar: 95 % interval over the test people):
-""")
-code("""
+# %% [markdown]
+# ### All methods, side by side
+#
+# Video AUC against all fakes (dot: mean over runs; bar: 95 % interval over the test people):
+
+# %%
 COLOURS = {"pixel probe": "C7", "frame-difference probe": "C5", "random-init probe": "C1", "supervised scratch": "C3",
            "3-D CNN from scratch": "C4", "supervised ceiling": "k", "pretrained probe": "C0", "pretrained fine-tune": "C2"}
 results = {(m, f, g): summary(m, f, g) for (m, f) in runs for g in kinds_test}
@@ -673,12 +682,13 @@ for ax, f in zip(np.atleast_1d(axes), FRACTIONS):
     ax.set_title(f"{f:.0%} of the training labels ({len(subsets[(f, SEEDS[0])])} videos)", fontsize=9)
 plt.tight_layout()
 plt.show()
-""")
-md(r"""
-Differences, paired on the same resampled test people (an interval that excludes 0 is a
-difference these people support):
-""")
-code("""
+
+
+# %% [markdown]
+# Differences, paired on the same resampled test people (an interval that excludes 0 is a
+# difference these people support):
+
+# %%
 def paired(a, b, fraction, group="all fakes"):
     ra, rb = results[(a, fraction, group)], results[(b, fraction, group)]
     return metrics.paired_bootstrap(a, b, ra["boot"], rb["boot"], ra["auc"], rb["auc"])
@@ -692,8 +702,8 @@ for f in FRACTIONS:
         if (a, f) in runs and (b, f) in runs:
             print("  " + paired(a, b, f))
 print("all labels: " + paired("supervised ceiling", "pretrained probe", 1.0))
-""")
-code("""
+
+# %%
 table = ResultsTable()
 for (method, f), entry in runs.items():
     for k, (scores, choice) in enumerate(zip(entry["clips"], entry["choices"])):
@@ -705,15 +715,15 @@ for (method, f), entry in runs.items():
 results_dir = Path(RESULTS_DIR)
 results_dir.mkdir(parents=True, exist_ok=True)
 table.to_json(results_dir / "dfd_results.json")
-(results_dir / "dfd_results.md").write_text(table.to_markdown(digits=3, metrics=["auc"]) + "\\n")
+(results_dir / "dfd_results.md").write_text(table.to_markdown(digits=3, metrics=["auc"]) + "\n")
 print(f"saved {len(table)} rows to", [str(results_dir / n) for n in ("dfd_results.json", "dfd_results.md")])
-""")
-md(r"""
-## 6. Which fakes are found, and how
 
-A kind's AUC scores the real test videos against that kind's fakes only (all labels):
-""")
-code("""
+# %% [markdown]
+# ## 6. Which fakes are found, and how
+#
+# A kind's AUC scores the real test videos against that kind's fakes only (all labels):
+
+# %%
 shown = ["pixel probe", "frame-difference probe", "random-init probe", "pretrained probe", "pretrained fine-tune", "supervised ceiling"]
 fig, ax = plt.subplots(figsize=(10, 3.4))
 xs = np.arange(len(KINDS))
@@ -737,18 +747,18 @@ for m in shown:
         lo, hi = results[(m, 1.0, g)]["interval"]
         parts.append(f"{g} {results[(m, 1.0, g)]['auc']:.2f} [{lo:.2f}, {hi:.2f}]")
     print(f"{m:22s}: " + " | ".join(parts))
-""")
-md(r"""
-The frame differences find **every** reenactment, 1.00 [1.00, 1.00], by its flicker, but miss
-the re-synthesised mouth (0.50) and barely see the face swap (0.61); for those two kinds every
-method's interval reaches down to 0.5. The pretrained probe scores 0.62, 0.67 and 0.55; only
-its reenactment interval, [0.53, 0.79], excludes chance: its mean token keeps little flicker.
 
-### ROC curves
+# %% [markdown]
+# The frame differences find **every** reenactment, 1.00 [1.00, 1.00], by its flicker, but miss
+# the re-synthesised mouth (0.50) and barely see the face swap (0.61); for those two kinds every
+# method's interval reaches down to 0.5. The pretrained probe scores 0.62, 0.67 and 0.55; only
+# its reenactment interval, [0.53, 0.79], excludes chance: its mean token keeps little flicker.
+#
+# ### ROC curves
+#
+# First seed, all labels: the video-level ROC per kind, drawn with your `roc_points`.
 
-First seed, all labels: the video-level ROC per kind, drawn with your `roc_points`.
-""")
-code("""
+# %%
 fake_test = fake["test"].numpy()
 roc_methods = ["frame-difference probe", "pretrained probe", "supervised ceiling"]
 fig, axes = plt.subplots(1, len(kinds_test), figsize=(3.3 * len(kinds_test), 3.4), sharey=True)
@@ -770,84 +780,108 @@ for m in roc_methods:
     s = video_scores(m, 1.0)[0]
     torch.testing.assert_close(trapezoid_auc(*roc_points(s.numpy(), fake_test)), metrics.binary_auc(s, fake["test"]))
 print("trapezoid areas == metrics.binary_auc on these scores: True")
-""")
-md(r"""
-**Clip or video?** MARLIN reports clip-level numbers; here the two agree to 0.01 for every
-detector.
-""")
-code("""
+
+# %% [markdown]
+# **Clip or video?** MARLIN reports clip-level numbers; here the two agree to 0.01 for every
+# detector.
+
+# %%
 for m in shown:
     r = results[(m, 1.0, "all fakes")]
     print(f"{m:22s}: video AUC {r['auc']:.2f} | clip AUC {r['clip_auc']:.2f}")
-""")
-lesson.full_report("dfd", intro=r"""
-## 7. At full size: the transfer report
 
-Everything above is lesson-sized. `python -m marlin_lite.transfer` asks the course's question
-at full size: labels as **k examples per class** (1, 5, 10 and all), **3 seeds**, probes and
-whole networks **tuned** on validation, and a supervised **ceiling**. The lesson reads its committed report,
-`docs/results.md`.
-""")
-md(r"""
-**Reading the report.** With 1, 5 or 10 labelled videos per class every method's mean is
-*below* 0.5 (0.41 to 0.48). With all labels the
-pretrained probe (0.665) beats the tuned ViT from scratch by +0.228 [+0.184, +0.272], and
-fine-tuning beats scratch by +0.121 [+0.006, +0.237]; against a random-init encoder, +0.056
-[-0.048, +0.160] cannot be told from zero. The ceiling, a 3-D CNN trained from scratch,
-reaches 0.814 ± 0.054: the fakes can be learnt here.
+# %% [markdown]
+# ## 7. At full size: the transfer report
+#
+# Everything above is lesson-sized. `python -m marlin_lite.transfer` asks the course's question
+# at full size: labels as **k examples per class** (1, 5, 10 and all), **3 seeds**, probes and
+# whole networks **tuned** on validation, and a supervised **ceiling**. The lesson reads its committed report,
+# `docs/results.md`.
 
-The report's ± covers seeds, not its 60 test people. `python -m marlin_lite.replicate` refits
-the same probes exactly and scores them on the report's people and on people of two new
-SynthFace worlds, with intervals over the test people, and retrains the ceiling's CNN at 15 and at
-60 epochs (an earlier report stopped it at 15):
-""")
-code("""
+# %%
+full = load_results(FULL_REPORT)
+prov = full["provenance"]
+print(prov['command'])
+print(f"commit {prov['git_commit'][:12]}, encoder sha256 {prov['encoder_sha256'][:16]}..., seeds {full['seeds']}")
+if WEIGHTS == "course":  # the report is about this lesson's encoder
+    assert prov["encoder_sha256"] == course_record()["sha256"], "docs/results.json was made with another checkpoint"
+print()
+print(task_table(full, "dfd"))
+fig, ax = plt.subplots(figsize=(8, 4))
+plot_task(ax, full, "dfd")
+ax.legend(fontsize=7, loc="best")
+plt.show()
+print(differences_table(full, "dfd"))
+
+# %% [markdown]
+# **Reading the report.** With 1, 5 or 10 labelled videos per class every method's mean is
+# *below* 0.5 (0.41 to 0.48). With all labels the
+# pretrained probe (0.665) beats the tuned ViT from scratch by +0.228 [+0.184, +0.272], and
+# fine-tuning beats scratch by +0.121 [+0.006, +0.237]; against a random-init encoder, +0.056
+# [-0.048, +0.160] cannot be told from zero. The ceiling, a 3-D CNN trained from scratch,
+# reaches 0.814 ± 0.054: the fakes can be learnt here.
+#
+# The report's ± covers seeds, not its 60 test people. `python -m marlin_lite.replicate` refits
+# the same probes exactly and scores them on the report's people and on people of two new
+# SynthFace worlds, with intervals over the test people, and retrains the ceiling's CNN at 15 and at
+# 60 epochs (an earlier report stopped it at 15):
+
+# %%
 rep = load_replication(REPLICATION)
 print(rep["provenance"]["command"])
 print(f"checked the report made at commit {rep['provenance']['report_commit'][:12]}: the same probe cells as the table above")
 print(text_table(rep, "dfd"))
-""")
-md(r"""
-**What the check shows.** Every k ≤ 10 interval over the report's test people reaches 0.5
-(upper ends 0.504 to 0.534): means under 0.5 are what 60 test people allow, and on new people
-the same probes score 0.41 to 0.54. With all labels the pretrained probe's 0.665 falls to
-0.524 and 0.553 on new people, and its lead over random init is above zero on no test set.
-At 15 epochs the CNN was cut short (0.707, one seed at 0.518); at 60, the report's budget now,
-it reaches 0.814 (0.821, 0.831, 0.789 per seed) on the report's people and 0.700 and 0.803 on
-new ones. DFD is learnable here by a network trained end to end on pixels; no linear probe on
-these features passes 0.574 on new people.
-""")
-md(r"""
-## 8. What the paper reports, and what the course measured
 
-MARLIN's linear probe reaches FaceForensics++ DFD AUC **0.8863 (ViT-S), 0.9305 (ViT-B) and
-0.9377 (ViT-L)**. Here the claim is **not reproduced**: the pretrained probe, 0.62 [0.49,
-0.74], is not clearly different from a random encoder (0.58), raw pixels (0.52) or the
-ceiling (0.60); fine-tuning does not improve on it (0.57). The protocol is reproduced; the
-result is not.
+# %% [markdown]
+# **What the check shows.** Every k ≤ 10 interval over the report's test people reaches 0.5
+# (upper ends 0.504 to 0.534): means under 0.5 are what 60 test people allow, and on new people
+# the same probes score 0.41 to 0.54. With all labels the pretrained probe's 0.665 falls to
+# 0.524 and 0.553 on new people, and its lead over random init is above zero on no test set.
+# At 15 epochs the CNN was cut short (0.707, one seed at 0.518); at 60, the report's budget now,
+# it reaches 0.814 (0.821, 0.831, 0.789 per seed) on the report's people and 0.700 and 0.803 on
+# new ones. DFD is learnable here by a network trained end to end on pixels; no linear probe on
+# these features passes 0.574 on new people.
 
-## Summary
-- **DFD is binary**: real against three fakes, each with its own trace (identity, flicker, blur).
-- **ROC and AUC**: sort the scores, step up for a fake and right for a real; the trapezoid area
-  is the rank AUC, with a **cluster-bootstrap interval** over test people.
-- **Measured**: frame differences 0.70; the checkpoint's probe 0.62, not clearly better than a
-  random encoder, pixels or the ceiling; at full size, with all labels, it beats scratch but
-  not clearly random init.
+# %% [markdown]
+# ## 8. What the paper reports, and what the course measured
+#
+# MARLIN's linear probe reaches FaceForensics++ DFD AUC **0.8863 (ViT-S), 0.9305 (ViT-B) and
+# 0.9377 (ViT-L)**. Here the claim is **not reproduced**: the pretrained probe, 0.62 [0.49,
+# 0.74], is not clearly different from a random encoder (0.58), raw pixels (0.52) or the
+# ceiling (0.60); fine-tuning does not improve on it (0.57). The protocol is reproduced; the
+# result is not.
+#
+# ## Summary
+# - **DFD is binary**: real against three fakes, each with its own trace (identity, flicker, blur).
+# - **ROC and AUC**: sort the scores, step up for a fake and right for a real; the trapezoid area
+#   is the rank AUC, with a **cluster-bootstrap interval** over test people.
+# - **Measured**: frame differences 0.70; the checkpoint's probe 0.62, not clearly better than a
+#   random encoder, pixels or the ceiling; at full size, with all labels, it beats scratch but
+#   not clearly random init.
+#
+# **Next:** lesson 09, lip sync: does the mouth move with the speech?
+#
+# ## Appendix: weights, commands and files
+#
+# `WEIGHTS = "course"` loads `marlin_lite/weights/course_tiny.pt`, checked against its record:
 
-**Next:** lesson 09, lip sync: does the mouth move with the speech?
-
-## Appendix: weights, commands and files
-
-`WEIGHTS = "course"` loads `marlin_lite/weights/course_tiny.pt`, checked against its record:
-""")
-code("""
+# %%
 print(describe_record() if WEIGHTS == "course" else f"encoder: {source}")
-""")
-md(own_encoder_help("08_deepfake_detection.ipynb") + r"""**The package's runner.** `run_dfd(model, train_set, test_set, val_set=val_set, ...)` runs
-MARLIN's own protocol (Adam probes, fixed fine-tuning epochs) in one call.
 
-**Bigger runs.** Raise `NUM_IDENTITIES`, `TRAIN_SEEDS`, `TRAIN_LRS`, `TRAIN_STEPS` or
-`CNN_STEPS`; `notebooks/scaled/` runs `run_dfd` on GPUs.
-""")
-
-lesson.write("08_deepfake_detection.ipynb")
+# %% [markdown]
+# **Your own encoder.** With `WEIGHTS = "train"`, `lesson_model` calls
+# `ensure_pretrained(load_config(CONFIG, out_dir=OUT_DIR))`: it loads the finished run in
+# `OUT_DIR`, resumes it if it stopped, or trains it (the course recipe: the training time printed
+# above). Any other value is read as the path of a checkpoint (`checkpoint.pt` of a run). From a terminal, at the repository root:
+#
+# ```bash
+# python -m marlin_lite.pretrain --config configs/course.yaml    # trains (or resumes) runs/course
+# papermill notebooks/08_deepfake_detection.ipynb out.ipynb --cwd notebooks -p WEIGHTS train   # this lesson on it
+# python -m marlin_lite.course_weights export runs/course --out my.pt   # optional: package it as the course checkpoint is
+# ```
+#
+# **The package's runner.** `run_dfd(model, train_set, test_set, val_set=val_set, ...)` runs
+# MARLIN's own protocol (Adam probes, fixed fine-tuning epochs) in one call.
+#
+# **Bigger runs.** Raise `NUM_IDENTITIES`, `TRAIN_SEEDS`, `TRAIN_LRS`, `TRAIN_STEPS` or
+# `CNN_STEPS`; `notebooks/scaled/` runs `run_dfd` on GPUs.

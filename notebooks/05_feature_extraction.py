@@ -1,34 +1,37 @@
-"""Builds notebooks/05_feature_extraction.ipynb (run from anywhere; writes into the repository's notebooks/)."""
-import sys
-from pathlib import Path
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _lesson import Lesson  # noqa: E402
+# %% [markdown]
+# # Lesson 05 · Features: what the pretrained encoder knows
+#
+# Lesson 04 pretrained MARLIN's recipe without labels and shipped the result as the **course
+# checkpoint**. MARLIN keeps its **encoder**: every downstream task uses the feature vector it
+# makes of a face video. This lesson builds that vector and asks what it knows before any head
+# is trained, against two controls: the same network before pretraining, and raw pixels.
+#
+# **In this lesson you will**
+# 1. load the course checkpoint (or your own run) and rebuild the network it started from;
+# 2. derive MARLIN's feature protocol by hand and check it against `extract_video`;
+# 3. extract features of unseen people with the pretrained encoder, the random-init encoder and
+#    raw pixels, and view them with a PCA written from an SVD;
+# 4. measure nearest-neighbour retrieval (same person? same expression?) with 95 % intervals
+#    over people;
+# 5. write `cosine_knn`, the k-nearest-neighbour search behind it.
+#
+# *Run time: under a minute on 2 CPU cores.*
 
-lesson = Lesson()
-md, code = lesson.md, lesson.code
-
-
-md(r"""
-# Lesson 05 · Features: what the pretrained encoder knows
-
-Lesson 04 pretrained MARLIN's recipe without labels and shipped the result as the **course
-checkpoint**. MARLIN keeps its **encoder**: every downstream task uses the feature vector it
-makes of a face video. This lesson builds that vector and asks what it knows before any head
-is trained, against two controls: the same network before pretraining, and raw pixels.
-
-**In this lesson you will**
-1. load the course checkpoint (or your own run) and rebuild the network it started from;
-2. derive MARLIN's feature protocol by hand and check it against `extract_video`;
-3. extract features of unseen people with the pretrained encoder, the random-init encoder and
-   raw pixels, and view them with a PCA written from an SVD;
-4. measure nearest-neighbour retrieval (same person? same expression?) with 95 % intervals
-   over people;
-5. write `cosine_knn`, the k-nearest-neighbour search behind it.
-
-*Run time: under a minute on 2 CPU cores.*
-""")
-code("""
+# %% tags=["parameters"]
 SEED = 0
 WEIGHTS = "course"  # "course": the shipped checkpoint | "train": CONFIG/OUT_DIR through the checkpoint ladder | a checkpoint.pt path
 CONFIG = "../configs/course.yaml"  # used by WEIGHTS = "train": the course recipe (about 40 min on 2 CPU cores)
@@ -40,8 +43,8 @@ FRAMING = "face"  # MARLIN-like face crops, as the checkpoint was trained on
 EXPRESSIONS = "marked"  # large, local expressions, as the checkpoint was trained on
 SAMPLE_RATE = 2  # MARLIN takes every 2nd frame of a video
 VIDEO_FRAMES = 48  # length of the whole video of section 2
-""", tags=["parameters"])
-code("""
+
+# %%
 import math
 import tempfile
 from pathlib import Path
@@ -60,25 +63,25 @@ from marlin_lite.synthface import generate_clip
 from marlin_lite.utils import seed_everything
 from marlin_lite.video import read_video, window_indices, write_video
 
-%matplotlib inline
+# %matplotlib inline
 plt.rcParams["figure.dpi"] = 80
 generator = seed_everything(SEED)
 RENDER = dict(framing=FRAMING, expressions=EXPRESSIONS)  # every SynthFace clip of this lesson is rendered so
-""")
-md(r"""
-## 1. The encoder: the course checkpoint
 
-The course checkpoint is lesson 04's recipe run to the end: the tiny preset (4 blocks, 128
-wide), fasking at 90 %, thousands of SynthFace people, on clips **framed as MARLIN frames its
-inputs** (a square crop that follows the face, on a background drawn per clip), as is every
-clip here. `lesson_model` checks the shipped file's SHA-256 and returns a float32 model in
-eval mode (other `WEIGHTS`: appendix).
-""")
-code("""
+# %% [markdown]
+# ## 1. The encoder: the course checkpoint
+#
+# The course checkpoint is lesson 04's recipe run to the end: the tiny preset (4 blocks, 128
+# wide), fasking at 90 %, thousands of SynthFace people, on clips **framed as MARLIN frames its
+# inputs** (a square crop that follows the face, on a background drawn per clip), as is every
+# clip here. `lesson_model` checks the shipped file's SHA-256 and returns a float32 model in
+# eval mode (other `WEIGHTS`: appendix).
+
+# %%
 # NBVAL_IGNORE_OUTPUT
 model, pre_cfg, source = lesson_model(WEIGHTS, config=CONFIG, out_dir=OUT_DIR, progress=True)  # the shipped checkpoint's hash is checked first
-""")
-code("""
+
+# %%
 mcfg = model.cfg
 SIZE, NUM_FRAMES = mcfg.img_size, mcfg.num_frames  # clips are made at the size and length the encoder takes
 print(f"encoder: preset {mcfg.name}, {mcfg.enc_depth} blocks, width D = {mcfg.enc_dim}, "
@@ -89,13 +92,13 @@ print(f"pretraining: {pre_cfg.max_steps} steps of batch {pre_cfg.batch_size}, cl
 print(f"pretraining clips: framing {pre_cfg.framing!r}, expressions {pre_cfg.expressions!r}")
 assert pre_cfg.world_seed != WORLD_SEED, "this lesson's people must come from a world the encoder never saw"
 print(f"this lesson:       people of world {WORLD_SEED}, framing {FRAMING!r}, expressions {EXPRESSIONS!r}")
-""")
-md(r"""
-The baseline is **the same network before pretraining**: `train()` seeds PyTorch with the
-config's `seed` and then builds the model, so doing the same rebuilds the starting weights
-(`fork_rng` leaves the lesson's random state alone).
-""")
-code("""
+
+# %% [markdown]
+# The baseline is **the same network before pretraining**: `train()` seeds PyTorch with the
+# config's `seed` and then builds the model, so doing the same rebuilds the starting weights
+# (`fork_rng` leaves the lesson's random state alone).
+
+# %%
 with torch.random.fork_rng():
     torch.manual_seed(pre_cfg.seed)
     untrained = MarlinAutoencoder(mcfg, discriminator=True).eval()
@@ -103,26 +106,26 @@ same_shapes = [p.shape for p in model.encoder.parameters()] == [p.shape for p in
 moved = max((a - b).abs().max().item() for a, b in zip(model.encoder.parameters(), untrained.encoder.parameters()))
 assert same_shapes
 print(f"same architecture; the largest change of an encoder weight in pretraining: {moved:.3f}")
-""")
-md(r"""
-## 2. MARLIN's feature protocol, by hand
 
-MARLIN turns a whole video, of any length, into features:
+# %% [markdown]
+# ## 2. MARLIN's feature protocol, by hand
+#
+# MARLIN turns a whole video, of any length, into features:
+#
+# 1. cut the video into **non-overlapping windows**: window $k$ takes the `num_frames` frames
+#    $s_k + 2j$ ($j = 0, \dots,$ `num_frames`$-1$), every 2nd frame as in pretraining, starting at
+#    $s_k = k \cdot$ `num_frames` $\cdot 2$ for every $s_k < T - 2\,$`num_frames` (the official
+#    `extract_video`'s rule, $T$ the video's frames; note the strict bound);
+# 2. resize each frame to the model's size;
+# 3. run the encoder over **all** tokens: no masking at feature time;
+# 4. take the **mean over the tokens**, then the encoder's **final LayerNorm**, in that order:
+#    one vector of width $D$ per window, so a video becomes `(n_windows, D)`;
+# 5. for one vector per video, reduce over the windows by `mean` (or `max`).
+#
+# MARLIN uses 16-frame windows; the tiny model uses 8. Here is a 48-frame face video of a
+# person from world 1, written to an mp4 and read back:
 
-1. cut the video into **non-overlapping windows**: window $k$ takes the `num_frames` frames
-   $s_k + 2j$ ($j = 0, \dots,$ `num_frames`$-1$), every 2nd frame as in pretraining, starting at
-   $s_k = k \cdot$ `num_frames` $\cdot 2$ for every $s_k < T - 2\,$`num_frames` (the official
-   `extract_video`'s rule, $T$ the video's frames; note the strict bound);
-2. resize each frame to the model's size;
-3. run the encoder over **all** tokens: no masking at feature time;
-4. take the **mean over the tokens**, then the encoder's **final LayerNorm**, in that order:
-   one vector of width $D$ per window, so a video becomes `(n_windows, D)`;
-5. for one vector per video, reduce over the windows by `mean` (or `max`).
-
-MARLIN uses 16-frame windows; the tiny model uses 8. Here is a 48-frame face video of a
-person from world 1, written to an mp4 and read back:
-""")
-code("""
+# %%
 video_dir = Path(tempfile.mkdtemp(prefix="lesson05_videos_"))  # a folder of face crops (the appendix adds more)
 clip = generate_clip(3, 0, world_seed=WORLD_SEED, size=SIZE, num_frames=VIDEO_FRAMES, **RENDER)
 path = write_video(video_dir / "person03.mp4", clip.frames, clip.fps)
@@ -141,8 +144,8 @@ for k, row in enumerate(index):
     print(f"  window {k}: source frames {row.tolist()}")
 full = window_indices(len(frames), NUM_FRAMES, SAMPLE_RATE, rule="full")
 print(f"every window that fits (rule='full') would also take frames {full[-1].tolist()}: {len(full)} windows")
-""")
-code("""
+
+# %%
 fig, axes = plt.subplots(len(index), NUM_FRAMES, figsize=(1.1 * NUM_FRAMES, 1.25 * len(index)), squeeze=False)
 for k, row in enumerate(index):
     for j, t in enumerate(row):
@@ -155,23 +158,23 @@ for k, row in enumerate(index):
 fig.suptitle(f"{path.name}: non-overlapping windows, every {SAMPLE_RATE}nd frame", fontsize=9)
 plt.tight_layout()
 plt.show()
-""")
-md(r"""
-The strict bound drops the window at frame 32 although its frames exist (the in-memory lessons
-keep it, `rule="full"`; files are read the official way). A video of at most 2·`num_frames`
-frames gets one window: its first `num_frames` frames at rate 1, padded by repeating the last
-frame when it has fewer:
-""")
-code("""
+
+# %% [markdown]
+# The strict bound drops the window at frame 32 although its frames exist (the in-memory lessons
+# keep it, `rule="full"`; files are read the official way). A video of at most 2·`num_frames`
+# frames gets one window: its first `num_frames` frames at rate 1, padded by repeating the last
+# frame when it has fewer:
+
+# %%
 for t in (5, 12):
     print(f"a {t}-frame video -> one window of source frames {window_indices(t, NUM_FRAMES, SAMPLE_RATE)[0].tolist()}")
-""")
-md(r"""
-The windows become tensors `(n, 3, T, SIZE, SIZE)` in $[0, 1]$ and go through the encoder
-written out with the package's layers (lesson 03): patch embedding plus positions for **all**
-$N$ tokens, the blocks, the mean over tokens, then the final LayerNorm.
-""")
-code("""
+
+# %% [markdown]
+# The windows become tensors `(n, 3, T, SIZE, SIZE)` in $[0, 1]$ and go through the encoder
+# written out with the package's layers (lesson 03): patch embedding plus positions for **all**
+# $N$ tokens, the blocks, the mean over tokens, then the final LayerNorm.
+
+# %%
 x = torch.from_numpy(windows).float().div(255).permute(0, 4, 1, 2, 3)  # (n, 3, T, H, W)
 n, c, t, h, w = x.shape
 flat = x.permute(0, 2, 1, 3, 4).reshape(n * t, c, h, w)  # every frame on its own
@@ -195,27 +198,27 @@ print("tokens per window", tuple(z.shape), "-> features", tuple(by_hand.shape))
 print("by hand and extract_video(path, model) agree to float32 rounding (assert_close above)")
 gap = (other_order - by_hand).norm(dim=1) / by_hand.norm(dim=1)
 print(f"LayerNorm-then-mean differs from mean-then-LayerNorm by {gap.mean():.2f} of the vector's length")
-""")
-md(r"""
-The official order gives zero mean and unit variance over the $D$ entries, before the learned
-scale and shift; the other order lands about 1 % of the vector's length away: small, but not
-zero. A video is either its windows or one vector:
-""")
-code("""
+
+# %% [markdown]
+# The official order gives zero mean and unit variance over the $D$ entries, before the learned
+# scale and shift; the other order lands about 1 % of the vector's length away: small, but not
+# zero. A video is either its windows or one vector:
+
+# %%
 for reduction in ["none", "mean", "max"]:
     f = extract_video(path, model, sample_rate=SAMPLE_RATE, reduction=reduction)
     print(f"reduction={reduction!r:7s} -> {tuple(f.shape)}")
 torch.testing.assert_close(extract_video(path, model, reduction="mean"), package.mean(0))  # over the windows
 torch.testing.assert_close(extract_video(path, model, reduction="max"), package.max(0).values)
-""")
-md(r"""
-## 3. A set of faces to probe: identities x expressions
 
-Probing needs clips whose factors we control. With `split_by="clip"` and 6 clips per person,
-`SynthFaceDataset` cycles the expressions so that **every person shows every expression exactly
-once**. The people come from world 1, unseen by the encoder; each clip is one window.
-""")
-code("""
+# %% [markdown]
+# ## 3. A set of faces to probe: identities x expressions
+#
+# Probing needs clips whose factors we control. With `split_by="clip"` and 6 clips per person,
+# `SynthFaceDataset` cycles the expressions so that **every person shows every expression exactly
+# once**. The people come from world 1, unseen by the encoder; each clip is one window.
+
+# %%
 dataset = SynthFaceDataset("train", split_by="clip", fractions=(1.0, 0.0, 0.0), num_identities=NUM_IDENTITIES,
                            clips_per_identity=CLIPS_PER_IDENTITY, world_seed=WORLD_SEED, size=SIZE, num_frames=NUM_FRAMES, **RENDER)
 items = [dataset[i] for i in range(len(dataset))]
@@ -226,8 +229,8 @@ pairs = torch.zeros(NUM_IDENTITIES, len(EXPRESSION_NAMES), dtype=torch.long)
 pairs.index_put_((identity, expression), torch.ones_like(identity), accumulate=True)
 print(f"{len(dataset)} clips {tuple(videos.shape)} | {identity.unique().numel()} people | {expression.unique().numel()} expressions")
 print("clips per (person, expression): min", pairs.min().item(), "max", pairs.max().item())
-""")
-code("""
+
+# %%
 show_people = min(NUM_IDENTITIES, 6)
 last = NUM_FRAMES - 1  # expressions build up over the clip: the last frame shows them best
 fig, axes = plt.subplots(show_people, len(EXPRESSION_NAMES), figsize=(1.2 * len(EXPRESSION_NAMES), 1.2 * show_people), squeeze=False)
@@ -245,19 +248,20 @@ for p in range(show_people):
 fig.suptitle(f"last frame of each clip (first {show_people} people); each clip has its own background", fontsize=9)
 plt.tight_layout()
 plt.show()
-""")
-md(r"""
-Three feature sets for the same clips:
 
-* **pretrained**: the course encoder with the protocol above (`extract_features`);
-* **random init**: the same network before pretraining;
-* **pixels**: no network. Each frame averaged to $16 \times 16$, and each of the
-  $3 \cdot 8 \cdot 16 \cdot 16 = 6144$ numbers standardised over the clips. A network that
-  cannot beat this has learnt nothing a resize could not do.
-""")
-code("""
+
+# %% [markdown]
+# Three feature sets for the same clips:
+#
+# * **pretrained**: the course encoder with the protocol above (`extract_features`);
+# * **random init**: the same network before pretraining;
+# * **pixels**: no network. Each frame averaged to $16 \times 16$, and each of the
+#   $3 \cdot 8 \cdot 16 \cdot 16 = 6144$ numbers standardised over the clips. A network that
+#   cannot beat this has learnt nothing a resize could not do.
+
+# %%
 def standardise(x):
-    \"\"\"Each column to zero mean and unit variance over the rows (constant columns stay 0).\"\"\"
+    """Each column to zero mean and unit variance over the rows (constant columns stay 0)."""
     return (x - x.mean(0)) / x.std(0).clamp_min(1e-6)
 
 
@@ -268,19 +272,20 @@ features = {
 }
 for name, f in features.items():
     print(f"{name:12s} {tuple(f.shape)} {f.dtype}")
-""")
-md(r"""
-## 4. A first look: PCA from an SVD
 
-Center the $N \times D$ features, $X_c = X - \bar{x}$, and take the SVD $X_c = U S V^\top$:
-the rows of $V^\top$ are the principal directions, $X_c V_{:, :2}$ the 2-D coordinates,
-$S_i^2 / \sum_j S_j^2$ the share of variance direction $i$ explains. The check uses the
-$N \times N$ Gram matrix $X_c X_c^\top / (N-1)$, whose non-zero eigenvalues are the covariance
-matrix's; it stays small when $D$ is 6144.
-""")
-code("""
+
+# %% [markdown]
+# ## 4. A first look: PCA from an SVD
+#
+# Center the $N \times D$ features, $X_c = X - \bar{x}$, and take the SVD $X_c = U S V^\top$:
+# the rows of $V^\top$ are the principal directions, $X_c V_{:, :2}$ the 2-D coordinates,
+# $S_i^2 / \sum_j S_j^2$ the share of variance direction $i$ explains. The check uses the
+# $N \times N$ Gram matrix $X_c X_c^\top / (N-1)$, whose non-zero eigenvalues are the covariance
+# matrix's; it stays small when $D$ is 6144.
+
+# %%
 def pca_2d(f):
-    \"\"\"(N, D) features -> (N, 2) coordinates on the top two principal directions, explained-variance ratios.\"\"\"
+    """(N, D) features -> (N, 2) coordinates on the top two principal directions, explained-variance ratios."""
     centered = f - f.mean(dim=0)
     _, s, vh = torch.linalg.svd(centered, full_matrices=False)
     return centered @ vh[:2].T, s**2 / (s**2).sum()
@@ -293,8 +298,8 @@ for name, f in features.items():
     torch.testing.assert_close(coords.double().var(dim=0), top2, rtol=1e-4, atol=1e-6)
     assert abs(torch.corrcoef(coords.T)[0, 1]) < 1e-3  # the two coordinates are uncorrelated
 print("PCA by SVD == eigen-decomposition (variances of the coordinates, uncorrelated):", True)
-""")
-code("""
+
+# %%
 colors_id = plt.get_cmap("tab20")(np.arange(20))
 colors_ex = plt.get_cmap("Dark2")(np.arange(len(EXPRESSION_NAMES)))
 fig, axes = plt.subplots(2, 3, figsize=(13, 8))
@@ -303,39 +308,40 @@ for col, name in enumerate(features):
     for row, (labels, palette, title) in enumerate([(identity, colors_id, "person"), (expression, colors_ex, "expression")]):
         ax = axes[row, col]
         ax.scatter(coords[:, 0], coords[:, 1], c=palette[labels.numpy() % len(palette)], s=20, edgecolors="k", linewidths=0.3)
-        ax.set_title(f"{name}: coloured by {title}\\n(PC1+PC2 explain {ratio[:2].sum():.0%} of the variance)", fontsize=9)
+        ax.set_title(f"{name}: coloured by {title}\n(PC1+PC2 explain {ratio[:2].sum():.0%} of the variance)", fontsize=9)
         ax.set_xlabel("PC 1")
         ax.set_ylabel("PC 2")
 handles = [plt.Line2D([], [], marker="o", ls="", color=colors_ex[e], label=n) for e, n in enumerate(EXPRESSION_NAMES)]
 axes[1, 2].legend(handles=handles, fontsize=7, loc="best")
 plt.tight_layout()
 plt.show()
-""")
-md(r"""
-Coloured by person (top row), the pretrained features gather several people's clips into tight
-clumps of one colour, the rest overlapping in the middle; the random-init features form one
-mixed blob; pixels clump by person too. Coloured by expression (bottom row), no panel shows a
-grouping. PCA shows two directions only; retrieval uses all of them.
 
-## 5. Nearest-neighbour retrieval, with intervals
 
-For each clip (the *query*) find the most similar **other** clip by cosine similarity: same
-person? same expression? Same-person neighbours always show *other* expressions, so we also ask
-the expression question **among other people's clips only**.
+# %% [markdown]
+# Coloured by person (top row), the pretrained features gather several people's clips into tight
+# clumps of one colour, the rest overlapping in the middle; the random-init features form one
+# mixed blob; pixels clump by person too. Coloured by expression (bottom row), no panel shows a
+# grouping. PCA shows two directions only; retrieval uses all of them.
+#
+# ## 5. Nearest-neighbour retrieval, with intervals
+#
+# For each clip (the *query*) find the most similar **other** clip by cosine similarity: same
+# person? same expression? Same-person neighbours always show *other* expressions, so we also ask
+# the expression question **among other people's clips only**.
+#
+# A person's queries share a face, so the sampling unit is the **person**: the mean over people
+# of each person's hit rate $\pm 1.96\, s/\sqrt{P}$, $s$ the standard deviation of the $P$
+# per-person means (a 95 % interval). Differences between feature sets are **paired** (same
+# queries): the interval of the per-person differences.
 
-A person's queries share a face, so the sampling unit is the **person**: the mean over people
-of each person's hit rate $\pm 1.96\, s/\sqrt{P}$, $s$ the standard deviation of the $P$
-per-person means (a 95 % interval). Differences between feature sets are **paired** (same
-queries): the interval of the per-person differences.
-""")
-code("""
+# %%
 def cosine_similarity_matrix(f):
     f = F.normalize(f, dim=1)
     return f @ f.T
 
 
 def retrieval_hits(f, identity, expression):
-    \"\"\"Per query (N,): 1.0 where its nearest other clip (or nearest clip of another person) matches.\"\"\"
+    """Per query (N,): 1.0 where its nearest other clip (or nearest clip of another person) matches."""
     sim = cosine_similarity_matrix(f)
     sim.fill_diagonal_(float("-inf"))  # never retrieve the query itself
     nearest = sim.argmax(dim=1)
@@ -348,7 +354,7 @@ def retrieval_hits(f, identity, expression):
 
 
 def interval_over_people(values, identity):
-    \"\"\"Mean of per-query values and the 95 % half-width of that mean, with people as the sampling unit.\"\"\"
+    """Mean of per-query values and the 95 % half-width of that mean, with people as the sampling unit."""
     people = identity.unique()
     per_person = torch.stack([values[identity == p].mean() for p in people])
     return per_person.mean().item(), 1.96 * per_person.std().item() / math.sqrt(len(people))
@@ -369,8 +375,8 @@ print(f"{'':30s}" + "".join(f"{name:>14s}" for name in hits) + f"{'chance':>9s}"
 for task in tasks:
     cells = [interval_over_people(hits[name][task], identity) for name in hits]
     print(f"same {task:25s}" + "".join(f"{m:7.2f} ± {h:.2f}" for m, h in cells) + f"{chance[task]:9.2f}")
-""")
-code("""
+
+# %%
 fig, ax = plt.subplots(figsize=(9, 3.6))
 width = 0.25
 for k, name in enumerate(hits):
@@ -387,13 +393,13 @@ ax.set_title(f"nearest-neighbour retrieval over {len(identity)} clips of {NUM_ID
 ax.legend(fontsize=8, ncol=4, loc="upper right")
 plt.tight_layout()
 plt.show()
-""")
-md(r"""
-Paired comparisons: pretrained against random init (what pretraining added) and against pixels
-(does the network beat a resize?). An interval that excludes 0 is a difference these 30 people
-support.
-""")
-code("""
+
+# %% [markdown]
+# Paired comparisons: pretrained against random init (what pretraining added) and against pixels
+# (does the network beat a resize?). An interval that excludes 0 is a difference these 30 people
+# support.
+
+# %%
 differences = {}
 for task in tasks:
     line = []
@@ -408,24 +414,24 @@ assert d - hw > 0.2, "pretraining should clearly improve identity retrieval"
 d, hw = differences["person", "pixels"]
 assert d + hw < 0.05, "the pretrained encoder should not beat pixels at identity retrieval"
 assert all(abs(hits[name]["expression, other people"].mean().item() - chance["expression, other people"]) < 0.1 for name in hits)
-""")
-md(r"""
-**Who is in the clip.** Pretraining helped: the nearest neighbour is the same person for most
-queries, against about a third before pretraining (a paired difference near +0.5). But resized
-pixels do better still: the pretrained-minus-pixels interval lies below 0. Backgrounds are
-drawn per clip, so pixels match the face itself: a SynthFace identity is largely the colours
-of skin, hair, beard and glasses in fixed places, which a resize keeps.
 
-**Which expression.** No feature set retrieves it. Among all clips every set is *below*
-chance: a person's other clips, all other expressions, are the nearest. Among other people's
-clips the pretrained features sit at chance, the random-init ones a little under (their
-interval just reaches chance), pixels a few points above (an interval that only just excludes
-it). Cosine similarity weighs every dimension equally, so identity swamps the small change an
-expression makes; a trained head can weight the directions that might carry it (lessons 06-09).
+# %% [markdown]
+# **Who is in the clip.** Pretraining helped: the nearest neighbour is the same person for most
+# queries, against about a third before pretraining (a paired difference near +0.5). But resized
+# pixels do better still: the pretrained-minus-pixels interval lies below 0. Backgrounds are
+# drawn per clip, so pixels match the face itself: a SynthFace identity is largely the colours
+# of skin, hair, beard and glasses in fixed places, which a resize keeps.
+#
+# **Which expression.** No feature set retrieves it. Among all clips every set is *below*
+# chance: a person's other clips, all other expressions, are the nearest. Among other people's
+# clips the pretrained features sit at chance, the random-init ones a little under (their
+# interval just reaches chance), pixels a few points above (an interval that only just excludes
+# it). Cosine similarity weighs every dimension equally, so identity swamps the small change an
+# expression makes; a trained head can weight the directions that might carry it (lessons 06-09).
+#
+# The similarity matrices (clips sorted by person, 6 per block on the diagonal):
 
-The similarity matrices (clips sorted by person, 6 per block on the diagonal):
-""")
-code("""
+# %%
 fig, axes = plt.subplots(1, 3, figsize=(12, 3.9))
 for ax, (name, f) in zip(axes, features.items()):
     im = ax.imshow(cosine_similarity_matrix(f), cmap="viridis")
@@ -435,17 +441,18 @@ for ax, (name, f) in zip(axes, features.items()):
     fig.colorbar(im, ax=ax, fraction=0.046)
 plt.tight_layout()
 plt.show()
-""")
-md(r"""
-## 6. What the neighbours look like
 
-Three queries and their 4 nearest other clips (green title: the query's person).
-`show_neighbours` sorts the query's row of a similarity matrix, leaving the query out.
-""")
-code("""
+
+# %% [markdown]
+# ## 6. What the neighbours look like
+#
+# Three queries and their 4 nearest other clips (green title: the query's person).
+# `show_neighbours` sorts the query's row of a similarity matrix, leaving the query out.
+
+# %%
 def show_neighbours(queries, sim, k, title=None):
-    \"\"\"One row per query clip: its last frame, then its k most similar other clips under sim (N, N),
-    each titled with person, expression and cosine similarity (green: the query's person, red: another).\"\"\"
+    """One row per query clip: its last frame, then its k most similar other clips under sim (N, N),
+    each titled with person, expression and cosine similarity (green: the query's person, red: another)."""
     fig, axes = plt.subplots(len(queries), k + 1, figsize=(1.9 * (k + 1), 2.1 * len(queries)), squeeze=False)
     for r, q in enumerate(queries):
         order = sim[q].argsort(descending=True)
@@ -460,7 +467,7 @@ def show_neighbours(queries, sim, k, title=None):
                 ax.set_title(f"query: {label}", fontsize=8, fontweight="bold")
             else:
                 same = bool(identity[j] == identity[q])
-                ax.set_title(f"{label}\\ncos {sim[q, j]:.3f}", fontsize=8, color="green" if same else "red")
+                ax.set_title(f"{label}\ncos {sim[q, j]:.3f}", fontsize=8, color="green" if same else "red")
     if title:
         fig.suptitle(title, fontsize=9)
     plt.tight_layout()
@@ -470,15 +477,15 @@ def show_neighbours(queries, sim, k, title=None):
 similarities = {name: cosine_similarity_matrix(f) for name, f in features.items()}  # once, not per redraw
 queries = [0, len(identity) // 3, 2 * len(identity) // 3]
 show_neighbours(queries, similarities["pretrained"], k=4, title="pretrained features")
-""")
-md(r"""
-### Explore
 
-Pick a query, a feature set and `k`: do the neighbours under `random init` or `pixels` look
-like those under `pretrained`? When a neighbour is another person, what do the two share? (The
-widget needs a running kernel; the figure above is one setting.)
-""")
-code("""
+# %% [markdown]
+# ### Explore
+#
+# Pick a query, a feature set and `k`: do the neighbours under `random init` or `pixels` look
+# like those under `pretrained`? When a neighbour is another person, what do the two share? (The
+# widget needs a running kernel; the figure above is one setting.)
+
+# %%
 # NBVAL_IGNORE_OUTPUT
 import ipywidgets as widgets
 
@@ -495,26 +502,28 @@ interact(
     feature_set=list(features),
     k=widgets.IntSlider(value=4, min=1, max=8),
 );
-""")
-md(r"""
-## Exercise: k nearest neighbours by cosine similarity
 
-Write `cosine_knn(features, k)`: for each row of `features (N, D)`, the indices of the `k`
-*other* rows with the highest cosine similarity, most similar first, as a `(N, k)` `int64`
-tensor. Exclude each row from its own neighbours explicitly (do not rely on "it is always
-first": two identical clips would make that trick wrong). No Python loop over rows.
-""")
-code("""
+
+# %% [markdown]
+# ## Exercise: k nearest neighbours by cosine similarity
+#
+# Write `cosine_knn(features, k)`: for each row of `features (N, D)`, the indices of the `k`
+# *other* rows with the highest cosine similarity, most similar first, as a `(N, k)` `int64`
+# tensor. Exclude each row from its own neighbours explicitly (do not rely on "it is always
+# first": two identical clips would make that trick wrong). No Python loop over rows.
+
+# %% tags=["solution"]
 def cosine_knn(features: torch.Tensor, k: int) -> torch.Tensor:
-    \"\"\"features (N, D) -> (N, k) int64 indices of each row's k most cosine-similar other rows, best first.\"\"\"
+    """features (N, D) -> (N, k) int64 indices of each row's k most cosine-similar other rows, best first."""
     # BEGIN SOLUTION
     f = F.normalize(features, dim=1)
     sim = f @ f.T
     sim.fill_diagonal_(float("-inf"))
     return sim.topk(k, dim=1).indices
     # END SOLUTION
-""", tags=["solution"])
-code("""
+
+
+# %% tags=["self-check"]
 # Self-check
 # 1. A tiny example you can check by eye: cosine ignores length.
 toy = torch.tensor([[1.0, 0.0], [10.0, 1.0], [0.0, 2.0], [-1.0, 0.5]])
@@ -539,42 +548,42 @@ got = cosine_knn(f, 3)
 assert all(i not in row for i, row in enumerate(got.tolist())), "a row is listed among its own neighbours"
 assert got[3, 0] == 7 and got[7, 0] == 3, "rows 3 and 7 point the same way: each must be the other's nearest neighbour"
 print("self-check passed")
-""", tags=["self-check"])
-md(r"""
-With `cosine_knn`, *precision at k* (the share of a query's k neighbours that are the same
-person) is a one-liner; here for $k = 5$, each person's number of other clips:
-""")
-code("""
+
+# %% [markdown]
+# With `cosine_knn`, *precision at k* (the share of a query's k neighbours that are the same
+# person) is a one-liner; here for $k = 5$, each person's number of other clips:
+
+# %%
 for name, f in features.items():
     precision = (identity[cosine_knn(f, CLIPS_PER_IDENTITY - 1)] == identity[:, None]).float().mean(dim=1)  # per query
     m, hw = interval_over_people(precision, identity)
     print(f"{name:12s} same-person precision at {CLIPS_PER_IDENTITY - 1}: {m:.2f} ± {hw:.2f}   (chance {chance['person']:.2f})")
-""")
-md(r"""
-## Summary
 
-- **Protocol** (`marlin_lite.features`): windows at rate 2 by the official rule, short videos
-  padded or read at rate 1 (`window_indices`, `video_windows`); resizing (`prepare_clips`); all
-  tokens through the encoder, their mean, then the final LayerNorm (`extract_features`);
-  `extract_video` for a file, reducing over windows by `none` / `mean` / `max`.
-- **Controls**: the same network before pretraining and standardised $16 \times 16$ pixels,
-  with paired 95 % intervals over people.
-- **Measured with the course checkpoint**: pretraining lifts same-person retrieval (top-1 from
-  0.34 to 0.83, precision at 5 from 0.26 to 0.62), yet raw pixels do at least as well on these
-  framed faces (0.91 and 0.73). No feature set retrieves expression: below chance among all
-  clips, near chance among other people's. Pretraining changed what the encoder
-  represents; whether that beats a resize is for trained heads to say.
+# %% [markdown]
+# ## Summary
+#
+# - **Protocol** (`marlin_lite.features`): windows at rate 2 by the official rule, short videos
+#   padded or read at rate 1 (`window_indices`, `video_windows`); resizing (`prepare_clips`); all
+#   tokens through the encoder, their mean, then the final LayerNorm (`extract_features`);
+#   `extract_video` for a file, reducing over windows by `none` / `mean` / `max`.
+# - **Controls**: the same network before pretraining and standardised $16 \times 16$ pixels,
+#   with paired 95 % intervals over people.
+# - **Measured with the course checkpoint**: pretraining lifts same-person retrieval (top-1 from
+#   0.34 to 0.83, precision at 5 from 0.26 to 0.62), yet raw pixels do at least as well on these
+#   framed faces (0.91 and 0.73). No feature set retrieves expression: below chance among all
+#   clips, near chance among other people's. Pretraining changed what the encoder
+#   represents; whether that beats a resize is for trained heads to say.
+#
+# **Next:** lesson 06 trains a linear head on these frozen features for facial attributes and
+# compares the same three feature sets.
+#
+# ## Appendix: the command line, and where the checkpoint comes from
+#
+# **Features of a folder of videos.** For your own face crops (`python -m marlin_lite.preprocess`
+# makes them), one command writes one `.npy` per video and a report; a rerun keeps what exists.
+# Here on four SynthFace videos (section 2's and three more):
 
-**Next:** lesson 06 trains a linear head on these frozen features for facial attributes and
-compares the same three feature sets.
-
-## Appendix: the command line, and where the checkpoint comes from
-
-**Features of a folder of videos.** For your own face crops (`python -m marlin_lite.preprocess`
-makes them), one command writes one `.npy` per video and a report; a rerun keeps what exists.
-Here on four SynthFace videos (section 2's and three more):
-""")
-code("""
+# %%
 import json
 import shutil
 import subprocess
@@ -598,12 +607,12 @@ torch.testing.assert_close(torch.from_numpy(from_file), package, rtol=1e-5, atol
 print(f"person03.npy: {from_file.shape} float32; largest difference from extract_video: {np.abs(from_file - package.numpy()).max():.1e}")
 shutil.rmtree(features_dir)  # a demonstration: keep the folders when you run it on your own videos
 shutil.rmtree(video_dir)
-""")
-md(r"""
-**Provenance.** The weights ship in `marlin_lite/weights/` with a JSON record: SHA-256 (checked
-on every load), config, metrics log, commit and command. What this lesson measured:
-""")
-code("""
+
+# %% [markdown]
+# **Provenance.** The weights ship in `marlin_lite/weights/` with a JSON record: SHA-256 (checked
+# on every load), config, metrics log, commit and command. What this lesson measured:
+
+# %%
 if WEIGHTS == "course":
     record = course_record()
     print(f"file: marlin_lite/weights/{record['file']} ({record['bytes'] / 1e6:.1f} MB, {record['dtype']}), sha256 {record['sha256'][:16]}...")
@@ -613,13 +622,10 @@ if WEIGHTS == "course":
           f"{record['training']['machine']}" + (f" in {wall / 60:.0f} min" if wall else ""))
 else:
     print("WEIGHTS =", WEIGHTS, "(not the shipped checkpoint)")
-""")
-md(r"""
-To train your own: `python -m marlin_lite.pretrain --config configs/course.yaml` (under an
-hour on 2 CPU cores; `--resume` continues), then set `WEIGHTS = "train"` or a `checkpoint.pt`
-path. `python -m marlin_lite.course_weights export runs/course` exports a run as float16
-weights with a record; `... verify` checks the shipped ones. Headless:
-`papermill notebooks/05_feature_extraction.ipynb out.ipynb -p WEIGHTS train`.
-""")
 
-lesson.write("05_feature_extraction.ipynb")
+# %% [markdown]
+# To train your own: `python -m marlin_lite.pretrain --config configs/course.yaml` (under an
+# hour on 2 CPU cores; `--resume` continues), then set `WEIGHTS = "train"` or a `checkpoint.pt`
+# path. `python -m marlin_lite.course_weights export runs/course` exports a run as float16
+# weights with a record; `... verify` checks the shipped ones. Headless:
+# `papermill notebooks/05_feature_extraction.ipynb out.ipynb -p WEIGHTS train`.

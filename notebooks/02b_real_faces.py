@@ -1,59 +1,62 @@
-"""Build notebooks/02b_real_faces.ipynb (run from anywhere; writes into the repository's notebooks/)."""
-import sys
-from pathlib import Path
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _lesson import Lesson  # noqa: E402
+# %% [markdown]
+# # Lesson 02b · Real faces: detect, crop, parse
+#
+# Lesson 02 masked SynthFace clips, whose parsing maps come for free from the generator. Real
+# videos have no such maps: MARLIN's preprocessing first **finds the face** in every frame,
+# **crops a square** around it, and **parses** the crop into the 11 facial labels that fasking
+# needs. This lesson runs that chain on a real photo, offline, on a CPU.
+#
+# **In this lesson you will**
+# 1. turn a still portrait into a short video with camera motion (or load your own video);
+# 2. find 478 face landmarks per frame with MediaPipe FaceMesh and see which named contours
+#    (eyes, brows, lips, nose, face oval) they form;
+# 3. derive MARLIN's square crop box (centre of the landmarks' box, side = margin x max(w, h),
+#    zero padding outside the frame), check it against the package, and smooth it over time;
+# 4. rasterise the landmarks into parsing maps, run fasking on the real crops, and measure how
+#    close landmark parsing gets to exact maps on SynthFace;
+# 5. write `square_box` yourself, then preprocess a folder of videos (one of them corrupt) with
+#    the command-line tool.
+#
+# *Run time: well under a minute on a laptop CPU.*
 
-lesson = Lesson()
-md, code = lesson.md, lesson.code
-
-
-md(r"""
-# Lesson 02b · Real faces: detect, crop, parse
-
-Lesson 02 masked SynthFace clips, whose parsing maps come for free from the generator. Real
-videos have no such maps: MARLIN's preprocessing first **finds the face** in every frame,
-**crops a square** around it, and **parses** the crop into the 11 facial labels that fasking
-needs. This lesson runs that chain on a real photo, offline, on a CPU.
-
-**In this lesson you will**
-1. turn a still portrait into a short video with camera motion (or load your own video);
-2. find 478 face landmarks per frame with MediaPipe FaceMesh and see which named contours
-   (eyes, brows, lips, nose, face oval) they form;
-3. derive MARLIN's square crop box (centre of the landmarks' box, side = margin x max(w, h),
-   zero padding outside the frame), check it against the package, and smooth it over time;
-4. rasterise the landmarks into parsing maps, run fasking on the real crops, and measure how
-   close landmark parsing gets to exact maps on SynthFace;
-5. write `square_box` yourself, then preprocess a folder of videos (one of them corrupt) with
-   the command-line tool.
-
-*Run time: well under a minute on a laptop CPU.*
-""")
-code("""
+# %% tags=["parameters"]
 # Parameters (papermill can override these). Tiny defaults: this lesson runs on a laptop CPU.
 SEED = 0
 SIZE = 112  # side of the square face crops in pixels (MARLIN: 224)
 NUM_FRAMES = 32  # frames of the video (a MARLIN clip spans 31: 16 frames, every 2nd)
 MARGIN = 1.25  # crop side over the landmarks' extent (MARLIN's rule: 1.0 on a detector's box)
 VIDEO = None  # set to the path of any mp4 to run the lesson on your own video
-""", tags=["parameters"])
-code("""
+
+# %%
 from marlin_lite.masking import TokenGrid
 
 CLIP_FRAMES, SAMPLE_RATE = 16, 2  # a MARLIN clip: 16 frames, every 2nd source frame
 grid = TokenGrid(frames=CLIP_FRAMES, size=SIZE, tubelet=2, patch=16)
 print(f"crops {SIZE}x{SIZE}; token grid (T', H', W') = {grid.shape}: {grid.num_tokens} tokens")
-""")
-md(r"""
-## Setup
 
-The face tools live in `marlin_lite.faces`. MediaPipe is an *optional* extra
-(`pip install --no-deps -r requirements-faces.txt`, which `scripts/_env.sh` runs). Without
-it the lesson still runs: it falls back to `synthetic_mesh`, a schematic 478-point layout,
-and skips the two sections that need a real detector.
-""")
-code("""
+# %% [markdown]
+# ## Setup
+#
+# The face tools live in `marlin_lite.faces`. MediaPipe is an *optional* extra
+# (`pip install --no-deps -r requirements-faces.txt`, which `scripts/_env.sh` runs). Without
+# it the lesson still runs: it falls back to `synthetic_mesh`, a schematic 478-point layout,
+# and skips the two sections that need a real detector.
+
+# %%
 import json
 import shutil
 import sys
@@ -74,7 +77,7 @@ from marlin_lite.utils import seed_everything
 from marlin_lite.video import clip_indices, read_video, write_video
 
 generator = seed_everything(SEED)
-%matplotlib inline
+# %matplotlib inline
 plt.rcParams["figure.dpi"] = 80
 
 try:
@@ -83,19 +86,19 @@ try:
 except F.FacesExtraMissingError as err:
     HAVE_MEDIAPIPE = False
     print("NOTE: the optional 'faces' extra is missing, so this lesson uses a schematic mesh "
-          "(faces.synthetic_mesh) instead of MediaPipe and skips sections 6 and 7.\\n", err)
+          "(faces.synthetic_mesh) instead of MediaPipe and skips sections 6 and 7.\n", err)
 print("MediaPipe FaceMesh available:", HAVE_MEDIAPIPE)
-""")
-md(r"""
-## 1. A real face, moving
 
-We need a real face without committing a video. Matplotlib ships a public-domain portrait
-(Grace Hopper, U.S. Navy photograph); `faces.animate_photo` moves a virtual camera over it:
-a pan along a small ellipse, a zoom in and out, and a rotation of up to 6 degrees. It also
-returns each frame's affine map from photo to frame pixels, which the fallback uses.
-If you set `VIDEO`, your file is read instead (its first `NUM_FRAMES` frames).
-""")
-code("""
+# %% [markdown]
+# ## 1. A real face, moving
+#
+# We need a real face without committing a video. Matplotlib ships a public-domain portrait
+# (Grace Hopper, U.S. Navy photograph); `faces.animate_photo` moves a virtual camera over it:
+# a pan along a small ellipse, a zoom in and out, and a rotation of up to 6 degrees. It also
+# returns each frame's affine map from photo to frame pixels, which the fallback uses.
+# If you set `VIDEO`, your file is read instead (its first `NUM_FRAMES` frames).
+
+# %%
 if VIDEO is None:
     photo = F.sample_face_photo()
     frames, transforms = F.animate_photo(photo, NUM_FRAMES, height=240, width=320, scale=0.7)
@@ -110,20 +113,20 @@ print(f"video: {T} frames of {W}x{H} px at {fps:g} fps")
 show_ids = list(np.linspace(0, T - 1, 6).round().astype(int))
 fig = viz.show_frames(frames, frame_ids=show_ids, size=2.0)
 plt.show()
-""")
-md(r"""
-## 2. Landmarks with MediaPipe FaceMesh
 
-`faces.MediaPipeLandmarker` wraps MediaPipe's FaceMesh (its models ship inside the wheel, so
-nothing is downloaded). Each frame is processed on its own (`static_image_mode`): a face
-detector, then a mesh of **468 points plus 10 iris points = 478** per face, in pixel
-`(x, y)`. `faces.track_faces` keeps one face per frame (the largest), drops tiny faces and
-marks frames without a face (`NaN` landmarks, `detected = False`).
+# %% [markdown]
+# ## 2. Landmarks with MediaPipe FaceMesh
+#
+# `faces.MediaPipeLandmarker` wraps MediaPipe's FaceMesh (its models ship inside the wheel, so
+# nothing is downloaded). Each frame is processed on its own (`static_image_mode`): a face
+# detector, then a mesh of **468 points plus 10 iris points = 478** per face, in pixel
+# `(x, y)`. `faces.track_faces` keeps one face per frame (the largest), drops tiny faces and
+# marks frames without a face (`NaN` landmarks, `detected = False`).
+#
+# The mesh has no labels of its own, only vertex ids; `faces.MESH_CONTOURS` lists the ordered
+# ids of the outlines we need (face oval, brows, eyes, lips, nose).
 
-The mesh has no labels of its own, only vertex ids; `faces.MESH_CONTOURS` lists the ordered
-ids of the outlines we need (face oval, brows, eyes, lips, nose).
-""")
-code("""
+# %%
 if HAVE_MEDIAPIPE:
     landmarker = F.MediaPipeLandmarker()
     track = F.track_faces(frames, landmarker)
@@ -136,8 +139,8 @@ else:
 print("landmarks", track.landmarks.shape, track.landmarks.dtype, "| scheme:", track.scheme)
 print(f"face found in {int(track.detected.sum())} of {T} frames; faces per frame: {sorted(set(track.num_faces.tolist()))}")
 print("contours:", {name: len(ids) for name, ids in list(F.MESH_CONTOURS.items())[:6]}, "...")
-""")
-code("""
+
+# %%
 SETS = {  # named landmark sets -> colour
     "face oval": (["face_oval"], "white"),
     "brows": ([n for n in F.MESH_CONTOURS if "brow" in n], "gold"),
@@ -171,23 +174,23 @@ for ax in axes:
 fig.tight_layout()
 plt.show()
 print(f"{len(named)} landmarks lie on the named contours; the other {len(others)} fill the surface")
-""")
-md(r"""
-## 3. MARLIN's square crop
 
-MARLIN's preprocessing (and ours) crops a **square** around the face, so the face keeps its
-aspect ratio when resized to the clip size:
+# %% [markdown]
+# ## 3. MARLIN's square crop
+#
+# MARLIN's preprocessing (and ours) crops a **square** around the face, so the face keeps its
+# aspect ratio when resized to the clip size:
+#
+# * the landmarks' bounding box `x0, y0, x1, y1`, of width `w = x1 - x0` and height `h = y1 - y0`;
+# * centre `(cx, cy) = ((x0 + x1) / 2, (y0 + y1) / 2)`;
+# * side `s = margin * max(w, h)`. MARLIN applies `max(w, h)` to a face *detector's* box, which
+#   includes the forehead; landmarks stop at the hairline, so we default to `margin = 1.25` to
+#   leave room for the hair band drawn in section 4;
+# * where the square leaves the frame, the crop is **padded with zeros** (black).
+#
+# Inline, for one frame:
 
-* the landmarks' bounding box `x0, y0, x1, y1`, of width `w = x1 - x0` and height `h = y1 - y0`;
-* centre `(cx, cy) = ((x0 + x1) / 2, (y0 + y1) / 2)`;
-* side `s = margin * max(w, h)`. MARLIN applies `max(w, h)` to a face *detector's* box, which
-  includes the forehead; landmarks stop at the hairline, so we default to `margin = 1.25` to
-  leave room for the hair band drawn in section 4;
-* where the square leaves the frame, the crop is **padded with zeros** (black).
-
-Inline, for one frame:
-""")
-code("""
+# %%
 pts = track.landmarks[t0].astype(np.float64)  # (478, 2) x, y
 (x0, y0), (x1, y1) = pts.min(0), pts.max(0)
 w, h = x1 - x0, y1 - y0
@@ -202,15 +205,15 @@ print("square leaves the frame:", {"top": bool(top < -0.5), "bottom": bool(top +
 raw_boxes = F.square_boxes(track.landmarks, track.detected, margin=MARGIN, smoothing=0)
 np.testing.assert_allclose(inline_box, raw_boxes[t0], rtol=0, atol=1e-6)
 print("inline box == faces.square_boxes(..., smoothing=0)[t0]: True")
-""")
-md(r"""
-Landmarks jitter from frame to frame (each frame is detected on its own), and a jittering
-box makes the whole crop shake. `square_boxes` therefore smooths the centres and sides over
-time with a Gaussian (`smoothing` = its standard deviation in frames, 2 by default; 0 turns it
-off), and reuses the previous box in frames without a face. On our smooth camera path the
-smoothed box follows the raw one closely and only cuts the jitter:
-""")
-code("""
+
+# %% [markdown]
+# Landmarks jitter from frame to frame (each frame is detected on its own), and a jittering
+# box makes the whole crop shake. `square_boxes` therefore smooths the centres and sides over
+# time with a Gaussian (`smoothing` = its standard deviation in frames, 2 by default; 0 turns it
+# off), and reuses the previous box in frames without a face. On our smooth camera path the
+# smoothed box follows the raw one closely and only cuts the jitter:
+
+# %%
 boxes = F.square_boxes(track.landmarks, track.detected, margin=MARGIN)  # smoothing=2 frames
 fig, axes = plt.subplots(1, 3, figsize=(12, 2.8))
 for ax, k, name in zip(axes, range(3), ("centre x", "centre y", "side")):
@@ -225,13 +228,13 @@ step = lambda b: np.abs(np.diff(b[:, :2], axis=0)).mean()
 print("smoothing lowers the frame-to-frame centre motion:", bool(step(boxes) < step(raw_boxes)))
 print("smoothed centres stay within 5 % of the side of the raw ones:",
       bool((np.abs(boxes[:, :2] - raw_boxes[:, :2]) < 0.05 * raw_boxes[:, 2:]).all()))
-""")
-md(r"""
-`faces.crop_frames` cuts each box out of its frame (black outside the frame) and resizes it to
-`SIZE x SIZE` with an antialiased bilinear filter (Pillow's fixed-point code, identical on
-every machine). The frame with the box, then the crops:
-""")
-code("""
+
+# %% [markdown]
+# `faces.crop_frames` cuts each box out of its frame (black outside the frame) and resizes it to
+# `SIZE x SIZE` with an antialiased bilinear filter (Pillow's fixed-point code, identical on
+# every machine). The frame with the box, then the crops:
+
+# %%
 crops = F.crop_frames(frames, boxes, SIZE)
 print("crops", crops.shape, crops.dtype)
 
@@ -245,14 +248,14 @@ ax.set_title(f"frame {t0} and its crop box (side {bs:.0f} px)", fontsize=9)
 plt.show()
 fig = viz.show_frames(crops, frame_ids=show_ids, size=1.6)
 plt.show()
-""")
-md(r"""
-**Explore.** Move through the frames and change the margin and the smoothing: the raw box
-(white) jumps with the landmarks, the smoothed one (yellow) glides, and a small margin cuts the
-hair band and the chin off the crop. (The widget needs a running kernel; the figures above show
-frame `t0` at the defaults.)
-""")
-code("""
+
+# %% [markdown]
+# **Explore.** Move through the frames and change the margin and the smoothing: the raw box
+# (white) jumps with the landmarks, the smoothed one (yellow) glides, and a small margin cuts the
+# hair band and the chin off the crop. (The widget needs a running kernel; the figures above show
+# frame `t0` at the defaults.)
+
+# %%
 # NBVAL_IGNORE_OUTPUT
 import ipywidgets as widgets
 
@@ -283,22 +286,22 @@ def explore(frame=t0, margin=MARGIN, smoothing=2.0):
 interact(explore, frame=widgets.IntSlider(value=t0, min=0, max=T - 1),
          margin=widgets.FloatSlider(value=MARGIN, min=1.0, max=2.0, step=0.05),
          smoothing=widgets.FloatSlider(value=2.0, min=0.0, max=6.0, step=0.5));
-""")
-md(r"""
-## 4. Parsing: landmarks -> 11-label maps
 
-Fasking needs MARLIN's 11 labels per pixel. `faces.mesh_parsing` draws them from the
-landmarks, painting polygons in order: an approximate **hair band**, the **skin** (the face
-oval), the **nose** (convex hull of bridge and nostrils), **brows**, **eyes**, **upper/lower
-lip** and the **inner mouth** (only when the mouth is open). `faces.LandmarkParser` draws
-the maps directly in crop coordinates (sharper than cropping a full-frame map).
+# %% [markdown]
+# ## 4. Parsing: landmarks -> 11-label maps
+#
+# Fasking needs MARLIN's 11 labels per pixel. `faces.mesh_parsing` draws them from the
+# landmarks, painting polygons in order: an approximate **hair band**, the **skin** (the face
+# oval), the **nose** (convex hull of bridge and nostrils), **brows**, **eyes**, **upper/lower
+# lip** and the **inner mouth** (only when the mouth is open). `faces.LandmarkParser` draws
+# the maps directly in crop coordinates (sharper than cropping a full-frame map).
+#
+# **The hair band is a guess.** FaceMesh has no hair points: the band is the upper half of the
+# face oval pushed outwards by 30 % of its distance from the face centre (`hair=0.3`). It
+# covers the hairline of most people, misses long hair, and paints "hair" on a bald forehead or
+# a hat (as here: the band lands on the officer's cap). Section 6 measures how much that costs.
 
-**The hair band is a guess.** FaceMesh has no hair points: the band is the upper half of the
-face oval pushed outwards by 30 % of its distance from the face centre (`hair=0.3`). It
-covers the hairline of most people, misses long hair, and paints "hair" on a bald forehead or
-a hat (as here: the band lands on the officer's cap). Section 6 measures how much that costs.
-""")
-code("""
+# %%
 if HAVE_MEDIAPIPE:
     parser = F.LandmarkParser(landmarker)
     parsing = parser.maps(track, boxes, SIZE)
@@ -313,14 +316,14 @@ fig = viz.show_frames([crops, viz.overlay_parsing(crops, parsing, alpha=0.55), v
                       frame_ids=show_ids, row_titles=["crop", "overlay", "parsing"], size=1.6)
 viz.label_legend(fig.axes[len(show_ids) * 2 - 1])
 plt.show()
-""")
-md(r"""
-## 5. Fasking on the real crops
 
-From here on the crops are ordinary MARLIN inputs. A clip is 16 frames taken every 2nd frame;
-its parsing maps go straight into `masking.make_visible_mask`, exactly as in lesson 02.
-""")
-code("""
+# %% [markdown]
+# ## 5. Fasking on the real crops
+#
+# From here on the crops are ordinary MARLIN inputs. A clip is 16 frames taken every 2nd frame;
+# its parsing maps go straight into `masking.make_visible_mask`, exactly as in lesson 02.
+
+# %%
 idx = clip_indices(T, CLIP_FRAMES, SAMPLE_RATE)
 clip_frames, clip_parsing = crops[idx], torch.from_numpy(parsing[idx])[None]  # (T, S, S, 3), (1, T, S, S)
 member = M.region_membership(clip_parsing, grid)  # {group: bool (1, N)}
@@ -342,12 +345,12 @@ fig = viz.show_frames([clip_frames, viz.overlay_parsing(clip_frames, clip_parsin
                        masked(clip_frames, masks["fasking"][0]), masked(clip_frames, masks["tube"][0])],
                       frame_ids=slots, row_titles=["clip", "parsing", "component tokens", "fasking", "tube"], size=1.3)
 plt.show()
-""")
-md(r"""
-Which tokens does each strategy show? The share of visible tokens that touch a facial
-component (eyes, brows, nose, mouth, hair), against the share among all tokens:
-""")
-code("""
+
+# %% [markdown]
+# Which tokens does each strategy show? The share of visible tokens that touch a facial
+# component (eyes, brows, nose, mouth, hair), against the share among all tokens:
+
+# %%
 shares = {s: float(component[m].float().mean()) for s, m in masks.items()}
 overall = float(component.float().mean())
 print(f"fasking shows fewer component tokens than tube: {shares['fasking'] < shares['tube']}")
@@ -361,17 +364,17 @@ ax.set_xlim(0, 1)
 ax.set_xlabel("share touching a facial component", fontsize=8)
 fig.tight_layout()
 plt.show()
-""")
-md(r"""
-## 6. How good is landmark parsing?
 
-On a real video we have no exact maps to compare with, but SynthFace has them. We run
-MediaPipe on a SynthFace clip (it finds the cartoon faces) and compare the `LandmarkParser`'s
-maps with `GroundTruthParser`'s, both drawn at the clip's resolution, by **intersection over
-union** per region group. Both parsers share one interface (`track`, then `maps`), which is
-what lets the preprocessing take either.
-""")
-code("""
+# %% [markdown]
+# ## 6. How good is landmark parsing?
+#
+# On a real video we have no exact maps to compare with, but SynthFace has them. We run
+# MediaPipe on a SynthFace clip (it finds the cartoon faces) and compare the `LandmarkParser`'s
+# maps with `GroundTruthParser`'s, both drawn at the clip's resolution, by **intersection over
+# union** per region group. Both parsers share one interface (`track`, then `maps`), which is
+# what lets the preprocessing take either.
+
+# %%
 if HAVE_MEDIAPIPE:
     synth = generate_clip(0, 0, size=SIZE, num_frames=CLIP_FRAMES)
     truth = F.GroundTruthParser.from_clip(synth).parse(synth.frames).parsing
@@ -400,31 +403,33 @@ if HAVE_MEDIAPIPE:
     plt.show()
 else:
     print("skipped: needs MediaPipe (the optional 'faces' extra)")
-""")
-md(r"""
-The skin, the mouth and the background agree well; eyes and brows are thin regions where a
-few pixels of offset halve the IoU (the mesh draws each eye between its lids, a thin slit, where
-SynthFace paints a larger eye); and the hair band is a guess that fits some hairstyles and not others. For fasking
-that is good enough: a token belongs to a region when **any** of its 16 x 16 pixels does, so
-small boundary errors rarely change which tokens are hidden.
 
-## Exercise: the square box
 
-Write `square_box(landmarks_xy, margin)`: for one frame's landmarks `(N, 2)` (pixel `x, y`),
-return `(cx, cy, side)`: the centre of the landmarks' bounding box and `margin` times the
-longer of its width and height. Then it must agree with the package's box with smoothing
-off.
-""")
-code("""
+# %% [markdown]
+# The skin, the mouth and the background agree well; eyes and brows are thin regions where a
+# few pixels of offset halve the IoU (the mesh draws each eye between its lids, a thin slit, where
+# SynthFace paints a larger eye); and the hair band is a guess that fits some hairstyles and not others. For fasking
+# that is good enough: a token belongs to a region when **any** of its 16 x 16 pixels does, so
+# small boundary errors rarely change which tokens are hidden.
+#
+# ## Exercise: the square box
+#
+# Write `square_box(landmarks_xy, margin)`: for one frame's landmarks `(N, 2)` (pixel `x, y`),
+# return `(cx, cy, side)`: the centre of the landmarks' bounding box and `margin` times the
+# longer of its width and height. Then it must agree with the package's box with smoothing
+# off.
+
+# %% tags=["solution"]
 def square_box(landmarks_xy: np.ndarray, margin: float) -> tuple[float, float, float]:
-    \"\"\"(N, 2) pixel x, y of one face -> (cx, cy, side) of MARLIN's square crop box.\"\"\"
+    """(N, 2) pixel x, y of one face -> (cx, cy, side) of MARLIN's square crop box."""
     # BEGIN SOLUTION
     p = np.asarray(landmarks_xy, dtype=np.float64)
     (x0, y0), (x1, y1) = p.min(0), p.max(0)
     return (x0 + x1) / 2, (y0 + y1) / 2, margin * max(x1 - x0, y1 - y0)
     # END SOLUTION
-""", tags=["solution"])
-code("""
+
+
+# %% tags=["self-check"]
 # Self-check: run me after your solution.
 expected = F.square_boxes(track.landmarks, track.detected, margin=MARGIN, smoothing=0)
 for t in (0, T // 3, T - 1):
@@ -436,20 +441,20 @@ tall = np.array([[0.0, 0.0], [10.0, 40.0], [4.0, 20.0]])
 np.testing.assert_allclose(np.asarray(square_box(tall, 2.0), dtype=np.float64), [5.0, 20.0, 80.0],
                            err_msg="a 10 x 40 box at (0, 0): centre (5, 20), side 2 * max(w, h) = 80")
 print("self-check passed")
-""", tags=["self-check"])
-md(r"""
-## 7. Your own videos: the preprocessing command
 
-`python -m marlin_lite.preprocess VIDEO_DIR OUT_DIR` runs the whole chain (landmarks, smoothed
-square boxes, crops, parsing maps) on every video under a folder and writes, per video, an
-`.mp4` of the crops, an `.npz` of parsing maps and landmarks, and a `.json` record, in the
-layout of `data_samples/`. Files it cannot read are reported, and the others go on.
+# %% [markdown]
+# ## 7. Your own videos: the preprocessing command
+#
+# `python -m marlin_lite.preprocess VIDEO_DIR OUT_DIR` runs the whole chain (landmarks, smoothed
+# square boxes, crops, parsing maps) on every video under a folder and writes, per video, an
+# `.mp4` of the crops, an `.npz` of parsing maps and landmarks, and a `.json` record, in the
+# layout of `data_samples/`. Files it cannot read are reported, and the others go on.
+#
+# We try it on a temporary folder with our animated photo and a **corrupt** file (a few bytes
+# named `bad.mp4`). The Python entry point `preprocess_folder` is what the command calls; the
+# progress bar varies from run to run, so the tests ignore this cell's output.
 
-We try it on a temporary folder with our animated photo and a **corrupt** file (a few bytes
-named `bad.mp4`). The Python entry point `preprocess_folder` is what the command calls; the
-progress bar varies from run to run, so the tests ignore this cell's output.
-""")
-code("""
+# %%
 # NBVAL_IGNORE_OUTPUT
 from marlin_lite.preprocess import PreprocessSettings, preprocess_folder
 
@@ -463,8 +468,8 @@ if HAVE_MEDIAPIPE:
 else:
     report = None
     print("skipped: the preprocessing needs MediaPipe (the optional 'faces' extra)")
-""")
-code("""
+
+# %%
 if report is not None:
     for r in report.results:
         print(f"{r['name']}: {r['status']}" + (f" ({r['error']})" if r["status"] == "error" else ""))
@@ -472,11 +477,11 @@ if report is not None:
     saved = json.loads((work / "out" / "preprocess_report.json").read_text())
     print("preprocess_report.json statuses:", sorted((r["name"], r["status"]) for r in saved["results"]))
     print("outputs:", sorted(p.name for p in (work / "out").iterdir()))
-""")
-md(r"""
-The output folder reads like `data_samples/`: `samples.load_sample` takes a name and a folder.
-""")
-code("""
+
+# %% [markdown]
+# The output folder reads like `data_samples/`: `samples.load_sample` takes a name and a folder.
+
+# %%
 if report is not None:
     sample = load_sample("photo", work / "out")
     print("frames", sample.frames.shape, "| parsing", sample.parsing.shape, "| landmarks", sample.landmarks.shape)
@@ -487,23 +492,20 @@ if report is not None:
                           frame_ids=show_ids, row_titles=["photo.mp4", "parsing"], size=1.6)
     plt.show()
 shutil.rmtree(work, ignore_errors=True)  # the temporary folder of section 7
-""")
-md(r"""
-## Summary
 
-- `faces.MediaPipeLandmarker` + `faces.track_faces` find 478 FaceMesh landmarks per frame,
-  offline (the optional 'faces' extra); `faces.MESH_CONTOURS` names the outlines we use.
-- MARLIN's crop is a square centred on the face's box with side `margin * max(w, h)`, zero
-  padded outside the frame: `faces.square_boxes` (smoothed over time, `smoothing=0` for the raw
-  boxes) and `faces.crop_frames`.
-- `faces.mesh_parsing` / `faces.LandmarkParser` turn landmarks into MARLIN's 11 labels, with
-  an approximate hair band; on SynthFace they agree well with the exact maps for skin, mouth
-  and background and less for the thin eyes and the guessed hair.
-- Fasking works unchanged on those maps; `python -m marlin_lite.preprocess` does the whole
-  chain for a folder of videos and reports unreadable files instead of stopping.
-
-**Next:** lesson 03 builds the ViT autoencoder that sees the visible tokens and reconstructs
-the hidden ones.
-""")
-
-lesson.write("02b_real_faces.ipynb")
+# %% [markdown]
+# ## Summary
+#
+# - `faces.MediaPipeLandmarker` + `faces.track_faces` find 478 FaceMesh landmarks per frame,
+#   offline (the optional 'faces' extra); `faces.MESH_CONTOURS` names the outlines we use.
+# - MARLIN's crop is a square centred on the face's box with side `margin * max(w, h)`, zero
+#   padded outside the frame: `faces.square_boxes` (smoothed over time, `smoothing=0` for the raw
+#   boxes) and `faces.crop_frames`.
+# - `faces.mesh_parsing` / `faces.LandmarkParser` turn landmarks into MARLIN's 11 labels, with
+#   an approximate hair band; on SynthFace they agree well with the exact maps for skin, mouth
+#   and background and less for the thin eyes and the guessed hair.
+# - Fasking works unchanged on those maps; `python -m marlin_lite.preprocess` does the whole
+#   chain for a folder of videos and reports unreadable files instead of stopping.
+#
+# **Next:** lesson 03 builds the ViT autoencoder that sees the visible tokens and reconstructs
+# the hidden ones.
