@@ -10,8 +10,8 @@ below (``tests/test_layers.py`` checks; ``docs/ARCHITECTURE.md`` draws them):
 * data: ``video`` (PyAV I/O), ``audio``, ``synthface`` (procedural talking faces with ground
   truth), ``faces`` / ``preprocess`` (real faces: landmarks, crops, parsing), ``data`` (SynthFace
   datasets and splits), ``clipstore``, ``samples``, ``datasets`` (real-data loaders);
-* core: ``masking`` (which tokens the encoder sees) -> ``model`` (the autoencoder, official
-  weights) -> ``pretrain`` -> ``course_weights`` -> ``encoders`` (which encoder) -> ``features``;
+* core: ``masking`` (which tokens the encoder sees) -> ``model`` (the autoencoder) -> ``official``
+  (official weights) -> ``pretrain`` -> ``course_weights`` -> ``encoders`` (which encoder) -> ``features``;
   ``recon``;
 * tasks: ``tasks`` (attributes, expressions, deepfakes, lip sync; probes and fine-tuning);
 * apps: ``transfer``, ``experiments``, ``diagnose``, ``lr_check``, ``replicate``, ``scaled``,

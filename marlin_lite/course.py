@@ -40,6 +40,8 @@ from typing import Any
 import nbformat
 from nbformat import NotebookNode
 
+from marlin_lite.utils import project_root
+
 __all__ = [
     "REPO_ROOT",
     "STUDENT_PLACEHOLDER",
@@ -58,7 +60,7 @@ __all__ = [
     "main",
 ]
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = project_root()
 """The repository root (the folder that holds ``notebooks/`` and ``marlin_lite/``)."""
 
 STUDENT_PLACEHOLDER = 'raise NotImplementedError("Exercise: replace this line with your solution")'

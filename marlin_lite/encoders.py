@@ -14,7 +14,7 @@ runners, the scaled notebooks, the reports) names it the same way and gets it fr
   ``course``              the shipped course checkpoint (hash checked)
   ``random:<preset>``     ``preset`` at random init, seed 0 (``random:tiny:3``: seed 3;
                           ``random:3``: the tiny preset, seed 3)
-  an official name        :data:`marlin_lite.model.OFFICIAL_WEIGHTS` (read from the cache;
+  an official name        :data:`marlin_lite.official.OFFICIAL_WEIGHTS` (read from the cache;
                           downloaded only with ``allow_download=True``)
   a path                  a MARLIN-lite ``checkpoint.pt`` (or the run folder holding it),
                           exported course-style weights, or an official weights file
@@ -32,7 +32,8 @@ from typing import Any
 import torch
 
 from marlin_lite.course_weights import COURSE_WEIGHTS, load_course_model
-from marlin_lite.model import OFFICIAL_WEIGHTS, MarlinAutoencoder, MarlinConfig, MarlinEncoder, get_config, load_pretrained
+from marlin_lite.model import MarlinAutoencoder, MarlinConfig, MarlinEncoder, get_config
+from marlin_lite.official import OFFICIAL_WEIGHTS, load_pretrained
 from marlin_lite.pretrain import CHECKPOINT, NotACheckpointError, model_from_checkpoint, read_metrics
 
 __all__ = ["as_encoder", "encoder_digest", "load_encoder", "random_encoder"]

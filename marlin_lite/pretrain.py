@@ -40,6 +40,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import filelock
 import numpy as np
 import torch
 import torch.distributed as dist
@@ -51,7 +52,7 @@ from marlin_lite.data import SynthFaceDataset
 from marlin_lite.masking import FACE_GUIDED, TokenGrid, check_label_range, make_visible_mask, num_visible
 from marlin_lite.model import INITS, Discriminator, MarlinAutoencoder, MarlinConfig, estimate_flops, get_config, split_tokens
 from marlin_lite.synthface import EXPRESSION_STYLES, FRAMINGS
-from marlin_lite.utils import atomic_write_bytes, pick_device
+from marlin_lite.utils import atomic_write_bytes, find_config, pick_device
 
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.jsonl"
@@ -200,6 +201,9 @@ def _typed(name: str, kind: str, value: Any, where: str) -> Any:
 def load_config(path: str | os.PathLike[str] | None = None, **overrides: Any) -> PretrainConfig:
     """A :class:`PretrainConfig` from a YAML file (optional) plus keyword overrides.
 
+    ``path`` is a YAML file, or a shipped recipe by name (``tiny``, ``course``,
+    ``configs/tiny.yaml`` from any folder: :func:`marlin_lite.utils.find_config`).
+
     Unknown keys are an error that names the file and the key, so a typo never passes
     silently; so is a value of the wrong type (``batch_size: 2.5``, ``betas: 0.9``,
     ``adversarial: flase``), named with its field. YAML's ``1e-3`` (a string to YAML 1.1) is
@@ -210,10 +214,8 @@ def load_config(path: str | os.PathLike[str] | None = None, **overrides: Any) ->
     values: dict[str, Any] = {}
     where = ""
     if path is not None:
-        p = Path(path)
+        p = find_config(path)
         where = f" in {p}"
-        if not p.exists():
-            raise FileNotFoundError(f"config file {p} not found (the presets live in configs/)")
         if not p.is_file():
             raise ValueError(f"config {p} is a folder; give a YAML file (e.g. configs/tiny.yaml)")
         try:
@@ -468,7 +470,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
         got = f"a dict with keys {list(ckpt)[:6]}" if isinstance(ckpt, dict) else f"a {type(ckpt).__name__}"
         raise NotACheckpointError(
             f"{p} is not a MARLIN-lite checkpoint: it holds {got}, not the dict with 'config' and 'model' that "
-            "train() writes; for official MARLIN weights use marlin_lite.model.load_pretrained, else point elsewhere"
+            "train() writes; for official MARLIN weights use marlin_lite.official.load_pretrained, else point elsewhere"
         )
     return ckpt
 
@@ -535,43 +537,28 @@ class _RunLock:
     """A lock on the run folder: two runs writing one folder would interleave their logs and
     overwrite each other's checkpoints.
 
-    An advisory ``flock`` on ``<folder>/.lock`` (POSIX): the kernel holds it, so it cannot be held
-    twice and it ends with its process however that process dies (nothing stale to take over).
-    The file names the holder's PID for the error message. After locking, the holder checks that
-    the path still names the file it locked (a releasing run unlinks it), else it tries again.
-    Where ``fcntl`` is missing (Windows), an ``O_CREAT | O_EXCL`` file with the PID written
-    before it appears (``os.link`` of a finished temporary file) is used instead.
+    :class:`filelock.FileLock` on ``<folder>/.lock`` (``flock`` on POSIX, ``msvcrt`` on Windows):
+    the operating system holds it, so it cannot be held twice and it ends with its process however
+    that process dies (nothing stale to take over). The file stays between runs (unlinking a lock
+    file breaks mutual exclusion for processes that opened it); while held it names the holder's
+    PID for the error message, and it is emptied on release.
     """
 
     def __init__(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         self.path = folder / ".lock"
-        self.fd: int | None = None
+        self._lock = filelock.FileLock(self.path, timeout=0)
         try:
-            import fcntl
-        except ImportError:  # pragma: no cover - Windows
-            self._link_lock(folder)
-            return
-        for _ in range(20):
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                os.close(fd)
-                raise RuntimeError(f"another training run ({self._holder()}) is writing to {folder}; wait for it or use another "
-                                   "out_dir") from None
-            try:
-                same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
-            except FileNotFoundError:
-                same = False
-            if not same:  # the previous holder unlinked the file we opened: lock the new one
-                os.close(fd)
-                continue
-            os.ftruncate(fd, 0)
-            os.write(fd, str(os.getpid()).encode())
-            self.fd = fd
-            return
-        raise RuntimeError(f"could not lock {folder}")
+            self._lock.acquire()
+        except filelock.Timeout:
+            raise RuntimeError(f"another training run ({self._holder()}) is writing to {folder}; wait for it or use another "
+                               "out_dir") from None
+        self._write(str(os.getpid()))
+
+    def _write(self, text: str) -> None:
+        with open(self.path, "r+") as f:  # the holder alone writes; contenders never truncate it
+            f.truncate(0)
+            f.write(text)
 
     def _holder(self) -> str:
         try:
@@ -580,47 +567,10 @@ class _RunLock:
             pid = ""
         return f"process {pid}" if pid else "a process"
 
-    def _link_lock(self, folder: Path) -> None:  # pragma: no cover - Windows
-        tmp = folder / f".lock.{os.getpid()}.tmp"
-        tmp.write_text(str(os.getpid()))
-        try:
-            for _ in range(2):
-                try:
-                    os.link(tmp, self.path)
-                    return
-                except FileExistsError:
-                    try:
-                        pid = int(self.path.read_text().strip())
-                    except (OSError, ValueError):
-                        pid = -1  # being written or unreadable: held
-                    if pid == -1 or (pid != os.getpid() and _alive(pid)):
-                        raise RuntimeError(f"another training run (process {pid}) is writing to {folder}; wait for it or use "
-                                           "another out_dir") from None
-                    self.path.unlink(missing_ok=True)
-            raise RuntimeError(f"could not lock {folder}")
-        finally:
-            tmp.unlink(missing_ok=True)
-
     def release(self) -> None:
-        if self.fd is None:  # pragma: no cover - Windows
-            self.path.unlink(missing_ok=True)
-            return
-        import fcntl
-
-        self.path.unlink(missing_ok=True)  # unlink while holding: a waiter that opened it re-checks the inode
-        fcntl.flock(self.fd, fcntl.LOCK_UN)
-        os.close(self.fd)
-        self.fd = None
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        if self._lock.is_locked:
+            self._write("")
+            self._lock.release()
 
 
 def _rng_state() -> dict[str, Any]:
@@ -1016,7 +966,7 @@ def _bool_flag(text: str) -> bool:
 
 def _parse(argv: list[str] | None) -> tuple[str | None, bool, bool, dict[str, Any]]:
     p = argparse.ArgumentParser(prog="python -m marlin_lite.pretrain", description="Pretrain a MARLIN autoencoder.")
-    p.add_argument("--config", help="YAML file (configs/tiny.yaml, ...)")
+    p.add_argument("--config", help="YAML file, or a shipped recipe by name (tiny, course, base, ...)")
     p.add_argument("--resume", action="store_true", help="continue from OUT_DIR/checkpoint.pt")
     p.add_argument("--overwrite", action="store_true", help="delete the run in OUT_DIR and start over")
     for f in dataclasses.fields(PretrainConfig):

@@ -70,9 +70,9 @@ from marlin_lite.pretrain import (
     run_files_in,
     train,
 )
-from marlin_lite.utils import atomic_write_bytes, json_bytes, pick_device
+from marlin_lite.utils import atomic_write_bytes, find_config, json_bytes, pick_device, project_root
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = project_root()
 SUMMARY = "summary.json"
 #: Files of a run folder that ``overwrite=True`` removes (plus ``recon_step*.png`` and rank digests).
 
@@ -112,11 +112,11 @@ __all__ = [
 ]
 
 # --------------------------------------------------------------------------------------
-# Parameters of the two notebooks (the builder writes these into their `parameters` cells)
+# Parameters of the two notebooks (their `parameters` cells hold these, in this order)
 # --------------------------------------------------------------------------------------
 
-#: name -> (default, comment). ``notebooks/scaled/build_notebooks.py`` writes them, in this
-#: order, into the notebook's cell tagged ``parameters``; a test checks that they agree.
+#: name -> (default, comment): the notebook's cell tagged ``parameters`` assigns them, in this
+#: order, with these comments (``tests/test_scaled.py`` checks that the two agree).
 PRETRAIN_PARAMETERS: dict[str, tuple[Any, str]] = {
     "config": ("configs/tiny.yaml", "PretrainConfig YAML (the CLI's --config); None: the dataclass defaults"),
     "dataset": ("synthface", "synthface | a clip store folder | a folder of videos | ytf, celebvhq, ffpp, mosei, lrs2 (with data_root)"),
@@ -210,6 +210,12 @@ def resolve_path(path: str | os.PathLike[str] | None, base: Path = REPO_ROOT) ->
         return None
     p = Path(path).expanduser()
     return p if p.is_absolute() else base / p
+
+
+def _config_file(config: str | os.PathLike[str]) -> Path:
+    """A recipe path read from the repository root, else a shipped recipe by name (``tiny``)."""
+    path = resolve_path(config)
+    return path if path.exists() else find_config(config)
 
 
 # --------------------------------------------------------------------------------------
@@ -578,7 +584,7 @@ def plan_pretraining(
     commands use it.
     """
     params = {k: v for k, v in locals().items()}
-    config_path = resolve_path(config)
+    config_path = _config_file(config)
     over = _pretrain_overrides(params)
     base = load_config(config_path, **over)
     mcfg = base.model_config()
@@ -652,7 +658,8 @@ def launch(cmd: Sequence[str], *, log_path: Path | None = None, cwd: Path = REPO
     """Run ``cmd`` (e.g. the torchrun command), printing its output as it comes (and saving it to
     ``log_path``); raise ``RuntimeError`` with the last lines if it fails."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
+    if (REPO_ROOT / "marlin_lite").is_dir():  # a checkout: the children import this copy of the package
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH", "")) if p)
     env.setdefault("PYTHONUNBUFFERED", "1")
     tail: list[str] = []
     log = open(log_path, "w") if log_path is not None else None  # noqa: SIM115

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -77,8 +78,6 @@ def deterministic_npz(arrays: dict[str, np.ndarray], *, compresslevel: int = 9) 
 
 def atomic_write_bytes(path: "os.PathLike[str] | str", data: bytes) -> None:
     """Write to a temporary file beside ``path``, then rename: readers never see half a file."""
-    from pathlib import Path
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -127,3 +126,38 @@ def sha256_file(path: "os.PathLike[str] | str") -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def project_root() -> Path:
+    """The repository checkout the package runs from (the folder that holds ``pyproject.toml``
+    beside ``marlin_lite/``), or the working directory when the package is an installed copy.
+    Relative paths in the README's commands and the scaled notebooks' parameters are read from here."""
+    here = Path(__file__).resolve().parents[1]
+    return here if (here / "pyproject.toml").is_file() and (here / "marlin_lite").is_dir() else Path.cwd()
+
+
+def shipped_configs() -> list[Path]:
+    """The folders that may hold the YAML recipes of ``configs/``: inside the package (an installed
+    copy: ``marlin_lite/configs``) and beside it (a checkout: ``<repository>/configs``)."""
+    here = Path(__file__).resolve().parent
+    return [d for d in (here / "configs", here.parent / "configs") if d.is_dir()]
+
+
+def find_config(name: "os.PathLike[str] | str") -> Path:
+    """A recipe by path or by name: an existing file is itself; otherwise ``tiny``, ``tiny.yaml``
+    or ``configs/tiny.yaml`` name a shipped recipe (:func:`shipped_configs`), so the README's
+    commands work from any folder and in an installed copy.
+
+    Raises:
+        FileNotFoundError: naming the path and the shipped recipes.
+    """
+    path = Path(name).expanduser()
+    if path.exists():
+        return path
+    if path.parent in (Path("."), Path("configs")):
+        stem = path.name.removesuffix(".yaml").removesuffix(".yml")
+        for folder in shipped_configs():
+            if (folder / f"{stem}.yaml").is_file():
+                return folder / f"{stem}.yaml"
+    names = sorted({p.stem for d in shipped_configs() for p in d.glob("*.yaml") if not p.stem.startswith("downstream_")})
+    raise FileNotFoundError(f"config file {path} not found; give a YAML file, or a recipe of configs/ by name: {', '.join(names)}")

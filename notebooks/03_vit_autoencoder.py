@@ -47,6 +47,7 @@ import torch.nn.functional as F
 from einops import rearrange
 
 from marlin_lite import model as M
+from marlin_lite import official
 from marlin_lite import viz
 from marlin_lite.masking import TokenGrid, make_visible_mask, num_visible
 from marlin_lite.pretrain import step_flops
@@ -353,7 +354,7 @@ interact(explore, preset=["tiny", "small", "base", "large"], mask_ratio=widgets.
 # %% [markdown]
 # ## 7. The official model, reproduced
 #
-# The official MARLIN release ships its weights in three layouts, and `M.from_official` reads
+# The official MARLIN release ships its weights in three layouts, and `official.from_official` reads
 # each by its keys, accounting for every one:
 #
 # | file | keys | what you get |
@@ -364,14 +365,14 @@ interact(explore, preset=["tiny", "small", "base", "large"], mask_ratio=widgets.
 #
 # The course ships a tiny model built with the official code's own modules (random weights,
 # one input, its visible mask and every output: `data_samples/official/`, with its provenance).
-# `M.official_parity()` loads it into MARLIN-lite and measures how far each of our outputs is
+# `official.official_parity()` (module `marlin_lite.official`) loads it into MARLIN-lite and measures how far each of our outputs is
 # from the official one. The differences are float32 rounding (about 1e-6); the cell stops if any
 # exceeds 1e-5. (Rounding differs between CPUs, so the notebook tests do not compare the printed
 # digits; they still fail if the check fails.)
 
 # %%
 # NBVAL_IGNORE_OUTPUT
-diffs, report = M.official_parity()
+diffs, report = official.official_parity()
 print(report)
 for key, diff in diffs.items():
     print(f"{key:28s} max |ours - official| = {diff:.1e}")
@@ -384,9 +385,9 @@ assert max(diffs.values()) <= 1e-5, diffs
 # and nothing in the course does.
 
 # %%
-official_names = M.to_official(model)
-print(len(official_names), "tensors, layout", M.official_layout(official_names), "e.g.", list(official_names)[:3])
-back, report = M.from_official({"model." + k: v for k, v in official_names.items()}, cfg)
+official_names = official.to_official(model)
+print(len(official_names), "tensors, layout", official.official_layout(official_names), "e.g.", list(official_names)[:3])
+back, report = official.from_official({"model." + k: v for k, v in official_names.items()}, cfg)
 with torch.no_grad():
     largest = (back.eval()(x, visible) - model(x, visible)).abs().max().item()
 print(report, f"| largest output difference after the round trip: {largest:.1e}")
@@ -429,7 +430,7 @@ print("self-check passed")
 #   per-patch `Discriminator`; presets `tiny`, `small`, `base`, `large`.
 # - The encoder runs on visible tokens only; the decoder on all of them. Counting the fixed
 #   position table, the encoders have the paper's 22.5 M / 87.4 M / 305.5 M parameters.
-# - `from_official` / `to_official` / `load_pretrained` move weights between the official
+# - `marlin_lite.official`: `from_official` / `to_official` / `load_pretrained` move weights between the official
 #   layouts (encoder-only, full, training checkpoint) and ours, with every key accounted for;
 #   the shipped official reference is reproduced to 1e-5.
 #

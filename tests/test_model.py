@@ -8,28 +8,20 @@ from typing import Any
 import pytest
 import torch
 
-import marlin_lite.model as M
+import marlin_lite.official as M
 
 from marlin_lite.masking import TokenGrid, make_visible_mask
-from marlin_lite.model import (
-    PRESETS,
-    Attention,
-    MarlinAutoencoder,
-    MarlinConfig,
+from marlin_lite.model import PRESETS, Attention, MarlinAutoencoder, MarlinConfig, count_parameters, get_config, patchify, sincos_table, unpatchify
+from marlin_lite.official import (
+    _rename,
     config_from_official,
-    count_parameters,
     from_official,
-    get_config,
     load_official_reference,
     load_pretrained,
     official_layout,
     official_parity,
-    patchify,
-    sincos_table,
     to_official,
-    unpatchify,
 )
-from marlin_lite.model import _rename
 
 # Every state-dict key and shape of the official ViT-S/B/L full models (data_samples/official/README.md).
 KEYS_TSV = Path(__file__).resolve().parents[1] / "data_samples" / "official" / "marlin_official_keys.tsv"

@@ -419,7 +419,7 @@ def test_the_run_lock_has_one_holder_when_processes_race(tmp_path):
             proc.join(30)
     names = [p.name.split(".")[0] for p in results.iterdir()]
     assert names.count("overlap") == 0 and names.count("held") >= 5 and len(names) == 20
-    assert not (folder / ".lock").exists()
+    assert (folder / ".lock").read_text() == ""  # released: the file stays (filelock's design), naming nobody
 
 
 def test_a_run_folder_is_locked_while_training(tmp_path):
@@ -435,9 +435,10 @@ def test_a_run_folder_is_locked_while_training(tmp_path):
     def hold() -> None:
         from marlin_lite.pretrain import _RunLock
 
-        _RunLock(out)
+        lock = _RunLock(out)  # held while referenced
         ready.set()
         __import__("time").sleep(60)
+        lock.release()
 
     other = ctx.Process(target=hold)
     other.start()
@@ -448,9 +449,9 @@ def test_a_run_folder_is_locked_while_training(tmp_path):
     finally:
         os.kill(other.pid, signal.SIGKILL)  # killed while holding: the kernel drops its lock
         other.join()
-    assert (out / ".lock").exists()  # the file stays behind, the lock does not
+    assert (out / ".lock").read_text() == str(other.pid)  # the file still names the dead holder; the lock is gone
     train(cfg)
-    assert not (out / ".lock").exists()
+    assert (out / ".lock").read_text() == ""
 
 
 def test_a_folder_holds_one_run_and_a_resume_logs_each_step_once(tmp_path):

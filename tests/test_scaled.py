@@ -342,17 +342,18 @@ def test_mosei_labels_reach_the_probe_through_a_view(tmp_path):
 
 def test_load_encoder_never_downloads_and_reads_official_files(tmp_path, monkeypatch):
     from marlin_lite import model as M
+    from marlin_lite import official
 
     def no_download(*args, **kwargs):
         raise AssertionError("a test must never download weights")
 
-    monkeypatch.setattr(M, "_download", no_download)
+    monkeypatch.setattr(official, "_download", no_download)
     monkeypatch.setenv("MARLIN_LITE_CACHE", str(tmp_path / "cache"))
     with pytest.raises(FileNotFoundError, match="download=False"):
         scaled.load_encoder("marlin_vit_base_ytf")
     torch.manual_seed(0)
     ref = M.MarlinAutoencoder(M.get_config("tiny", num_frames=16))  # official files hold 16-frame models
-    torch.save(M.to_official(ref, encoder_only=True), tmp_path / "official_tiny.pt")
+    torch.save(official.to_official(ref, encoder_only=True), tmp_path / "official_tiny.pt")
     enc, info = scaled.load_encoder(tmp_path / "official_tiny.pt")
     assert info["kind"] == "official_file" and enc.cfg.enc_dim == 128 and enc.cfg.num_frames == 16
     for k, v in ref.encoder.state_dict().items():
