@@ -26,17 +26,17 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from marlin_lite.encoders import as_encoder, encoder_digest, load_encoder
 from marlin_lite.model import check_clips, MarlinAutoencoder, MarlinEncoder
 from marlin_lite.preprocess import find_videos, output_name
 from marlin_lite.utils import atomic_write_bytes, check_writable_dir, json_bytes, pick_device
-from marlin_lite.video import WINDOW_RULES, frames_to_tensor, read_video, window_indices
+from marlin_lite.video import WINDOW_RULES, frames_to_tensor, read_video, resize_clips, window_indices
 
 POOLINGS = ("mean", "none")
-REDUCTIONS = ("none", "mean", "max")
+#: How a video's window features are reduced: ``none`` keeps ``(n_windows, D)``, ``mean``/``max`` give ``(D,)``.
+WINDOW_REDUCTIONS = ("none", "mean", "max")
 
 
 @torch.no_grad()
@@ -119,13 +119,7 @@ def prepare_clips(windows: np.ndarray, size: int) -> torch.Tensor:
     Frames should already be square face crops (MARLIN's preprocessing); a non-square input
     is resized as it is.
     """
-    x = frames_to_tensor(windows)  # (n, 3, T, H, W)
-    n, c, t, h, w = x.shape
-    if (h, w) == (size, size):
-        return x
-    flat = x.permute(0, 2, 1, 3, 4).reshape(n * t, c, h, w)
-    flat = F.interpolate(flat, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-    return flat.reshape(n, t, c, size, size).permute(0, 2, 1, 3, 4).clamp_(0, 1)
+    return resize_clips(frames_to_tensor(windows), size)  # (n, 3, T, H, W) -> (n, 3, T, size, size)
 
 
 def extract_video(
@@ -150,8 +144,8 @@ def extract_video(
             rate 1, see :func:`video_windows`) or ``"full"`` (every full window of a long video).
         reduction: ``"none"`` -> ``(n_windows, D)``; ``"mean"`` / ``"max"`` over windows -> ``(D,)``.
     """
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    if reduction not in WINDOW_REDUCTIONS:
+        raise ValueError(f"reduction must be one of {WINDOW_REDUCTIONS}, got {reduction!r}")
     enc = as_encoder(model)
     name = None
     if isinstance(video, np.ndarray):
@@ -220,8 +214,8 @@ def extract_folder(
     naming what differs, unless ``overwrite``, which deletes the old files first. An existing
     ``.npy`` that cannot be read is computed again (its row says ``replaced``).
     """
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    if reduction not in WINDOW_REDUCTIONS:
+        raise ValueError(f"reduction must be one of {WINDOW_REDUCTIONS}, got {reduction!r}")
     for name, value in (("batch_size", batch_size), ("sample_rate", sample_rate)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be an int >= 1, got {value!r}")
@@ -325,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("out_dir")
     p.add_argument("--encoder", required=True,
                    help="a MARLIN-lite checkpoint.pt or run folder, an official weight name or file, or random:<preset>")
-    p.add_argument("--reduction", choices=REDUCTIONS, default="none", help="none: (n_windows, D); mean / max over windows: (D,)")
+    p.add_argument("--reduction", choices=WINDOW_REDUCTIONS, default="none", help="none: (n_windows, D); mean / max over windows: (D,)")
     p.add_argument("--sample-rate", type=int, default=2, help="take every k-th frame (MARLIN: 2)")
     p.add_argument("--windows", choices=WINDOW_RULES, default="official",
                    help="official: as the official extract_video (short videos padded or read at rate 1); full: every full window")

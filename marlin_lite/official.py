@@ -23,9 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from tqdm.auto import tqdm
 
 from marlin_lite.model import MarlinAutoencoder, MarlinConfig, get_config
-from marlin_lite.utils import sha256_file
+from marlin_lite.utils import atomic_file, sha256_file
 
 # Where official names and ours differ: (official part, MARLIN-lite part) of a key. Each part
 # is unique to its side, so one table renames both ways by substring replacement.
@@ -309,20 +310,15 @@ def default_cache_dir() -> Path:
 
 def _download(url: str, dest: Path, sha256: str | None) -> None:
     """Download ``url`` to ``dest`` atomically with a progress bar; check SHA-256 if known."""
-    from tqdm.auto import tqdm
-
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(dest.name + ".part")
-    with urllib.request.urlopen(url) as resp, open(tmp, "wb") as out:  # noqa: S310 (a fixed https URL)
-        total = int(resp.headers.get("Content-Length") or 0) or None
-        with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name) as bar:
-            for chunk in iter(lambda: resp.read(1 << 20), b""):
-                out.write(chunk)
-                bar.update(len(chunk))
-    if sha256 is not None and sha256_file(tmp) != sha256:
-        tmp.unlink()
-        raise ValueError(f"checksum mismatch for {url}: the download is corrupt; try again")
-    os.replace(tmp, dest)
+    with atomic_file(dest) as tmp:  # a failed or corrupt download leaves nothing behind
+        with urllib.request.urlopen(url) as resp, open(tmp, "wb") as out:  # noqa: S310 (a fixed https URL)
+            total = int(resp.headers.get("Content-Length") or 0) or None
+            with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name) as bar:
+                for chunk in iter(lambda: resp.read(1 << 20), b""):
+                    out.write(chunk)
+                    bar.update(len(chunk))
+        if sha256 is not None and sha256_file(tmp) != sha256:
+            raise ValueError(f"checksum mismatch for {url}: the download is corrupt; try again")
 
 
 def load_pretrained(

@@ -28,6 +28,7 @@ resumed run ends with exactly the weights of an uninterrupted one.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import math
@@ -50,9 +51,9 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from marlin_lite.clipstore import ClipStore, make_loader, open_for_training, store_fingerprint, to_device_float
 from marlin_lite.data import SynthFaceDataset
 from marlin_lite.masking import FACE_GUIDED, TokenGrid, check_label_range, make_visible_mask, num_visible
-from marlin_lite.model import INITS, Discriminator, MarlinAutoencoder, MarlinConfig, estimate_flops, get_config, split_tokens
+from marlin_lite.model import INITS, Discriminator, MarlinAutoencoder, MarlinConfig, TokenSplit, estimate_flops, get_config, split_tokens
 from marlin_lite.synthface import EXPRESSION_STYLES, FRAMINGS
-from marlin_lite.utils import atomic_write_bytes, find_config, pick_device
+from marlin_lite.utils import atomic_file, atomic_write_bytes, find_config, pick_device
 
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.jsonl"
@@ -380,13 +381,8 @@ def _read_back(stats: dict[str, torch.Tensor]) -> dict[str, float]:
 def atomic_save(obj: Any, path: Path) -> None:
     """``torch.save`` to a temporary file beside ``path``, then rename: never a half file (and no
     temporary file left behind when saving fails)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with atomic_file(path) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def clear_run(out: Path) -> None:
@@ -590,6 +586,109 @@ def _set_rng_state(state: dict[str, Any]) -> None:
     random.setstate((3, tuple(state["python"]), None))
 
 
+def training_data(cfg: PretrainConfig, dataset: Dataset | None = None) -> Dataset:
+    """The clips a run trains on: ``dataset`` as given, the clip store at ``cfg.data_path``, else
+    the SynthFace training split the config describes. A clip store is checked against the model
+    (frames, size) and the masking (face-guided masks need its parsing maps)."""
+    mcfg = cfg.model_config()
+    if isinstance(dataset, ClipStore) or (dataset is None and cfg.data_path):
+        return open_for_training(cfg.data_path if dataset is None else dataset, num_frames=mcfg.num_frames, img_size=mcfg.img_size,
+                                 parsing=cfg.mask_strategy in FACE_GUIDED, why=f"mask_strategy {cfg.mask_strategy!r}")
+    if dataset is not None:
+        return dataset
+    return SynthFaceDataset("train", num_identities=cfg.num_identities, clips_per_identity=cfg.clips_per_identity,
+                            world_seed=cfg.world_seed, size=mcfg.img_size, num_frames=mcfg.num_frames, framing=cfg.framing,
+                            expressions=cfg.expressions, cache=cfg.cache)
+
+
+def _restore(ckpt_path: Path, cfg: PretrainConfig, model: MarlinAutoencoder, disc: Discriminator, *states: Any) -> dict[str, Any]:
+    """Load a checkpoint into a resumed run (models, optimisers and schedules ``states`` in the order
+    ``opt_g, opt_d, sched_g, sched_d``, the RNGs); refuses a checkpoint whose config differs."""
+    ckpt = load_checkpoint(ckpt_path)
+    saved = saved_config(ckpt, ckpt_path)
+    changed = {k for k in asdict(cfg) if k not in _RUNTIME_KEYS and getattr(saved, k) != getattr(cfg, k)}
+    if changed:
+        hint = " (the learning-rate schedule spans max_steps, so a longer run is a new run)" if "max_steps" in changed else ""
+        raise ValueError(f"cannot resume {ckpt_path}: the config differs in {sorted(changed)}{hint}; use the saved config or a new out_dir")
+    state = ckpt["model"]
+    model.load_state_dict({k: v for k, v in state.items() if not k.startswith("discriminator.")})
+    disc.load_state_dict({k[len("discriminator.") :]: v for k, v in state.items() if k.startswith("discriminator.")})
+    for obj, key in zip(states, ("opt_g", "opt_d", "sched_g", "sched_d")):
+        obj.load_state_dict(ckpt[key])
+    _set_rng_state(ckpt["rng"])
+    return ckpt
+
+
+def train_step(
+    model: MarlinAutoencoder,
+    disc: Discriminator,
+    opt_g: torch.optim.Optimizer,
+    opt_d: torch.optim.Optimizer,
+    x: torch.Tensor,
+    split: TokenSplit | torch.Tensor,
+    cfg: PretrainConfig,
+    *,
+    forward: Callable[..., torch.Tensor] | None = None,
+    critic: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    autocast: Callable[[], Any] = contextlib.nullcontext,
+    before_update: Callable[[torch.Tensor], None] | None = None,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """One step of MARLIN pretraining on clips ``x (B, 3, T, H, W)`` whose visible tokens are ``split``
+    (a :class:`~marlin_lite.model.TokenSplit`, or the ``(B, N)`` bool mask it comes from).
+
+    One forward pass serves both players (the official code runs two):
+
+    1. ``pred = forward(x, split)``: the autoencoder (``model`` without its critic) predicts the
+       masked patches, ``(B, N - n, P)``;
+    2. when ``cfg.adversarial``: the critic's update, :func:`critic_loss` on the *detached*
+       predictions against the real patches, through ``opt_d``;
+    3. the autoencoder's update, through ``opt_g``: :func:`reconstruction_loss` plus
+       ``cfg.adv_weight`` times the adversarial term ``-disc(pred).mean()`` (the critic frozen
+       for it), with gradient clipping when ``cfg.grad_clip``.
+
+    ``forward`` and ``critic`` default to ``model`` and ``disc`` (the training loop passes their
+    compiled or DDP-wrapped versions); ``autocast`` makes the mixed-precision context;
+    ``before_update(loss)`` runs before the autoencoder's backward pass (the loop stops there on a
+    non-finite loss). Learning-rate schedules are the caller's.
+
+    Returns:
+        ``(pred, stats)``: the predictions and detached scalars ``rec``, ``loss`` and, as they
+        apply, ``critic``, ``adv``, ``grad_norm`` (still on the device: reading them back is the
+        caller's choice).
+    """
+    forward = model if forward is None else forward
+    critic = disc if critic is None else critic
+    with autocast():
+        pred = forward(x, split)
+    target = model.targets(x, split)
+    stats: dict[str, torch.Tensor] = {}
+    if cfg.adversarial:
+        with autocast():
+            d_loss = critic_loss(critic, pred.detach(), target)
+        opt_d.zero_grad(set_to_none=True)
+        d_loss.backward()
+        opt_d.step()
+        stats["critic"] = d_loss.detach()
+    with autocast():
+        rec = reconstruction_loss(pred, target, cfg.norm_pix)
+        loss = rec
+        if cfg.adversarial:
+            disc.requires_grad_(False)
+            adv = -disc(pred).float().mean()
+            disc.requires_grad_(True)
+            loss = rec + cfg.adv_weight * adv
+            stats["adv"] = adv.detach()
+    if before_update is not None:
+        before_update(loss)
+    opt_g.zero_grad(set_to_none=True)
+    loss.backward()
+    if cfg.grad_clip:
+        stats["grad_norm"] = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip).detach()
+    opt_g.step()
+    stats.update(loss=loss.detach(), rec=rec.detach())
+    return pred, stats
+
+
 def train(
     cfg: PretrainConfig,
     *,
@@ -599,6 +698,10 @@ def train(
     callback: Callable[[int, dict[str, float]], None] | None = None,
 ) -> TrainResult:
     """Pretrain a MARLIN autoencoder; returns the model, the logged history and the run folder.
+
+    Each batch is one :func:`train_step`; the rest of this function is the run's bookkeeping
+    (devices and DDP, resuming, the run folder and its lock, masks, logging, checkpoints,
+    figures), kept in one place so that a reader sees every step of a run in order.
 
     A run folder holds one run: a new run (no ``resume``) into a folder with a checkpoint or a
     metrics log is refused unless ``overwrite`` (which deletes that run first). A resumed run's
@@ -637,26 +740,10 @@ def train(
     epoch = [1]  # steps per epoch, known once the data is (schedule "official")
     sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, lambda s: lr_factor(s, cfg, epoch[0]))
     sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, lambda s: lr_factor(s, cfg, epoch[0]))
-    start_step, history = 0, []
+    start_step, history, ckpt = 0, [], {}
     if resume:
-        ckpt = load_checkpoint(ckpt_path)
-        saved = saved_config(ckpt, ckpt_path)
-        changed = {k for k in asdict(cfg) if k not in _RUNTIME_KEYS and getattr(saved, k) != getattr(cfg, k)}
-        if changed:
-            hint = " (the learning-rate schedule spans max_steps, so a longer run is a new run)" if "max_steps" in changed else ""
-            raise ValueError(
-                f"cannot resume {ckpt_path}: the config differs in {sorted(changed)}{hint}; use the saved config or a new out_dir"
-            )
-        state = ckpt["model"]
-        model.load_state_dict({k: v for k, v in state.items() if not k.startswith("discriminator.")})
-        disc.load_state_dict({k[len("discriminator.") :]: v for k, v in state.items() if k.startswith("discriminator.")})
-        opt_g.load_state_dict(ckpt["opt_g"])
-        opt_d.load_state_dict(ckpt["opt_d"])
-        sched_g.load_state_dict(ckpt["sched_g"])
-        sched_d.load_state_dict(ckpt["sched_d"])
-        start_step = int(ckpt["step"])
-        history = [dict(h) for h in ckpt.get("history", [])]
-        _set_rng_state(ckpt["rng"])
+        ckpt = _restore(ckpt_path, cfg, model, disc, opt_g, opt_d, sched_g, sched_d)
+        start_step, history = int(ckpt["step"]), [dict(h) for h in ckpt.get("history", [])]
     gen_model: torch.nn.Module = model
     disc_model: torch.nn.Module = disc
     if ddp.world_size > 1:
@@ -665,22 +752,7 @@ def train(
         disc_model = torch.nn.parallel.DistributedDataParallel(disc, device_ids=ids)
     forward = torch.compile(gen_model) if cfg.compile else gen_model
 
-    if isinstance(dataset, ClipStore) or (dataset is None and cfg.data_path):
-        # a clip store: checked against the model and the masking, read as whole uint8 batches
-        dataset = open_for_training(cfg.data_path if dataset is None else dataset, num_frames=mcfg.num_frames, img_size=mcfg.img_size,
-                                    parsing=cfg.mask_strategy in FACE_GUIDED, why=f"mask_strategy {cfg.mask_strategy!r}")
-    elif dataset is None:
-        dataset = SynthFaceDataset(
-            "train",
-            num_identities=cfg.num_identities,
-            clips_per_identity=cfg.clips_per_identity,
-            world_seed=cfg.world_seed,
-            size=mcfg.img_size,
-            num_frames=mcfg.num_frames,
-            framing=cfg.framing,
-            expressions=cfg.expressions,
-            cache=cfg.cache,
-        )
+    dataset = training_data(cfg, dataset)
     data_id = dataset.fingerprint if isinstance(dataset, ClipStore) else None
     if resume and ckpt.get("data") != data_id:
         raise ValueError(f"cannot resume {ckpt_path}: the training data changed (clip store fingerprint {ckpt.get('data')} then, "
@@ -689,7 +761,7 @@ def train(
     # Steps per epoch for schedule "official" (the rate of step 0, set above, does not depend on it;
     # a resumed run's current rate comes back with its optimiser).
     epoch[0] = cfg.epoch_steps or max(1, math.ceil(len(dataset) / global_batch))
-    if isinstance(dataset, ClipStore):
+    if isinstance(dataset, ClipStore):  # read as whole uint8 batches
         loader = make_loader(dataset, cfg.batch_size, batch_sampler=sampler, workers=cfg.num_workers, pin_memory=device.type == "cuda")
     else:
         loader = DataLoader(dataset, batch_sampler=sampler, num_workers=cfg.num_workers, pin_memory=device.type == "cuda",
@@ -748,6 +820,18 @@ def train(
             or callback is not None
         )
 
+    def stop_if_not_finite(loss: torch.Tensor) -> None:
+        """Before an update: note the first step whose loss is not finite (on the device, no wait),
+        and stop at the next step that reads its numbers back (``host``, ``step``: the loop's)."""
+        first_bad.masked_fill_((first_bad < 0) & ~torch.isfinite(loss.detach()), step)
+        if host and int(first_bad) >= 0:
+            bad = int(first_bad)
+            what = f"the loss became {float(loss.detach())}" if bad == step else "the loss became NaN or infinite"
+            raise FloatingPointError(
+                f"{what} at step {bad}; stopping. The last good checkpoint "
+                f"({ckpt_path}) is intact: lower lr (now {cfg.lr}), set grad_clip, or check the data"
+            )
+
     try:
         model.train()
         disc.train()
@@ -771,40 +855,10 @@ def train(
             visible = make_visible_mask(cfg.mask_strategy, x.shape[0], grid, cfg.mask_ratio, parsing=parsing, generator=gen,
                                         check_labels=check_labels).to(device, non_blocking=True)
             split = split_tokens(visible, n_visible)  # token indices once per step, on the device; one graph when compiled
-            with autocast():
-                pred = forward(x, split)
-            target = model.targets(x, split)
             host = reads_now(step + 1)  # this step's numbers are read back (see _host_reads_every_step)
-            stats: dict[str, torch.Tensor] = {}
-            if cfg.adversarial:
-                with autocast():
-                    d_loss = critic_loss(disc_model, pred.detach(), target)
-                opt_d.zero_grad(set_to_none=True)
-                d_loss.backward()
-                opt_d.step()
-                stats["critic"] = d_loss.detach()
-            with autocast():
-                rec = reconstruction_loss(pred, target, cfg.norm_pix)
-                loss = rec
-                if cfg.adversarial:
-                    disc.requires_grad_(False)
-                    adv = -disc(pred).float().mean()
-                    disc.requires_grad_(True)
-                    loss = rec + cfg.adv_weight * adv
-                    stats["adv"] = adv.detach()
-            first_bad.masked_fill_((first_bad < 0) & ~torch.isfinite(loss.detach()), step)  # on the device: no wait
-            if host and int(first_bad) >= 0:
-                bad = int(first_bad)
-                what = f"the loss became {float(loss.detach())}" if bad == step else "the loss became NaN or infinite"
-                raise FloatingPointError(
-                    f"{what} at step {bad}; stopping. The last good checkpoint "
-                    f"({ckpt_path}) is intact: lower lr (now {cfg.lr}), set grad_clip, or check the data"
-                )
-            opt_g.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.grad_clip:
-                stats["grad_norm"] = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip).detach()
-            opt_g.step()
+
+            pred, stats = train_step(model, disc, opt_g, opt_d, x, split, cfg, forward=forward, critic=disc_model, autocast=autocast,
+                                     before_update=stop_if_not_finite)
             sched_g.step()
             if cfg.adversarial:  # the critic's schedule only moves when the critic trains
                 sched_d.step()
@@ -812,7 +866,6 @@ def train(
             window_clips += x.shape[0] * ddp.world_size
             metrics: dict[str, float] = {}
             if host:  # one read-back for all of them
-                stats.update(loss=loss.detach(), rec=rec.detach())
                 values = _read_back(stats)
                 metrics = {k: values[k] for k in ("critic", "adv", "grad_norm") if k in values}
                 metrics.update(step=step, loss=values["loss"], rec=values["rec"], lr=opt_g.param_groups[0]["lr"])

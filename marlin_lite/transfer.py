@@ -1601,6 +1601,32 @@ def plot_task(ax, results: Mapping[str, Any], task: str, methods: Sequence[str] 
     ax.set_title(f"{TASK_TITLES[task]}: {len(results['seeds'])} seeds, mean and 95 % t-interval", fontsize=10)
 
 
+def show_task_report(path: str | Path, task: str, *, encoder_sha256: str | None = None) -> dict[str, Any]:
+    """What a lesson shows of the committed report for its ``task``: the command and commit that
+    made it, :func:`task_table`, :func:`plot_task` (a figure) and :func:`differences_table`.
+
+    ``encoder_sha256``, when given, must be the report's encoder (``ValueError`` otherwise: the
+    report would be about another checkpoint). Returns the report (:func:`load_results`).
+    """
+    import matplotlib.pyplot as plt
+
+    results = load_results(path)
+    prov = results["provenance"]
+    if encoder_sha256 is not None and prov["encoder_sha256"] != encoder_sha256:
+        raise ValueError(f"{path} was made with encoder {prov['encoder_sha256'][:16]}..., not {encoder_sha256[:16]}...: "
+                         "rerun its command with this checkpoint")
+    print(prov["command"])
+    print(f"commit {prov['git_commit'][:12]}, encoder sha256 {prov['encoder_sha256'][:16]}..., seeds {results['seeds']}")
+    print()
+    print(task_table(results, task))
+    fig, ax = plt.subplots(figsize=(8, 4))
+    plot_task(ax, results, task)
+    ax.legend(fontsize=7, loc="best")
+    plt.show()
+    print(differences_table(results, task))
+    return results
+
+
 # --------------------------------------------------------------------------------------
 # Command line
 # --------------------------------------------------------------------------------------

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
+import secrets
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -76,17 +79,29 @@ def deterministic_npz(arrays: dict[str, np.ndarray], *, compresslevel: int = 9) 
     return buf.getvalue()
 
 
-def atomic_write_bytes(path: "os.PathLike[str] | str", data: bytes) -> None:
-    """Write to a temporary file beside ``path``, then rename: readers never see half a file."""
+@contextlib.contextmanager
+def atomic_file(path: "os.PathLike[str] | str", suffix: str = "") -> Iterator[Path]:
+    """The one way the package writes a file that must never be seen half-written.
+
+    Yields a temporary path beside ``path`` (``.<name>.<pid>.<random>.tmp<suffix>``: same folder,
+    so the rename is atomic; ``suffix`` keeps an extension a writer needs, e.g. ``.mp4`` for
+    PyAV); when the block ends without an error the file replaces ``path``, otherwise it is
+    deleted. The folder is created if missing.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp{suffix}")
     try:
-        tmp.write_bytes(data)
+        yield tmp
         os.replace(tmp, path)
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        tmp.unlink(missing_ok=True)
+
+
+def atomic_write_bytes(path: "os.PathLike[str] | str", data: bytes) -> None:
+    """Write ``data`` to ``path`` through :func:`atomic_file`: readers never see half a file."""
+    with atomic_file(path) as tmp:
+        tmp.write_bytes(data)
 
 
 def check_writable_dir(path: "os.PathLike[str] | str", what: str = "OUT_DIR") -> None:

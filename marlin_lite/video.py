@@ -32,7 +32,6 @@ import math
 import os
 import platform
 import re
-import secrets
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -43,12 +42,16 @@ import av
 import av.logging
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
+
+from marlin_lite.utils import atomic_file
 
 __all__ = [
     "Video",
     "VideoInfo",
     "probe_video",
+    "resize_clips",
     "read_video",
     "read_audio",
     "AAC_RATES",
@@ -1070,19 +1073,13 @@ def write_video(
 
     rate = _fps_fraction(fps)
     n, h, w, _ = data.shape
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.stem}.{os.getpid()}.{secrets.token_hex(4)}.tmp.mp4")
     try:
-        with _quiet_av():
+        with atomic_file(out, suffix=".mp4") as tmp, _quiet_av():  # .mp4: PyAV picks the container by it
             _encode_mp4(tmp, data, rate, wave, rate_hz, crf, gop_size)
-        os.replace(tmp, out)
     except PermissionError as e:  # also av.error.PermissionError
         raise PermissionError(f"cannot write '{out}': permission denied for folder '{out.parent}'.") from e
     except av.FFmpegError as e:
         raise ValueError(f"FFmpeg failed to write '{out}': {e}") from e
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return out
 
 
@@ -1160,6 +1157,23 @@ def _encode_mp4(
 # ----------------------------------------------------------------------------------------
 # NumPy frames <-> model tensors
 # ----------------------------------------------------------------------------------------
+
+
+def resize_clips(clips: torch.Tensor, size: int) -> torch.Tensor:
+    """The one resize of the package: ``float32 (..., 3, T, H, W) -> (..., 3, T, size, size)``.
+
+    Every frame is resized on its own (bilinear, antialiased, ``align_corners=False``) and the
+    values are clamped back to [0, 1]; a clip already ``size x size`` is returned as it is.
+    Leading dimensions (a batch, windows) are kept.
+    """
+    if clips.dim() < 4:
+        raise ValueError(f"clips must be (..., 3, T, H, W), got shape {tuple(clips.shape)}")
+    *lead, c, t, h, w = clips.shape
+    if (h, w) == (size, size):
+        return clips
+    frames = clips.reshape(-1, c, t, h, w).transpose(1, 2).reshape(-1, c, h, w)
+    out = F.interpolate(frames, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return out.reshape(-1, t, c, size, size).transpose(1, 2).reshape(*lead, c, t, size, size).clamp_(0, 1).contiguous()
 
 
 def frames_to_tensor(frames: np.ndarray | torch.Tensor) -> torch.Tensor:

@@ -45,6 +45,7 @@ WEIGHTS = None  # None: the shipped course checkpoint; or the path of your own r
 EVAL_CLIPS = 240  # held-out clips (people neither model saw) behind every number
 
 # %%
+import copy
 import math
 
 import matplotlib.pyplot as plt
@@ -212,6 +213,23 @@ with torch.no_grad():
     torch.testing.assert_close(ours, P.critic_loss(disc, pred, real))
     generator_adv = -disc(pred).mean()
 print(f"critic loss {ours:+.3f} | adversarial part of the generator loss {cfg.adv_weight} x {generator_adv:+.3f}")
+
+# %% [markdown]
+# **The whole step is one function**, `P.train_step`: predict once, update the critic on the
+# detached predictions, then the autoencoder on MSE plus the adversarial term. The training loop
+# of section 3 calls it once per batch; here it runs one step on this batch, on a copy of the
+# untrained model, and its loss is exactly the two parts above put together:
+
+# %%
+net = copy.deepcopy(untrained).train()
+critic_net = net.discriminator
+net.discriminator = None  # the two players are trained apart, each with its own optimiser
+opt_g = torch.optim.AdamW(net.parameters(), lr=1e-3)
+opt_d = torch.optim.AdamW(critic_net.parameters(), lr=1e-3)
+_, stats = P.train_step(net, critic_net, opt_g, opt_d, x, visible, cfg_adv)
+print(", ".join(f"{k} {float(v):+.3f}" for k, v in stats.items()))
+torch.testing.assert_close(stats["loss"], stats["rec"] + cfg_adv.adv_weight * stats["adv"])
+torch.testing.assert_close(stats["critic"], ours)  # the critic's loss before its update: the value computed above
 
 # %% [markdown]
 # ### What one pass saves: count, don't guess

@@ -68,7 +68,7 @@ from marlin_lite.data import SynthFaceDataset
 from marlin_lite.synthface import ATTRIBUTES
 from marlin_lite.tasks import FeatureCache, ResultsTable, far_metrics, far_report, linear_probe, make_head, random_encoder, run_far
 from marlin_lite.tasks import metrics, subsample, task_generator
-from marlin_lite.transfer import differences_table, load_results, plot_task, task_table
+from marlin_lite.transfer import show_task_report
 from marlin_lite.utils import seed_everything
 
 # %matplotlib inline
@@ -685,19 +685,7 @@ if WEIGHTS == "course":  # the next paragraph's claims, with a margin
 # it.
 
 # %%
-full = load_results(FULL_REPORT)
-prov = full["provenance"]
-print(prov['command'])
-print(f"commit {prov['git_commit'][:12]}, encoder sha256 {prov['encoder_sha256'][:16]}..., seeds {full['seeds']}")
-if WEIGHTS == "course":  # the report is about this lesson's encoder
-    assert prov["encoder_sha256"] == course_record()["sha256"], "docs/results.json was made with another checkpoint"
-print()
-print(task_table(full, "far"))
-fig, ax = plt.subplots(figsize=(8, 4))
-plot_task(ax, full, "far")
-ax.legend(fontsize=7, loc="best")
-plt.show()
-print(differences_table(full, "far"))
+full = show_task_report(FULL_REPORT, "far", encoder_sha256=course_record()["sha256"] if WEIGHTS == "course" else None)
 
 # %% [markdown]
 # **Reading the report.** At full size, from k = 5 on, the pretrained probe beats its random-init

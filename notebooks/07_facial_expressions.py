@@ -69,7 +69,7 @@ from marlin_lite.labels import REGION_GROUPS
 from marlin_lite.synthface import EXPRESSIONS, generate_clip
 from marlin_lite.tasks import ResultsTable, fer_confusion, make_head, random_encoder, subsample, task_generator
 from marlin_lite.tasks import metrics
-from marlin_lite.transfer import differences_table, load_results, plot_task, task_table
+from marlin_lite.transfer import show_task_report
 from marlin_lite.utils import seed_everything
 from marlin_lite.viz import plot_intervals
 
@@ -802,19 +802,7 @@ interact(
 # `docs/results.md` and `docs/results.json` rather than rerunning it.
 
 # %%
-full = load_results(FULL_REPORT)
-prov = full["provenance"]
-print(prov['command'])
-print(f"commit {prov['git_commit'][:12]}, encoder sha256 {prov['encoder_sha256'][:16]}..., seeds {full['seeds']}")
-if WEIGHTS == "course":  # the report is about this lesson's encoder
-    assert prov["encoder_sha256"] == course_record()["sha256"], "docs/results.json was made with another checkpoint"
-print()
-print(task_table(full, "fer"))
-fig, ax = plt.subplots(figsize=(8, 4))
-plot_task(ax, full, "fer")
-ax.legend(fontsize=7, loc="best")
-plt.show()
-print(differences_table(full, "fer"))
+full = show_task_report(FULL_REPORT, "fer", encoder_sha256=course_record()["sha256"] if WEIGHTS == "course" else None)
 
 # %% [markdown]
 # **Reading the report.** The task is learnable: the ceiling (a 3-D CNN) reads 0.958. The pretrained probe falls short of its random-init twin with 10

@@ -75,7 +75,7 @@ from marlin_lite.tasks import ResultsTable, make_head, random_encoder, subsample
 from marlin_lite.tasks import metrics
 from marlin_lite.tasks.probe import clip_windows, pool_windows
 from marlin_lite.replicate import load_replication, text_table
-from marlin_lite.transfer import differences_table, load_results, plot_task, task_table
+from marlin_lite.transfer import show_task_report
 from marlin_lite.utils import seed_everything
 from marlin_lite.viz import plot_intervals
 
@@ -799,19 +799,7 @@ for m in shown:
 # `docs/results.md`.
 
 # %%
-full = load_results(FULL_REPORT)
-prov = full["provenance"]
-print(prov['command'])
-print(f"commit {prov['git_commit'][:12]}, encoder sha256 {prov['encoder_sha256'][:16]}..., seeds {full['seeds']}")
-if WEIGHTS == "course":  # the report is about this lesson's encoder
-    assert prov["encoder_sha256"] == course_record()["sha256"], "docs/results.json was made with another checkpoint"
-print()
-print(task_table(full, "dfd"))
-fig, ax = plt.subplots(figsize=(8, 4))
-plot_task(ax, full, "dfd")
-ax.legend(fontsize=7, loc="best")
-plt.show()
-print(differences_table(full, "dfd"))
+full = show_task_report(FULL_REPORT, "dfd", encoder_sha256=course_record()["sha256"] if WEIGHTS == "course" else None)
 
 # %% [markdown]
 # **Reading the report.** With 1, 5 or 10 labelled videos per class every method's mean is

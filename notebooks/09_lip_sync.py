@@ -66,7 +66,7 @@ from marlin_lite.course_weights import course_record, describe_record, lesson_mo
 from marlin_lite.synthface import generate_clip
 from marlin_lite.tasks import lipsync
 from marlin_lite.tasks.lipsync import SyncScores, lipsync_splits, run_lipsync, sync_scores, sync_test_windows
-from marlin_lite.transfer import differences_table, load_results, plot_task, task_table
+from marlin_lite.transfer import show_task_report, task_table
 from marlin_lite.utils import seed_everything
 
 # %matplotlib inline
@@ -482,19 +482,7 @@ for crop_name, clips_from_files in crops.items():
 # in `docs/results.json`; the lesson reads it rather than rerunning it.
 
 # %%
-full = load_results(FULL_REPORT)
-prov = full["provenance"]
-print(prov['command'])
-print(f"commit {prov['git_commit'][:12]}, encoder sha256 {prov['encoder_sha256'][:16]}..., seeds {full['seeds']}")
-if WEIGHTS == "course":  # the report is about this lesson's encoder
-    assert prov["encoder_sha256"] == course_record()["sha256"], "docs/results.json was made with another checkpoint"
-print()
-print(task_table(full, "ls"))
-fig, ax = plt.subplots(figsize=(8, 4))
-plot_task(ax, full, "ls")
-ax.legend(fontsize=7, loc="best")
-plt.show()
-print(differences_table(full, "ls"))
+full = show_task_report(FULL_REPORT, "ls", encoder_sha256=course_record()["sha256"] if WEIGHTS == "course" else None)
 
 # %%
 print(task_table(full, "ls", "psnr_lower"))  # the secondary metric: pixel quality of the lower face

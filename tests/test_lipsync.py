@@ -29,7 +29,7 @@ from marlin_lite.tasks.lipsync import (
     LipSyncGenerator,
     SyncExpert,
     SyncExpertConfig,
-    clip_windows,
+    take_windows,
     copy_reference,
     estimate_offset,
     eval_windows,
@@ -217,10 +217,10 @@ def test_windows_and_mel_context_follow_synthface_offsets():
     ours = mel_context(base, ci, t0, T, K, shift=k)  # clip-time frames [4, 14) of the late audio
     ref = mel_shifted[:, :, 4 * (6 - K) : 4 * (6 + T + K)]
     torch.testing.assert_close(ours, ref, atol=1e-4, rtol=1e-4)
-    video = clip_windows(base, ci, t0, T)
+    video = take_windows(base, ci, t0, T)
     torch.testing.assert_close(video, base.video[:1, :, 6:14])
     with pytest.raises(ValueError, match="start"):
-        clip_windows(base, ci, torch.tensor([13]), T)
+        take_windows(base, ci, torch.tensor([13]), T)
     with pytest.raises(ValueError, match="start"):
         mel_context(base, ci, torch.tensor([1]), T, K)
 
@@ -264,7 +264,7 @@ def test_sync_scores_statistics_and_waveform_input(clips64):
     ex = expert8()
     K, T = 3, 8
     ci, t0 = torch.arange(4), torch.full((4,), 5)
-    video = clip_windows(clips64, ci, t0, T)
+    video = take_windows(clips64, ci, t0, T)
     ctx = mel_context(clips64, ci, t0, T, K)
     s = sync_scores(ex, video, ctx, K)
     assert s.offsets.tolist() == list(range(-K, K + 1)) and s.distances.shape == (4, 2 * K + 1)
@@ -485,7 +485,7 @@ def test_uint8_clips_give_the_same_windows_and_scores_as_float_clips(clips64):
     as_bytes = replace(clips64, video=(clips64.video * 255).round().to(torch.uint8))
     as_float = replace(clips64, video=as_bytes.video.float() / 255)
     ci, t0 = torch.tensor([0, 1, 2]), torch.tensor([0, 3, 5])
-    torch.testing.assert_close(lipsync.clip_windows(as_bytes, ci, t0, 8), lipsync.clip_windows(as_float, ci, t0, 8), rtol=0, atol=0)
+    torch.testing.assert_close(lipsync.take_windows(as_bytes, ci, t0, 8), lipsync.take_windows(as_float, ci, t0, 8), rtol=0, atol=0)
     expert = expert8()
     w = lipsync.eval_windows(as_bytes, 6, 8, 2)
     a = lipsync.evaluate_generator(lipsync.copy_reference, as_bytes, expert, windows=w, max_offset=2)

@@ -86,7 +86,7 @@ def test_mel_frames_follow_video_frames_across_segments():
     whole = log_mel(torch.from_numpy(data.read_video(0).audio)[None], RATE, n_mels=20, hop_length=HOP)[0]
     assert torch.allclose(clips.mel[k], whole[:, 4 * 23 : 4 * 45 + 1])
     # uint8 clips give float windows in [0, 1]
-    win = LS.clip_windows(clips, torch.tensor([k]), torch.tensor([2]), 8)
+    win = LS.take_windows(clips, torch.tensor([k]), torch.tensor([2]), 8)
     assert win.dtype == torch.float32 and torch.allclose(win[0, 0, :, 8, 8] * 255, torch.arange(8).float() + 23 + 2 + 10)
 
 

@@ -44,10 +44,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.utils.data import Dataset
 
-from marlin_lite.video import Video, frames_to_tensor, probe_video, read_frames, read_video
+from marlin_lite.video import Video, frames_to_tensor, probe_video, read_frames, read_video, resize_clips
 
 PathLike = str | os.PathLike[str]
 
@@ -180,15 +179,6 @@ def plan_clip(
     else:
         start = room // 2
     return (start + np.arange(clip_len) * rate).astype(np.int64)
-
-
-def resize_clip(video: torch.Tensor, size: int) -> torch.Tensor:
-    """``float32 (3, T, H, W)`` -> ``(3, T, size, size)`` (bilinear, antialiased; no-op if equal)."""
-    _, t, h, w = video.shape
-    if (h, w) == (size, size):
-        return video
-    x = F.interpolate(video.permute(1, 0, 2, 3), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-    return x.permute(1, 0, 2, 3).clamp_(0, 1).contiguous()
 
 
 def _check_pos_int(value: Any, name: str, minimum: int = 1) -> int:
@@ -431,7 +421,7 @@ class VideoDataset(Dataset):
         frames, extra = self._load_clip(index, idx)
         video = frames_to_tensor(frames)
         if self.size is not None:
-            video = resize_clip(video, self.size)
+            video = resize_clips(video, self.size)
         out: dict[str, Any] = {
             "video": video,
             "index": torch.tensor(index, dtype=torch.int64),

@@ -48,11 +48,11 @@ from tqdm.auto import tqdm
 
 from marlin_lite.data import SynthFaceDataset
 from marlin_lite.encoders import as_encoder, encoder_digest, random_encoder
-from marlin_lite.features import extract_features
+from marlin_lite.features import WINDOW_REDUCTIONS, extract_features
 from marlin_lite.model import MarlinAutoencoder, MarlinEncoder
 from marlin_lite.tasks.metrics import binary_auc, multiclass_accuracy, multilabel_auc
 from marlin_lite.tasks.results import ResultsTable
-from marlin_lite.video import clip_span, random_clip_start, window_indices
+from marlin_lite.video import clip_span, random_clip_start, resize_clips, window_indices
 
 TASK_KINDS = ("multilabel", "multiclass", "binary")
 #: Item fields kept as labels beside the features (those a data set's items have).
@@ -60,7 +60,6 @@ LABEL_KEYS = ("attributes", "expression", "fake", "manipulation", "av_offset", "
 #: The baselines of every task, in table order; ``"pretrained_finetune"`` may be added.
 DEFAULT_METHODS = ("random_init_probe", "supervised_scratch", "pretrained_probe")
 METHODS = DEFAULT_METHODS + ("pretrained_finetune",)
-REDUCTIONS = ("mean", "max")
 
 
 # --------------------------------------------------------------------------------------
@@ -169,17 +168,7 @@ def clip_windows(video: torch.Tensor, num_frames: int, sample_rate: int = 1, siz
         raise ValueError(f"video must be (3, T, H, W), got shape {tuple(video.shape)}")
     idx = torch.from_numpy(window_indices(video.shape[1], num_frames, sample_rate, rule="full"))
     windows = video[:, idx].permute(1, 0, 2, 3, 4)  # (n, 3, num_frames, H, W)
-    return _resize(windows, size)
-
-
-def _resize(clips: torch.Tensor, size: int | None) -> torch.Tensor:
-    """``(n, 3, T, H, W)`` -> ``(n, 3, T, size, size)`` (no-op when already that size)."""
-    n, c, t, h, w = clips.shape
-    if size is None or (h, w) == (size, size):
-        return clips
-    flat = clips.transpose(1, 2).reshape(n * t, c, h, w)
-    flat = F.interpolate(flat, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-    return flat.reshape(n, t, c, size, size).transpose(1, 2).clamp_(0, 1)
+    return windows if size is None else resize_clips(windows, size)
 
 
 @dataclass
@@ -238,8 +227,8 @@ def pool_windows(values: torch.Tensor, owner: torch.Tensor, num_items: int, redu
     Used for features (mean over windows) and for scores (a video's score = the mean of its
     clips' scores). Items without windows get zeros (mean) or ``-inf`` (max).
     """
-    if reduction not in REDUCTIONS:
-        raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
+    if reduction not in WINDOW_REDUCTIONS[1:]:
+        raise ValueError(f"reduction must be one of {WINDOW_REDUCTIONS[1:]}, got {reduction!r}")
     if owner.shape != values.shape[:1]:
         raise ValueError(f"owner must be (M,) = ({values.shape[0]},), got {tuple(owner.shape)}")
     shape = (num_items, *values.shape[1:])
@@ -657,7 +646,7 @@ def random_clip(video: torch.Tensor, num_frames: int, sample_rate: int, generato
         raise ValueError(f"video must be (3, T, H, W), got shape {tuple(video.shape)}")
     start = random_clip_start(video.shape[1], num_frames, sample_rate, generator)
     clip = video[:, start : start + clip_span(num_frames, sample_rate) : sample_rate]
-    return _resize(clip[None], size)[0]
+    return clip if size is None else resize_clips(clip, size)
 
 
 def fine_tune(

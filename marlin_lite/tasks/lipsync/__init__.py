@@ -67,7 +67,7 @@ halves ``(B, 3, T, H - H // 2, W)``, mel windows ``(B, n_mels, m T)``, mel conte
 
 from marlin_lite.tasks.lipsync.data import (
     LipSyncClips,
-    clip_windows,
+    take_windows,
     lipsync_splits,
     lower_half,
     make_lipsync_clips,
@@ -113,7 +113,7 @@ __all__ = [
     "SyncExpertConfig",
     "SyncExpertResult",
     "SyncScores",
-    "clip_windows",
+    "take_windows",
     "copy_reference",
     "estimate_offset",
     "eval_windows",

@@ -27,7 +27,7 @@ class LipSyncClips:
 
     Attributes:
         video: ``float32 (N, 3, L, H, W)`` in [0, 1], or ``uint8`` (0-255, a quarter of the
-            memory: real data sets; :func:`clip_windows` returns float windows either way).
+            memory: real data sets; :func:`take_windows` returns float windows either way).
         mel: ``float32 (N, n_mels, F)`` log-mel of each clip's audio, ``F >= m L``; video frame
             ``t`` owns mel frames ``[m t, m t + m)``.
         identity: ``int64 (N,)`` who is speaking (SynthFace: the identity; real data: a
@@ -219,7 +219,7 @@ def _as_index(x: Any, name: str, n: int | None = None) -> torch.Tensor:
     return t.to(torch.int64)
 
 
-def clip_windows(
+def take_windows(
     clips: LipSyncClips, clip_index: torch.Tensor, start: torch.Tensor, num_frames: int, *, device: torch.device | str | None = None
 ) -> torch.Tensor:
     """Video frames ``[start, start + num_frames)`` of clips ``clip_index`` -> ``float32 (B, 3, T, H, W)``

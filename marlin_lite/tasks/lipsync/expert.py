@@ -14,7 +14,7 @@ from torch import nn
 
 from marlin_lite.audio import log_mel
 from marlin_lite.tasks.probe import task_generator
-from marlin_lite.tasks.lipsync.data import LipSyncClips, _as_device, _check_video, _device_of, clip_windows, lower_half, mel_context, sample_windows
+from marlin_lite.tasks.lipsync.data import LipSyncClips, _as_device, _check_video, _device_of, take_windows, lower_half, mel_context, sample_windows
 
 SYNC_LOSSES = ("infonce", "bce")
 
@@ -255,7 +255,7 @@ def train_sync_expert(
     for step in steps_iter:
         ci = torch.randint(len(train_clips), (batch_size,), generator=g)
         t0 = torch.randint(K, train_clips.num_frames - T - K + 1, (batch_size,), generator=g)
-        video = clip_windows(train_clips, ci, t0, T, device=dev)
+        video = take_windows(train_clips, ci, t0, T, device=dev)
         context = mel_context(train_clips, ci, t0, T, K).to(dev)
         if augment:  # drawn on the CPU generator, applied where the batch is
             gain = torch.empty(batch_size, 3, 1, 1, 1).uniform_(0.8, 1.2, generator=g).to(dev)
@@ -401,7 +401,7 @@ def sync_test_windows(
     """
     plan = _sync_test_plan(clips, num_frames, max_offset, windows_per_clip, shifted, seed)
     return {
-        "video": clip_windows(clips, plan["clip"], plan["start"], num_frames),
+        "video": take_windows(clips, plan["clip"], plan["start"], num_frames),
         "mel": mel_context(clips, plan["clip"], plan["start"], num_frames, max_offset, shift=plan["offset"]),
         **plan,
     }
@@ -423,7 +423,7 @@ def evaluate_sync_expert(
     distances = []
     for i in range(0, plan["clip"].shape[0], batch_size):
         ci, t0, off = plan["clip"][i : i + batch_size], plan["start"][i : i + batch_size], plan["offset"][i : i + batch_size]
-        video, mel = clip_windows(clips, ci, t0, T), mel_context(clips, ci, t0, T, K, shift=off)
+        video, mel = take_windows(clips, ci, t0, T), mel_context(clips, ci, t0, T, K, shift=off)
         distances.append(sync_scores(expert, video, mel, K, batch_size=batch_size).distances)
     s = SyncScores(torch.arange(-K, K + 1), torch.cat(distances))
     w = plan

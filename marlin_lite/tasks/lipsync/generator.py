@@ -19,7 +19,7 @@ from marlin_lite.tasks.lipsync.data import (
     LipSyncClips,
     _as_device,
     _check_video,
-    clip_windows,
+    take_windows,
     lower_half,
     mask_lower_half,
     mel_context,
@@ -195,7 +195,7 @@ def _window_batch(
     """(target, reference, mel window) of windows ``idx`` of a ``sample_windows`` dict, on ``device``."""
     ci, t0, r0 = win["clip"][idx], win["start"][idx], win["ref_start"][idx]
     mel = mel_context(clips, ci, t0, T, 0)
-    return (clip_windows(clips, ci, t0, T, device=device), clip_windows(clips, ci, r0, T, device=device),
+    return (take_windows(clips, ci, t0, T, device=device), take_windows(clips, ci, r0, T, device=device),
             mel.to(device) if device is not None else mel)
 
 
