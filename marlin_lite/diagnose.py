@@ -126,7 +126,7 @@ def render_markdown(rows: Sequence[Mapping[str, Any]], task: str, provenance: Ma
         "report's, world 1), framing face, expressions marked, the report's split and sizes; all training labels",
         f"- **probe**: the transfer report's (L-BFGS, L2 chosen on validation, features standardised); cells: "
         f"test {metric} (validation {metric}); layer 0 is the patch embedding plus positions, layer k the output of block k",
-        f"- **encoders**: " + "; ".join(f"`{k}`: {v}" for k, v in provenance["encoders"].items()),
+        "- **encoders**: " + "; ".join(f"`{k}`: {v}" for k, v in provenance["encoders"].items()),
         f"- **pixel probe** (the report's 768 pooled pixels): test {pixels['test']:.3f} (validation {pixels['val']:.3f})",
         "",
     ]

@@ -35,6 +35,7 @@ from marlin_lite.course_weights import COURSE_WEIGHTS, load_course_model
 from marlin_lite.model import MarlinAutoencoder, MarlinConfig, MarlinEncoder, get_config
 from marlin_lite.official import OFFICIAL_WEIGHTS, load_pretrained
 from marlin_lite.pretrain import CHECKPOINT, NotACheckpointError, model_from_checkpoint, read_metrics
+from marlin_lite.utils import resolve_path
 
 __all__ = ["as_encoder", "encoder_digest", "load_encoder", "random_encoder"]
 
@@ -119,10 +120,7 @@ def load_encoder(
         model, report = load_pretrained(text, download=allow_download)
         return as_encoder(model).float().eval(), {"checkpoint": text, "kind": "official", "preset": model.cfg.name,
                                                   "report": str(report), "description": f"the official release {text}"}
-    path = Path(spec).expanduser()
-    if not path.is_absolute() and base is not None:
-        path = Path(base) / path
-    path = path.resolve()
+    path = resolve_path(spec, base).resolve()
     if path.is_dir():
         path = path / CHECKPOINT
     if not path.exists():

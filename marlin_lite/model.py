@@ -367,10 +367,16 @@ class MarlinEncoder(nn.Module):
                 "or run under torch.autocast"
             )
 
-    def tokens(self, x: torch.Tensor, visible: torch.Tensor | TokenSplit | None = None) -> torch.Tensor:
-        """Transformer output before the final LayerNorm: ``(B, n or N, D)``."""
-        self._check_input(x)
-        split = as_split(visible, self.cfg.num_tokens, x.shape[0]) if visible is not None else None
+    def tokens(self, x: torch.Tensor, visible: torch.Tensor | TokenSplit | None = None, *, checked: bool = False) -> torch.Tensor:
+        """Transformer output before the final LayerNorm: ``(B, n or N, D)``.
+
+        ``checked=True``: the caller has checked ``x`` and passes a :class:`TokenSplit` it made
+        (the autoencoder does, once per call), so neither is checked again here."""
+        if checked:
+            split = visible
+        else:
+            self._check_input(x)
+            split = as_split(visible, self.cfg.num_tokens, x.shape[0]) if visible is not None else None
         z = self.patch_embed(x) + self.pos_embed.to(x.dtype)
         if split is not None:
             z = gather_tokens(z, split.visible)
@@ -378,10 +384,10 @@ class MarlinEncoder(nn.Module):
             z = blk(z)
         return z
 
-    def forward(self, x: torch.Tensor, visible: torch.Tensor | TokenSplit | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, visible: torch.Tensor | TokenSplit | None = None, *, checked: bool = False) -> torch.Tensor:
         """Encode ``x (B, 3, T, H, W)``; with ``visible`` (``bool (B, N)`` or a :class:`TokenSplit`)
-        only the visible tokens."""
-        return self.norm(self.tokens(x, visible))
+        only the visible tokens (``checked``: see :meth:`tokens`)."""
+        return self.norm(self.tokens(x, visible, checked=checked))
 
     def extract_features(self, x: torch.Tensor, keep_seq: bool = False) -> torch.Tensor:
         """Features over all tokens: ``(B, N, D)`` if ``keep_seq`` else the mean over tokens
@@ -402,18 +408,22 @@ class MarlinDecoder(nn.Module):
         self.norm = nn.LayerNorm(cfg.dec_dim, eps=cfg.norm_eps)
         self.head = nn.Linear(cfg.dec_dim, cfg.patch_dim)
 
-    def forward(self, z: torch.Tensor, visible: torch.Tensor | TokenSplit) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, visible: torch.Tensor | TokenSplit, *, checked: bool = False) -> torch.Tensor:
         """``z (B, n, d)`` decoder-width visible tokens -> ``(B, N - n, P)`` masked predictions
-        (``(B, 0, P)`` when the mask hides nothing)."""
-        if not isinstance(z, torch.Tensor) or z.dim() != 3:
-            raise ValueError(f"z must be the visible tokens (B, n, {self.cfg.dec_dim}) after enc_dec_proj, got {_describe(z)}")
-        B = z.shape[0]
-        split = as_split(visible, self.cfg.num_tokens, B)
-        if tuple(z.shape[1:]) != (split.visible.shape[1], self.cfg.dec_dim):
-            raise ValueError(
-                f"z must be (B, n, dec_dim) = {(B, split.visible.shape[1], self.cfg.dec_dim)} (one row per visible "
-                f"token of the mask, after enc_dec_proj), got {tuple(z.shape)}"
-            )
+        (``(B, 0, P)`` when the mask hides nothing). ``checked=True``: ``visible`` is a
+        :class:`TokenSplit` that matches ``z`` (the autoencoder made both), no check here."""
+        B = z.shape[0] if isinstance(z, torch.Tensor) else 0
+        if checked:
+            split = visible
+        else:
+            if not isinstance(z, torch.Tensor) or z.dim() != 3:
+                raise ValueError(f"z must be the visible tokens (B, n, {self.cfg.dec_dim}) after enc_dec_proj, got {_describe(z)}")
+            split = as_split(visible, self.cfg.num_tokens, B)
+            if tuple(z.shape[1:]) != (split.visible.shape[1], self.cfg.dec_dim):
+                raise ValueError(
+                    f"z must be (B, n, dec_dim) = {(B, split.visible.shape[1], self.cfg.dec_dim)} (one row per visible "
+                    f"token of the mask, after enc_dec_proj), got {tuple(z.shape)}"
+                )
         pos = self.pos_embed.to(z.dtype).expand(B, -1, -1)
         vis = z + gather_tokens(pos, split.visible)
         masked_pos = gather_tokens(pos, split.masked)
@@ -492,10 +502,11 @@ class MarlinAutoencoder(nn.Module):
 
     def forward(self, x: torch.Tensor, visible: torch.Tensor | TokenSplit) -> torch.Tensor:
         """``x (B, 3, T, H, W)``, ``visible`` (``bool (B, N)`` or a :class:`TokenSplit`) ->
-        masked-patch predictions ``(B, N - n, P)``. A mask is split once for encoder and decoder."""
-        check_clips(x, self.cfg)
+        masked-patch predictions ``(B, N - n, P)``. The input is checked here, once: a mask is split
+        once for encoder and decoder, which take the split as checked."""
+        self.encoder._check_input(x)
         split = as_split(visible, self.cfg.num_tokens, x.shape[0])
-        return self.decoder(self.enc_dec_proj(self.encoder(x, split)), split)
+        return self.decoder(self.enc_dec_proj(self.encoder(x, split, checked=True)), split, checked=True)
 
     def targets(self, x: torch.Tensor, visible: torch.Tensor | TokenSplit) -> torch.Tensor:
         """The pixels the decoder must predict: masked patches ``(B, N - n, P)``, ascending order."""

@@ -46,6 +46,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
+import yaml
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from marlin_lite.clipstore import ClipStore, make_loader, open_for_training, store_fingerprint, to_device_float
@@ -53,7 +54,7 @@ from marlin_lite.data import SynthFaceDataset
 from marlin_lite.masking import FACE_GUIDED, TokenGrid, check_label_range, make_visible_mask, num_visible
 from marlin_lite.model import INITS, Discriminator, MarlinAutoencoder, MarlinConfig, TokenSplit, estimate_flops, get_config, split_tokens
 from marlin_lite.synthface import EXPRESSION_STYLES, FRAMINGS
-from marlin_lite.utils import atomic_file, atomic_write_bytes, find_config, pick_device
+from marlin_lite.utils import atomic_file, atomic_write_bytes, find_config, load_yaml, pick_device
 
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.jsonl"
@@ -210,8 +211,6 @@ def load_config(path: str | os.PathLike[str] | None = None, **overrides: Any) ->
     ``adversarial: flase``), named with its field. YAML's ``1e-3`` (a string to YAML 1.1) is
     read as the number it spells.
     """
-    import yaml
-
     values: dict[str, Any] = {}
     where = ""
     if path is not None:
@@ -220,7 +219,7 @@ def load_config(path: str | os.PathLike[str] | None = None, **overrides: Any) ->
         if not p.is_file():
             raise ValueError(f"config {p} is a folder; give a YAML file (e.g. configs/tiny.yaml)")
         try:
-            loaded = yaml.safe_load(p.read_text()) or {}
+            loaded = load_yaml(p.read_text()) or {}
         except yaml.YAMLError as err:
             mark = getattr(err, "problem_mark", None)
             at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""

@@ -232,7 +232,7 @@ def render(out: Sequence[Mapping[str, Any]], provenance: Mapping[str, Any]) -> s
         for r in t["probes"]:
             lines.append(f"| {T.method_label(task, r['method'])} | {T._regime_label(r['regime'])} | "
                          + " | ".join(_cell(r["cells"][m]) for m in names) + " |")
-        lines += ["", f"Pretrained probe minus random-init probe, paired over the same test resamples:", "",
+        lines += ["", "Pretrained probe minus random-init probe, paired over the same test resamples:", "",
                   "| regime | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
         for r in t["differences"]:
             lines.append(f"| {T._regime_label(r['regime'])} | " + " | ".join(_signed(r["cells"][m]) for m in names) + " |")

@@ -478,7 +478,6 @@ def synthesize_speech(
     i0 = int(round(t0 * sample_rate))
     index = np.arange(i0, i0 + n, dtype=np.int64)
     t64 = index / sample_rate
-    t = t64.astype(np.float32)
     # Syllable plan from a fixed origin.
     jitter_phase = float(rng.uniform(0, 2 * np.pi))
     noise_seed = int(rng.integers(2**31))

@@ -5,12 +5,14 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import re
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 
 
 def seed_everything(seed: int = 0, *, deterministic: bool = True) -> torch.Generator:
@@ -158,17 +160,28 @@ def shipped_configs() -> list[Path]:
     return [d for d in (here / "configs", here.parent / "configs") if d.is_dir()]
 
 
-def find_config(name: "os.PathLike[str] | str") -> Path:
-    """A recipe by path or by name: an existing file is itself; otherwise ``tiny``, ``tiny.yaml``
-    or ``configs/tiny.yaml`` name a shipped recipe (:func:`shipped_configs`), so the README's
+def resolve_path(path: "os.PathLike[str] | str | None", base: "os.PathLike[str] | str | None" = None) -> Path | None:
+    """``path`` with ``~`` expanded and, when relative and ``base`` is given, read from ``base``
+    (e.g. :func:`project_root`, where the README's commands run); ``None`` stays ``None``."""
+    if path is None:
+        return None
+    p = Path(path).expanduser()
+    return p if p.is_absolute() or base is None else Path(base) / p
+
+
+def find_config(name: "os.PathLike[str] | str", base: "os.PathLike[str] | str | None" = None) -> Path:
+    """A recipe by path or by name: an existing file (relative paths read from ``base`` when
+    given, else the working directory) is itself; otherwise ``tiny``, ``tiny.yaml`` or
+    ``configs/tiny.yaml`` name a shipped recipe (:func:`shipped_configs`), so the README's
     commands work from any folder and in an installed copy.
 
     Raises:
         FileNotFoundError: naming the path and the shipped recipes.
     """
-    path = Path(name).expanduser()
+    path = resolve_path(name, base)
     if path.exists():
         return path
+    path = Path(name).expanduser()
     if path.parent in (Path("."), Path("configs")):
         stem = path.name.removesuffix(".yaml").removesuffix(".yml")
         for folder in shipped_configs():
@@ -176,3 +189,21 @@ def find_config(name: "os.PathLike[str] | str") -> Path:
                 return folder / f"{stem}.yaml"
     names = sorted({p.stem for d in shipped_configs() for p in d.glob("*.yaml") if not p.stem.startswith("downstream_")})
     raise FileNotFoundError(f"config file {path} not found; give a YAML file, or a recipe of configs/ by name: {', '.join(names)}")
+
+
+class _Yaml12Loader(yaml.SafeLoader):
+    """PyYAML's safe loader with YAML 1.2's floats: ``1e-4`` is a number (YAML 1.1 wants a dot)."""
+
+
+_Yaml12Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:\d[\d_]*(?:\.[\d_]*)?|\.\d[\d_]*)(?:[eE][-+]?\d+)?$|^[-+]?\.(?:inf|Inf|INF)$|^\.(?:nan|NaN|NAN)$"),
+    list("-+0123456789."),
+)
+
+
+def load_yaml(text: str) -> object:
+    """A YAML document read safely, ``1e-4`` as the number it spells (not the string YAML 1.1 gives).
+    Integers stay integers (the int resolver comes first)."""
+    return yaml.load(text, Loader=_Yaml12Loader)  # noqa: S506 (a SafeLoader subclass)
+

@@ -38,6 +38,10 @@ def installed(tmp_path_factory) -> Path:
     (wheel,) = wheels.glob("marlin_lite-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "marlin_lite/configs/tiny.yaml" in names and "marlin_lite/weights/course_tiny.pt" in names, names
+    # every module of the checkout is in the wheel (pyproject.toml lists the packages one by one)
+    modules = {p.relative_to(REPO).as_posix() for p in (REPO / "marlin_lite").rglob("*.py")}
+    missing = sorted(modules - set(names))
+    assert not missing, f"not in the wheel (add their packages to [tool.setuptools] packages in pyproject.toml): {missing}"
     site = base / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--target", str(site), str(wheel)],
                    check=True, capture_output=True, text=True)
@@ -64,6 +68,15 @@ def test_tiny_pretraining_runs_from_any_folder(installed, tmp_path):
     assert (tmp_path / "run" / "checkpoint.pt").is_file() and (tmp_path / "run" / "metrics.jsonl").is_file()
     wrong = _run(["-m", "marlin_lite.pretrain", "--config", "tiniest", "--max-steps", "2"], installed, tmp_path)
     assert wrong.returncode != 0 and "tiniest" in wrong.stderr and "tiny" in wrong.stderr
+
+
+def test_every_module_imports_from_the_installed_copy(installed, tmp_path):
+    code = ("import importlib, pkgutil, marlin_lite; "
+            "names = [m.name for m in pkgutil.walk_packages(marlin_lite.__path__, 'marlin_lite.') if not m.name.endswith('__main__')]; "
+            "[importlib.import_module(n) for n in names]; print(len(names))")
+    done = _run(["-c", code], installed, tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert int(done.stdout) >= 50
 
 
 def test_the_course_checkpoint_loads_from_the_installed_copy(installed, tmp_path):

@@ -426,3 +426,37 @@ def test_a_mask_that_hides_nothing_predicts_nothing_and_ratios_that_hide_nothing
     with pytest.raises(ValueError, match="leaves no visible token"):
         make_visible_mask("random", 2, grid, 1 - 1e-9)
     assert make_visible_mask("random", 2, grid, 1 / SMALL.num_tokens).sum(1).tolist() == [SMALL.num_tokens - 1] * 2
+
+
+def test_the_autoencoder_checks_its_input_once_per_call(monkeypatch):
+    """Input checks sit at the public entry: one forward pass checks ``x`` once and splits the mask
+    once; the encoder and decoder take the split as checked (each still checks when called alone)."""
+    import marlin_lite.model as model_module
+
+    calls = {"clips": 0, "split": 0}
+    check, split = model_module.check_clips, model_module.split_tokens
+
+    def counting_check(*args, **kwargs):
+        calls["clips"] += 1
+        return check(*args, **kwargs)
+
+    def counting_split(*args, **kwargs):
+        calls["split"] += 1
+        return split(*args, **kwargs)
+
+    monkeypatch.setattr(model_module, "check_clips", counting_check)
+    monkeypatch.setattr(model_module, "split_tokens", counting_split)
+    torch.manual_seed(0)
+    m = MarlinAutoencoder("tiny").eval()
+    grid = TokenGrid(m.cfg.num_frames, m.cfg.img_size, m.cfg.tubelet_size, m.cfg.patch_size)
+    x = torch.rand(2, 3, m.cfg.num_frames, m.cfg.img_size, m.cfg.img_size)
+    visible = make_visible_mask("tube", 2, grid, 0.9, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        pred = m(x, visible)
+    assert calls == {"clips": 1, "split": 1}
+    with torch.no_grad():
+        alone = m.encoder(x, visible)  # called on its own, the encoder checks
+    assert calls == {"clips": 2, "split": 2} and alone.shape[1] == int(visible[0].sum())
+    with pytest.raises(ValueError, match="expected clips of shape"):
+        m(x[:, :, :2], visible)
+    assert pred.shape == (2, int((~visible[0]).sum()), m.cfg.patch_dim)

@@ -28,8 +28,14 @@ REPO = Path(__file__).resolve().parents[1]
 NB_DIR = REPO / "notebooks" / "scaled"
 MICRO = {"model_overrides": {"enc_depth": 1, "dec_depth": 1}, "num_identities": 6, "clips_per_identity": 2,
          "warmup_steps": 1, "progress": False}
-PRETRAIN_MICRO = dict(config="configs/tiny.yaml", batch_size=2, max_steps=4, log_every=1, ckpt_every=2, device="cpu",
-                      precision="fp32", overrides=MICRO)
+PRETRAIN_SETTINGS = {"batch_size": 2, "max_steps": 4, "log_every": 1, "ckpt_every": 2, "device": "cpu", "precision": "fp32", **MICRO}
+PRETRAIN_MICRO = dict(config="configs/tiny.yaml", settings=PRETRAIN_SETTINGS)
+
+
+def micro(drop: tuple[str, ...] = (), **changes) -> dict:
+    """The notebook parameters of PRETRAIN_MICRO with some settings dropped or changed."""
+    settings = {k: v for k, v in PRETRAIN_SETTINGS.items() if k not in drop}
+    return {**PRETRAIN_MICRO, "settings": {**settings, **changes}}
 PROBE = {"lr": 1e-2, "epochs": 20}
 
 
@@ -94,8 +100,8 @@ def test_every_papermill_file_key_is_a_notebook_parameter(kind):
         unknown = sorted(set(values) - set(params))
         assert not unknown, f"{path.name}: {unknown} are not parameters of {kind}.ipynb"
         assert scaled.read_params(path, kind) == values
-        if kind == "pretrain":  # the PretrainConfig file it names exists and loads
-            load_config(scaled.resolve_path(values["config"]))
+        if kind == "pretrain":  # the recipe it names exists and loads with its settings (PretrainConfig's own fields)
+            load_config(scaled.resolve_path(values["config"]), **values.get("settings", {}))
     with pytest.raises(ValueError, match="unknown pretrain notebook parameter"):
         bad = REPO / "configs" / "downstream_smoke.yaml"
         scaled.read_params(bad, "pretrain")
@@ -127,6 +133,32 @@ def test_the_cli_refuses_unknown_parameters(capsys):
     assert "unknown pretrain parameter" in capsys.readouterr().err
 
 
+def test_settings_are_pretrain_config_fields_and_nothing_else(tmp_path):
+    with pytest.raises(ValueError, match=r"settings names unknown PretrainConfig field\(s\) \['max_step'\]"):
+        scaled.plan_pretraining(out_dir=tmp_path / "run", **micro(max_step=3))
+    with pytest.raises(ValueError, match=r"settings sets \['out_dir'\]: use the notebook parameters out_dir"):
+        scaled.plan_pretraining(out_dir=tmp_path / "run", **micro(out_dir="elsewhere"))
+    with pytest.raises(ValueError, match="settings must be a mapping of PretrainConfig fields"):
+        scaled.plan_pretraining(out_dir=tmp_path / "run", config="tiny", settings=["max_steps", 3])
+    with pytest.raises(ValueError, match="batch_size"):  # PretrainConfig types its own fields
+        scaled.plan_pretraining(out_dir=tmp_path / "run", **micro(batch_size=2.5))
+    assert not (tmp_path / "run").exists()
+
+
+def test_set_pairs_change_one_entry_of_a_mapping():
+    params = {"settings": {"max_steps": 4, "lr": 0.1}, "config": "tiny"}
+    out = scaled.apply_sets(params, ["settings.max_steps=100", "config=configs/base.yaml"], "pretrain")
+    assert out == {"settings": {"max_steps": 100, "lr": 0.1}, "config": "configs/base.yaml"}
+    assert params["settings"]["max_steps"] == 4  # the caller's parameters are not changed
+    assert scaled.apply_sets({}, ["probe.lr=1e-4"], "downstream") == {"probe": {"lr": 1e-4}}
+    with pytest.raises(ValueError, match="out_dir is not a mapping"):
+        scaled.apply_sets({}, ["out_dir.x=1"], "pretrain")
+    with pytest.raises(ValueError, match="unknown pretrain parameter 'max_steps'"):
+        scaled.apply_sets({}, ["max_steps=1"], "pretrain")
+    with pytest.raises(ValueError, match="takes key=value"):
+        scaled.apply_sets({}, ["max_steps"], "pretrain")
+
+
 def test_the_cli_keeps_every_set_flag(monkeypatch):
     seen = {}
 
@@ -134,7 +166,7 @@ def test_the_cli_keeps_every_set_flag(monkeypatch):
         seen.update(params)
         raise RuntimeError("stop here")
 
-    monkeypatch.setattr(scaled, "run_downstream", fake_run)
+    monkeypatch.setattr(scaled.cli, "run_downstream", fake_run)
     argv = ["downstream", "--params", "configs/downstream_smoke.yaml", "--set", "seeds=[0, 1]", "mode=all", "--set", "device=cpu"]
     assert scaled.main(argv) == 2
     assert seen["seeds"] == [0, 1] and seen["mode"] == "all" and seen["device"] == "cpu"
@@ -174,7 +206,7 @@ def test_pretrain_notebook_trains_and_writes_the_run(pretrained):
 
 
 def test_the_printed_command_builds_the_same_config(tmp_path):
-    plan = scaled.plan_pretraining(out_dir=tmp_path / "run", **{**PRETRAIN_MICRO, "overrides": {"num_identities": 6, "lr": 0.05}})
+    plan = scaled.plan_pretraining(out_dir=tmp_path / "run", **micro(drop=("model_overrides",), lr=0.05))
     cmd = plan.command
     assert cmd[:3] == [sys.executable, "-m", "marlin_lite.pretrain"]
     config, resume, _, overrides = _parse(cmd[3:])
@@ -194,7 +226,7 @@ def test_epochs_become_steps(tmp_path):
     with pytest.raises(ValueError, match="fewer than one global batch"):
         scaled.epochs_to_steps(1, 4, 8)
     plan = scaled.plan_pretraining(out_dir=tmp_path / "run", epochs=3, warmup_epochs=1, num_gpus=2, launch_torchrun=False,
-                                   **{k: v for k, v in PRETRAIN_MICRO.items() if k != "max_steps"})
+                                   **micro(drop=("max_steps",)))
     n = scaled.training_set_size(plan.cfg)
     assert plan.cfg.max_steps == 3 * (n // 4) and plan.cfg.warmup_steps == n // 4  # global batch 2 x 2
 
@@ -224,7 +256,7 @@ def test_resume_continues_a_crashed_run_and_old_runs_are_protected(tmp_path, cap
 
 def test_torchrun_launch_two_cpu_processes(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    kw = {**PRETRAIN_MICRO, "max_steps": 2, "overrides": {k: v for k, v in MICRO.items() if k != "model_overrides"}}
+    kw = micro(drop=("model_overrides",), max_steps=2)
     idle = scaled.plan_pretraining(out_dir=tmp_path / "idle", num_gpus=2, launch_torchrun=False, **kw)
     assert not scaled.run_pretraining(idle).trained
     assert "torchrun --standalone --nproc_per_node 2" in capsys.readouterr().out

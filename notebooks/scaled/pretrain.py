@@ -15,7 +15,7 @@
 # %% [markdown]
 # # Scaled pretraining (GPU track)
 #
-# MARLIN's masked-autoencoder pretraining at full size, with exactly the code of the lessons: `marlin_lite.pretrain.train` on the `PretrainConfig` that `load_config(config, **overrides)` builds (the same object as the command line). Run it with papermill and a parameter file from `configs/`:
+# MARLIN's masked-autoencoder pretraining at full size, with exactly the code of the lessons: `marlin_lite.pretrain.train` on the `PretrainConfig` that `load_config(config, **settings)` builds: the recipe `config` plus `settings`, any of its fields (the same object, and the same schema, as the command line's `--config RECIPE --field value`). Run it with papermill and a parameter file from `configs/`:
 #
 # ```bash
 # papermill notebooks/scaled/pretrain.ipynb runs/pretrain_smoke.ipynb -f configs/pretrain_tiny_smoke.yaml        # CPU, a minute
@@ -26,7 +26,8 @@
 # With `num_gpus > 1` the notebook launches `torchrun` (DDP) and reads the run folder afterwards. Every cell below calls one function of `marlin_lite.scaled`; `notebooks/scaled/README.md` has the details.
 
 # %% tags=["parameters"]
-config = "configs/tiny.yaml"      # PretrainConfig YAML (the CLI's --config); None: the dataclass defaults
+config = "configs/tiny.yaml"      # the PretrainConfig recipe: a YAML file or a shipped recipe by name (the CLI's --config)
+settings = {}                     # PretrainConfig fields over the recipe, e.g. {model: base, batch_size: 64, max_steps: 300, lr: 1.5e-4}
 dataset = "synthface"             # synthface | a clip store folder | a folder of videos | ytf, celebvhq, ffpp, mosei, lrs2 (with data_root)
 data_root = None                  # root folder of a real data set (when dataset is its name)
 data_split = "train"              # split of a real data set written into the clip store
@@ -35,21 +36,8 @@ store_dir = None                  # clip store to write or reuse (default runs/c
 use_clip_store = False            # SynthFace: render the split into a clip store first (fast GPU feeding) instead of on the fly
 face_parsing = "auto"             # parsing maps for fasking: auto (the source's, if any) | landmarks (MediaPipe FaceMesh) | none
 data_workers = 0                  # processes that write the clip store
-preset = None                     # model preset tiny | small | base | large (None: the config's)
-batch_size = None                 # clips per GPU (process) per step
-max_steps = None                  # training steps (None: the config's, or from epochs)
-epochs = None                     # passes over the training clips, converted to max_steps (instead of max_steps)
+epochs = None                     # passes over the training clips, converted to max_steps (instead of settings' max_steps)
 warmup_epochs = None              # warm-up in epochs, converted to warmup_steps
-mask_strategy = None              # random | frame | tube | fasking | fasking_opp | fasking_paper
-mask_ratio = None                 # masked share of the tokens (MARLIN: 0.9)
-precision = None                  # auto (bf16 on CUDA) | bf16 | fp32
-compile = None                    # torch.compile the autoencoder
-device = None                     # auto | cuda | cpu
-num_workers = None                # data loader workers (reader threads for a clip store)
-log_every = None                  # steps between metrics.jsonl lines
-ckpt_every = None                 # steps between checkpoints
-figure_every = None               # steps between reconstruction figures in out_dir (0: none)
-overrides = {}                    # any other PretrainConfig field, e.g. {lr: 1.5e-4, adversarial: false, model_overrides: {enc_depth: 2}}
 out_dir = "runs/scaled_pretrain"  # the run folder (checkpoint.pt, metrics.jsonl, summary.json, figures)
 resume = False                    # continue from out_dir/checkpoint.pt (a fresh start when there is none)
 overwrite = False                 # delete a previous run in out_dir first (otherwise an existing run is an error unless resume)
@@ -80,6 +68,7 @@ print(f"torch {torch.__version__}; GPUs: {gpus or 'none'}")
 # %%
 plan = scaled.plan_pretraining(
     config=config,
+    settings=settings,
     dataset=dataset,
     data_root=data_root,
     data_split=data_split,
@@ -88,21 +77,8 @@ plan = scaled.plan_pretraining(
     use_clip_store=use_clip_store,
     face_parsing=face_parsing,
     data_workers=data_workers,
-    preset=preset,
-    batch_size=batch_size,
-    max_steps=max_steps,
     epochs=epochs,
     warmup_epochs=warmup_epochs,
-    mask_strategy=mask_strategy,
-    mask_ratio=mask_ratio,
-    precision=precision,
-    compile=compile,
-    device=device,
-    num_workers=num_workers,
-    log_every=log_every,
-    ckpt_every=ckpt_every,
-    figure_every=figure_every,
-    overrides=overrides,
     out_dir=out_dir,
     resume=resume,
     overwrite=overwrite,

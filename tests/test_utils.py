@@ -1,0 +1,40 @@
+"""Small shared helpers (marlin_lite.utils): paths read from a base folder, recipes found by name,
+YAML numbers as YAML 1.2 reads them."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from marlin_lite.utils import find_config, load_yaml, resolve_path, shipped_configs
+
+
+def test_resolve_path_reads_relative_paths_from_the_base(tmp_path):
+    assert resolve_path(None, tmp_path) is None
+    assert resolve_path("a/b.pt", tmp_path) == tmp_path / "a" / "b.pt"
+    assert resolve_path("a/b.pt") == Path("a/b.pt")  # no base: as given
+    assert resolve_path(tmp_path / "x", "/elsewhere") == tmp_path / "x"  # absolute paths stay
+    assert resolve_path("~/x", tmp_path) == Path.home() / "x"
+
+
+def test_find_config_prefers_a_file_under_the_base_then_a_shipped_recipe(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # nothing in the working directory
+    shipped = find_config("tiny")
+    assert shipped.name == "tiny.yaml" and shipped.parent in shipped_configs()
+    assert find_config("configs/tiny.yaml") == shipped
+    (tmp_path / "configs").mkdir()
+    own = tmp_path / "configs" / "tiny.yaml"
+    own.write_text("max_steps: 3\n")
+    assert find_config("configs/tiny.yaml", base=tmp_path) == own  # a file of that name under the base wins
+    with pytest.raises(FileNotFoundError, match="tiniest.*tiny"):
+        find_config("tiniest")
+
+
+def test_load_yaml_reads_exponents_as_numbers_and_keeps_the_rest():
+    values = load_yaml("lr: 1e-4\nsteps: 3\nmin_lr: 1.0e-6\nbig: 1_000\nneg: -2E3\nname: x1e3\nlist: [0, 1]\ninf: .inf\nflag: true\n")
+    assert values["lr"] == 1e-4 and isinstance(values["lr"], float)
+    assert values["steps"] == 3 and isinstance(values["steps"], int)
+    assert values["min_lr"] == 1e-6 and values["big"] == 1000 and values["neg"] == -2000.0
+    assert values["name"] == "x1e3" and values["list"] == [0, 1] and math.isinf(values["inf"]) and values["flag"] is True
