@@ -8,6 +8,8 @@ for GPUs and is never a lesson). Everything here is importable and also a comman
     python -m marlin_lite.course execute [LESSON ...]      # re-execute IN PLACE (commit the outputs);
                                                            # refused while the paired .py differs
     python -m marlin_lite.course student [LESSON ...]      # student copies into build/student
+    python -m marlin_lite.course site [LESSON ...]         # the executed lessons as HTML in build/site
+                                                           # (marlin_lite.site; runs nothing)
 
 A LESSON is a path to a notebook, a stem (``00_welcome_and_data``) or its number (``00``).
 
@@ -40,6 +42,7 @@ from typing import Any
 import nbformat
 from nbformat import NotebookNode
 
+from marlin_lite.site import build_site
 from marlin_lite.utils import project_root
 
 __all__ = [
@@ -701,10 +704,20 @@ def _cmd_student(args: argparse.Namespace) -> int:
     return status
 
 
+def _cmd_site(args: argparse.Namespace) -> int:
+    lessons = _resolve_lessons(args.lessons)
+    if not lessons:
+        print("no lesson notebooks to render")
+        return 0
+    report = build_site(lessons, Path(args.out))
+    print(report.summary().replace(str(report.out), _display(report.out)))
+    return 1 if report.problems else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m marlin_lite.course",
-        description="Run, re-execute and make student copies of the MARLIN-lite lessons.")
+        description="Run, re-execute, make student copies of and render (as a website) the MARLIN-lite lessons.")
     sub = parser.add_subparsers(dest="command", required=True)
     lessons_help = "lesson notebooks: paths, stems or numbers (default: every lesson)"
 
@@ -727,6 +740,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("lessons", nargs="*", help=lessons_help)
     p.add_argument("--out", default="build/student", help="output folder (default: build/student)")
     p.set_defaults(func=_cmd_student)
+
+    p = sub.add_parser("site", help="render the executed lessons (committed outputs, nothing is run) "
+                                    "as a static website in --out")
+    p.add_argument("lessons", nargs="*", help=lessons_help)
+    p.add_argument("--out", default="build/site",
+                   help="the site's folder, replaced on each build (default: build/site)")
+    p.set_defaults(func=_cmd_site)
     return parser
 
 
