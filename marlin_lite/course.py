@@ -42,7 +42,7 @@ from typing import Any
 import nbformat
 from nbformat import NotebookNode
 
-from marlin_lite.site import build_site
+from marlin_lite.site import build_site, record_run_time
 from marlin_lite.utils import project_root
 
 __all__ = [
@@ -678,6 +678,7 @@ def _cmd_execute(args: argparse.Namespace) -> int:
             continue
         nbformat.validate(nb)
         nbformat.write(nb, path)
+        record_run_time(path, seconds)  # notebooks/run_times.json: the course site's index shows it
         print(f"ok ({seconds:.1f} s)", flush=True)
     return 1 if failed else 0
 

@@ -23,7 +23,9 @@ TeX, and nothing else changes.
 
 The run time is measured when the notebook recorded one (papermill's ``metadata.papermill
 .duration``, else the cells' ``metadata.execution`` timestamps, which ``marlin_lite.course``
-does not store); otherwise the lesson's own "*Run time: ...*" line, marked as stated; else "—".
+does not store), else when ``python -m marlin_lite.course execute`` recorded it in
+``notebooks/run_times.json`` (:func:`record_run_time`: seconds, date, CPU cores); otherwise the
+lesson's own "*Run time: ...*" line, marked as stated; else "—".
 
 The site is built in a temporary folder beside ``out`` and then renamed into place, so a
 failed build leaves the previous site as it was. An existing ``out`` is replaced only when it
@@ -35,6 +37,7 @@ from __future__ import annotations
 import base64
 import copy
 import html
+import json
 import os
 import re
 import secrets
@@ -51,6 +54,8 @@ from urllib.parse import unquote, urlsplit
 import nbformat
 from nbformat import NotebookNode
 
+from marlin_lite.utils import atomic_write_bytes
+
 __all__ = [
     "SITE_MARKER",
     "NotExecutedError",
@@ -60,6 +65,9 @@ __all__ = [
     "lesson_title",
     "lesson_objectives",
     "recorded_seconds",
+    "RUN_TIMES",
+    "read_run_times",
+    "record_run_time",
     "image_outputs",
     "static_notebook",
     "local_links",
@@ -200,6 +208,32 @@ def recorded_seconds(nb: NotebookNode) -> float | None:
     return total if timed else None
 
 
+RUN_TIMES = "run_times.json"
+"""Beside the lessons: how long ``python -m marlin_lite.course execute`` took to run each one."""
+
+
+def read_run_times(folder: str | Path) -> dict[str, dict]:
+    """``{lesson stem: {"seconds", "date", "cpus"}}`` from ``folder/run_times.json`` ({} when absent
+    or unreadable: the index then shows the lessons' stated run times)."""
+    path = Path(folder) / RUN_TIMES
+    try:
+        values = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return {k: v for k, v in values.items() if isinstance(v, dict) and isinstance(v.get("seconds"), (int, float))}
+
+
+def record_run_time(lesson: str | Path, seconds: float) -> Path:
+    """Record that executing ``lesson`` took ``seconds`` (today, on this machine's CPU cores) in
+    ``run_times.json`` beside it, written atomically; returns that file."""
+    lesson = Path(lesson)
+    times = read_run_times(lesson.parent)
+    times[lesson.stem] = {"seconds": round(float(seconds), 1), "date": datetime.now().strftime("%Y-%m-%d"), "cpus": os.cpu_count()}
+    out = lesson.parent / RUN_TIMES
+    atomic_write_bytes(out, (json.dumps(dict(sorted(times.items())), indent=1) + "\n").encode())
+    return out
+
+
 def _format_seconds(seconds: float) -> str:
     if seconds < 90:
         return f"{seconds:.0f} s"
@@ -228,8 +262,12 @@ def lesson_info(path: str | Path, nb: NotebookNode | None = None) -> LessonInfo:
             f"committed outputs and runs nothing; run `python -m marlin_lite.course execute {path.stem}` first.")
     seconds = recorded_seconds(nb)
     stated = _stated_run_time(nb)
+    measured = read_run_times(path.parent).get(path.stem)
     if seconds is not None:
         run_time = _format_seconds(seconds)
+    elif measured is not None:
+        seconds = float(measured["seconds"])
+        run_time = f"{_format_seconds(seconds)} (measured {measured['date']}, {measured['cpus']} CPU cores)"
     else:
         run_time = f"{stated} ({STATED})" if stated else "—"
     outputs = [out for cell in code for out in cell.get("outputs", [])]

@@ -285,3 +285,20 @@ def test_the_command_line_builds_a_lesson(tmp_path):
     assert "index.html" in result.stdout
     pages = sorted(p.name for p in out.glob("*.html"))
     assert len(pages) == 2 and pages[0].startswith("00_") and pages[1] == "index.html"
+
+
+def test_measured_run_times_are_recorded_beside_the_lessons_and_shown(tmp_path):
+    from marlin_lite.site import RUN_TIMES, lesson_info, read_run_times, record_run_time
+
+    lesson = tmp_path / "00_welcome_and_data.ipynb"
+    lesson.write_bytes((REPO / "notebooks" / lesson.name).read_bytes())
+    assert read_run_times(tmp_path) == {}
+    assert "(stated in the lesson)" in lesson_info(lesson).run_time
+    record_run_time(lesson, 42.04)
+    record_run_time(tmp_path / "01_x.ipynb", 125.0)
+    times = read_run_times(tmp_path)
+    assert times["00_welcome_and_data"]["seconds"] == 42.0 and times["01_x"]["seconds"] == 125.0
+    info = lesson_info(lesson)
+    assert info.run_time_measured and info.run_time.startswith("42 s (measured ") and "CPU cores" in info.run_time
+    (tmp_path / RUN_TIMES).write_text("{not json")
+    assert read_run_times(tmp_path) == {}  # a damaged file falls back to the stated times
