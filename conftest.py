@@ -9,8 +9,9 @@
 * nbval's kernels inherit this process's environment. ``scripts/_env.sh`` exports
   ``MPLBACKEND=Agg`` for headless scripts, but a kernel with Agg draws nothing and every
   committed figure would go missing; so, when nbval runs, this process keeps Agg for itself
-  and hands the kernels the inline backend (as Jupyter and ``marlin_lite.course`` do), and
-  ``PYTHONHASHSEED=0`` when unset.
+  and hands the kernels the inline backend (as Jupyter and ``marlin_lite.course`` do),
+  ``PYTHONHASHSEED=0`` when unset, and ``MARLIN_LITE_PROGRESS=0`` (no progress bars, as in the
+  committed outputs that ``marlin_lite.course`` executes; ``scripts/test.sh`` exports it too).
 
 Shared fixtures live in ``tests/conftest.py``.
 """
@@ -35,3 +36,4 @@ def pytest_configure(config):
         matplotlib.use("Agg")  # this process (and its tests) stays headless
         os.environ["MPLBACKEND"] = INLINE_BACKEND  # ... the notebook kernels draw inline
         os.environ.setdefault("PYTHONHASHSEED", "0")
+        os.environ["MARLIN_LITE_PROGRESS"] = "0"

@@ -11,7 +11,7 @@ below (``tests/test_layers.py`` checks; ``docs/ARCHITECTURE.md`` draws them):
   truth), ``faces`` / ``preprocess`` (real faces: landmarks, crops, parsing), ``data`` (SynthFace
   datasets and splits), ``clipstore``, ``samples``, ``datasets`` (real-data loaders);
 * core: ``masking`` (which tokens the encoder sees) -> ``model`` (the autoencoder) -> ``official``
-  (official weights) -> ``pretrain`` -> ``course_weights`` -> ``encoders`` (which encoder) -> ``features``;
+  (official weights) -> ``runs`` (a run folder) -> ``pretrain`` -> ``course_weights`` -> ``encoders`` (which encoder) -> ``features``;
   ``recon``;
 * tasks: ``tasks`` (attributes, expressions, deepfakes, lip sync; probes and fine-tuning);
 * apps: ``transfer``, ``experiments``, ``diagnose``, ``lr_check``, ``replicate``, ``scaled``,

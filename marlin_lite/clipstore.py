@@ -74,7 +74,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from marlin_lite import __version__
 from marlin_lite.data import SynthFaceDataset
-from marlin_lite.utils import atomic_write_bytes, json_bytes, sha256_file
+from marlin_lite.utils import atomic_write_bytes, json_bytes, progress_bar, sha256_file
 
 __all__ = [
     "FORMAT",
@@ -147,35 +147,6 @@ def _read_json(path: Path, what: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValueError(f"{what} {path} does not hold a JSON object; rewrite the store")
     return data
-
-
-class _Progress:
-    """tqdm.auto when it is installed and wanted; otherwise a line per shard on stderr (or nothing)."""
-
-    def __init__(self, total: int | None, initial: int, desc: str, enabled: bool) -> None:
-        self.bar, self.enabled, self.count = None, enabled, initial
-        if not enabled:
-            return
-        try:
-            from tqdm.auto import tqdm
-        except ImportError:
-            return
-        self.bar = tqdm(total=total, initial=initial, desc=desc, unit="clip", dynamic_ncols=True)
-
-    def update(self, n: int) -> None:
-        self.count += n
-        if self.bar is not None:
-            self.bar.update(n)
-
-    def note(self, message: str) -> None:
-        if self.bar is not None:
-            self.bar.set_postfix_str(message, refresh=False)
-        elif self.enabled:
-            print(f"clipstore: {message} ({self.count} clips)", file=sys.stderr, flush=True)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
 
 
 # --------------------------------------------------------------------------------------
@@ -409,9 +380,10 @@ def _write_shard(
     clip_len: int,
     size: int,
     with_parsing: bool,
-    progress: _Progress,
+    progress: Any,
 ) -> dict[str, Any] | None:
-    """Fill shard ``k`` with up to ``capacity`` clips from ``clips`` (already fitted), atomically.
+    """Fill shard ``k`` with up to ``capacity`` clips from ``clips`` (already fitted), atomically;
+    ``progress`` (a :func:`~marlin_lite.utils.progress_bar`) counts each clip.
 
     Returns the shard's record, or ``None`` when ``clips`` was already exhausted.
     """
@@ -493,7 +465,7 @@ def write_clip_store(
             0 = in this process).
         overwrite: discard a store (finished or not) of a different config in ``out_dir``.
             One writer per folder: two processes writing the same store at once corrupt it.
-        progress: show a progress bar (tqdm.auto) or, without tqdm, a line per shard.
+        progress: show a progress bar (:func:`~marlin_lite.utils.progress_bar`).
 
     Returns:
         The written :class:`ClipStore`. A finished store of the same config is returned as is.
@@ -565,7 +537,7 @@ def write_clip_store(
             break
         records.append(rec)
     done = sum(r["count"] for r in records)
-    bar = _Progress(src.length, done, f"clipstore {out.name}", progress)
+    bar = progress_bar(total=src.length, initial=done, desc=f"clipstore {out.name}", unit="clip", enabled=progress, dynamic_ncols=True)
     pool = None
     try:
         if src.length is None:
@@ -588,7 +560,7 @@ def write_clip_store(
                 break
             atomic_write_bytes(work / f"shard_{k:05d}.json", json_bytes(rec))
             records.append(rec)
-            bar.note(f"shard {k} written")
+            bar.set_postfix_str(f"shard {k} written", refresh=False)
             k += 1
             if src.length is None and rec["count"] < shard_size:
                 break
@@ -1083,7 +1055,7 @@ class ClipStore(Dataset):
         """
         t0 = time.perf_counter()
         problems, files, total = [], 0, 0
-        bar = _Progress(len(self), 0, "verify", progress)
+        bar = progress_bar(total=len(self), desc="verify", unit="clip", enabled=progress, dynamic_ncols=True)
         try:
             for s in self.shards:
                 for kind in self._kinds():

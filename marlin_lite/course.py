@@ -43,7 +43,7 @@ import nbformat
 from nbformat import NotebookNode
 
 from marlin_lite.site import build_site, record_run_time
-from marlin_lite.utils import project_root
+from marlin_lite.utils import PROGRESS_ENV, project_root
 
 __all__ = [
     "REPO_ROOT",
@@ -251,12 +251,14 @@ def _client_classes():
 
 
 def kernel_env() -> dict[str, str]:
-    """The environment of a lesson kernel: ours, plus the inline matplotlib backend and
+    """The environment of a lesson kernel: ours, plus the inline matplotlib backend,
     ``PYTHONHASHSEED=0`` (``scripts/_env.sh`` sets ``MPLBACKEND=Agg`` for headless scripts, which
-    would make a kernel draw nothing)."""
+    would make a kernel draw nothing) and ``MARLIN_LITE_PROGRESS=0``: no progress bar (its text
+    varies from run to run) lands in a lesson's committed outputs (:func:`marlin_lite.utils.progress_bar`)."""
     env = dict(os.environ)
     env["MPLBACKEND"] = INLINE_BACKEND
     env["PYTHONHASHSEED"] = "0"
+    env[PROGRESS_ENV] = "0"
     return env
 
 

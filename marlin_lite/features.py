@@ -26,12 +26,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from marlin_lite.encoders import as_encoder, encoder_digest, load_encoder
 from marlin_lite.model import check_clips, MarlinAutoencoder, MarlinEncoder
 from marlin_lite.preprocess import find_videos, output_name
-from marlin_lite.utils import atomic_write_bytes, check_writable_dir, json_bytes, pick_device
+from marlin_lite.utils import atomic_write_bytes, check_writable_dir, json_bytes, pick_device, progress_bar
 from marlin_lite.video import WINDOW_RULES, frames_to_tensor, read_video, resize_clips, window_indices
 
 POOLINGS = ("mean", "none")
@@ -75,11 +74,8 @@ def extract_features(
     was_training = enc.training
     enc.eval()
     bf16 = precision == "bf16" or (precision == "auto" and dev.type == "cuda")
-    chunks = range(0, clips.shape[0], batch_size)
-    if progress:
-        chunks = tqdm(chunks, desc="features", unit="batch")
     out = []
-    for i in chunks:
+    for i in progress_bar(range(0, clips.shape[0], batch_size), desc="features", unit="batch", enabled=progress):
         x = clips[i : i + batch_size].to(dev, non_blocking=True)
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
             f = enc.extract_features(x, keep_seq=pooling == "none")
@@ -231,10 +227,7 @@ def extract_folder(
                   overwrite)
     started = time.perf_counter()
     files: list[dict] = []
-    items = videos
-    if progress:
-        items = tqdm(videos, desc="videos", unit="video")
-    for path in items:
+    for path in progress_bar(videos, desc="videos", unit="video", enabled=progress):
         name = output_name(path, root)
         target = out / f"{name}.npy"
         row: dict = {"video": str(path.relative_to(root)), "features": str(target.relative_to(out))}

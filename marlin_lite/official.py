@@ -23,10 +23,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
 
 from marlin_lite.model import MarlinAutoencoder, MarlinConfig, get_config
-from marlin_lite.utils import atomic_file, sha256_file
+from marlin_lite.utils import atomic_file, progress_bar, sha256_file
 
 # Where official names and ours differ: (official part, MARLIN-lite part) of a key. Each part
 # is unique to its side, so one table renames both ways by substring replacement.
@@ -313,7 +312,7 @@ def _download(url: str, dest: Path, sha256: str | None) -> None:
     with atomic_file(dest) as tmp:  # a failed or corrupt download leaves nothing behind
         with urllib.request.urlopen(url) as resp, open(tmp, "wb") as out:  # noqa: S310 (a fixed https URL)
             total = int(resp.headers.get("Content-Length") or 0) or None
-            with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name) as bar:
+            with progress_bar(total=total, unit="B", unit_scale=True, desc=dest.name) as bar:
                 for chunk in iter(lambda: resp.read(1 << 20), b""):
                     out.write(chunk)
                     bar.update(len(chunk))

@@ -72,7 +72,7 @@ from marlin_lite import labels as L
 from marlin_lite import video as V
 from marlin_lite import __version__
 from marlin_lite.datasets.ytf import list_frame_files, read_frame_files
-from marlin_lite.utils import atomic_write_bytes, check_writable_dir, deterministic_npz, json_bytes, sha256_file
+from marlin_lite.utils import atomic_write_bytes, check_writable_dir, deterministic_npz, json_bytes, progress_bar, sha256_file
 
 __all__ = [
     "VIDEO_EXTENSIONS",
@@ -599,8 +599,6 @@ def preprocess_folder(
     Returns:
         A :class:`Report`. ``index.json`` and ``preprocess_report.json`` are written.
     """
-    from tqdm.auto import tqdm
-
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be an int >= 1, got {workers!r}")
     root = Path(video_dir)
@@ -625,7 +623,7 @@ def preprocess_folder(
             continue
         jobs.append((str(path), str(out), name, chunk, frame_rate))
 
-    bar = tqdm(total=len(jobs), desc="preprocess", unit="video", disable=not progress or not jobs, file=sys.stderr)
+    bar = progress_bar(total=len(jobs), desc="preprocess", unit="video", enabled=progress and bool(jobs), file=sys.stderr)
     failures = 0
 
     def done(result: dict[str, Any]) -> None:

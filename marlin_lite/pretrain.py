@@ -33,7 +33,6 @@ import dataclasses
 import json
 import math
 import os
-import random
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -41,8 +40,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import filelock
-import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
@@ -53,14 +50,39 @@ from marlin_lite.clipstore import ClipStore, make_loader, open_for_training, sto
 from marlin_lite.data import SynthFaceDataset
 from marlin_lite.masking import FACE_GUIDED, TokenGrid, check_label_range, make_visible_mask, num_visible
 from marlin_lite.model import INITS, Discriminator, MarlinAutoencoder, MarlinConfig, TokenSplit, estimate_flops, get_config, split_tokens
+from marlin_lite.runs import (
+    CHECKPOINT,
+    METRICS,
+    RUN_FILES,
+    NotACheckpointError,
+    RunLock,
+    atomic_save,
+    clear_run,
+    load_checkpoint,
+    prepare_run_folder,
+    read_metrics,
+    rng_state,
+    run_files_in,
+    set_rng_state,
+    write_rank_digest,
+)
 from marlin_lite.synthface import EXPRESSION_STYLES, FRAMINGS
-from marlin_lite.utils import atomic_file, atomic_write_bytes, find_config, load_yaml, pick_device
+from marlin_lite.utils import find_config, load_yaml, pick_device, progress_bar
 
-CHECKPOINT = "checkpoint.pt"
-METRICS = "metrics.jsonl"
-#: What a run writes into its folder (``clear_run`` removes these, the figures and the rank digests).
-RUN_FILES = (CHECKPOINT, METRICS, "config.json", "summary.json", "launch_config.yaml", "loss_curve.png", "reconstruction.png",
-             "torchrun.log")
+__all__ = [
+    # the recipe
+    "PretrainConfig", "SCHEDULES", "load_config", "parse_bool",
+    # the objective and one step
+    "lr_factor", "reconstruction_loss", "critic_loss", "fused_adamw", "step_flops", "StepBatches", "mask_generator",
+    "check_pixels", "training_data", "train_step",
+    # the loop and its results
+    "train", "TrainResult", "ensure_pretrained", "saved_config", "model_from_checkpoint", "reconstruction_figure",
+    "save_reconstruction_figure", "main",
+    # the run folder (marlin_lite.runs), re-exported: lessons and users import them from here
+    "CHECKPOINT", "METRICS", "RUN_FILES", "NotACheckpointError", "atomic_save", "clear_run", "load_checkpoint", "read_metrics",
+    "run_files_in",
+]
+
 #: Learning-rate schedules: ``course`` (moves every step) and ``official`` (once per epoch), see :func:`lr_factor`.
 SCHEDULES: tuple[str, ...] = ("course", "official")
 #: Settings that may change between a run and its resumption (they do not change the result).
@@ -377,22 +399,6 @@ def _read_back(stats: dict[str, torch.Tensor]) -> dict[str, float]:
     return dict(zip(stats, torch.stack([v.float() for v in stats.values()]).tolist()))
 
 
-def atomic_save(obj: Any, path: Path) -> None:
-    """``torch.save`` to a temporary file beside ``path``, then rename: never a half file (and no
-    temporary file left behind when saving fails)."""
-    with atomic_file(path) as tmp:
-        torch.save(obj, tmp)
-
-
-def clear_run(out: Path) -> None:
-    """Delete a run's files from its folder (:data:`RUN_FILES`, figures, rank digests, temporary files)."""
-    for name in RUN_FILES:
-        (out / name).unlink(missing_ok=True)
-    for pattern in ("recon_step*.png", "rank*_weights.sha256", ".*.tmp"):
-        for p in out.glob(pattern):
-            p.unlink(missing_ok=True)
-
-
 def check_pixels(video: torch.Tensor) -> None:
     """The first batch's pixels, once per run: NaN or infinite values are a ``ValueError``, and values
     outside [0, 1] (e.g. 0-255 floats) a warning, since the package's videos are floats in [0, 1]."""
@@ -408,66 +414,6 @@ def check_pixels(video: torch.Tensor) -> None:
 
         hint = " (0-255 values? divide by 255)" if hi > 2 else ""
         warnings.warn(f"the first training batch has pixel values in [{lo:.3g}, {hi:.3g}], not [0, 1]{hint}", stacklevel=2)
-
-
-def run_files_in(out: Path) -> list[str]:
-    """The files that make ``out`` hold a run: a checkpoint or a non-empty metrics log."""
-    return [n for n in (CHECKPOINT, METRICS) if (out / n).is_file() and (out / n).stat().st_size > 0]
-
-
-def read_metrics(out_dir: str | os.PathLike[str]) -> list[dict[str, float]]:
-    """The rows of ``<out_dir>/metrics.jsonl`` (one per logged step; all runs of a resumed run)."""
-    path = Path(out_dir) / METRICS
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def _prepare_run_folder(out: Path, *, resume: bool, overwrite: bool, resume_step: int | None) -> None:
-    """Called with the folder's lock held: sweep temporary files a killed run left, refuse to start a
-    new run over an old one (unless ``overwrite``), and cut a resumed run's log back to its checkpoint."""
-    for p in out.glob(".*.tmp"):  # only a run holding the lock writes here, and that is us
-        p.unlink(missing_ok=True)
-    log = out / METRICS
-    if not resume:
-        held = run_files_in(out)
-        if held and not overwrite:
-            raise ValueError(f"{out} holds a run already ({', '.join(held)}); pass --resume to continue it, --overwrite "
-                             "(overwrite=True) to delete it and start over, or choose another out_dir")
-        if overwrite:
-            clear_run(out)
-        return
-    if resume_step is not None and log.is_file():
-        lines = log.read_text().splitlines()
-        kept = [line for line in lines if line.strip() and json.loads(line).get("step", 0) <= resume_step]
-        if len(kept) != len(lines):  # steps logged after the checkpoint would appear twice
-            atomic_write_bytes(log, "".join(f"{line}\n" for line in kept).encode())
-
-
-class NotACheckpointError(ValueError):
-    """A readable PyTorch file that is not a MARLIN-lite training checkpoint (official weights,
-    a bare state dict ...): :func:`load_checkpoint` raises it, so a caller can try another loader."""
-
-
-def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a checkpoint written by :func:`train` (``weights_only=True``).
-
-    Raises :class:`NotACheckpointError` for a readable file that is not one (no ``config`` and
-    ``model`` dicts)."""
-    p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(f"no checkpoint at {p}; train first, or drop --resume")
-    try:
-        ckpt = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001
-        raise ValueError(f"{p} is not a readable MARLIN-lite checkpoint ({err}); delete it or point elsewhere") from err
-    if not (isinstance(ckpt, dict) and isinstance(ckpt.get("config"), dict) and isinstance(ckpt.get("model"), dict)):
-        got = f"a dict with keys {list(ckpt)[:6]}" if isinstance(ckpt, dict) else f"a {type(ckpt).__name__}"
-        raise NotACheckpointError(
-            f"{p} is not a MARLIN-lite checkpoint: it holds {got}, not the dict with 'config' and 'model' that "
-            "train() writes; for official MARLIN weights use marlin_lite.official.load_pretrained, else point elsewhere"
-        )
-    return ckpt
 
 
 def saved_config(ckpt: dict[str, Any], path: str | os.PathLike[str]) -> PretrainConfig:
@@ -528,63 +474,6 @@ class TrainResult:
     step: int
 
 
-class _RunLock:
-    """A lock on the run folder: two runs writing one folder would interleave their logs and
-    overwrite each other's checkpoints.
-
-    :class:`filelock.FileLock` on ``<folder>/.lock`` (``flock`` on POSIX, ``msvcrt`` on Windows):
-    the operating system holds it, so it cannot be held twice and it ends with its process however
-    that process dies (nothing stale to take over). The file stays between runs (unlinking a lock
-    file breaks mutual exclusion for processes that opened it); while held it names the holder's
-    PID for the error message, and it is emptied on release.
-    """
-
-    def __init__(self, folder: Path) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
-        self.path = folder / ".lock"
-        self._lock = filelock.FileLock(self.path, timeout=0)
-        try:
-            self._lock.acquire()
-        except filelock.Timeout:
-            raise RuntimeError(f"another training run ({self._holder()}) is writing to {folder}; wait for it or use another "
-                               "out_dir") from None
-        self._write(str(os.getpid()))
-
-    def _write(self, text: str) -> None:
-        with open(self.path, "r+") as f:  # the holder alone writes; contenders never truncate it
-            f.truncate(0)
-            f.write(text)
-
-    def _holder(self) -> str:
-        try:
-            pid = self.path.read_text().strip()
-        except OSError:
-            pid = ""
-        return f"process {pid}" if pid else "a process"
-
-    def release(self) -> None:
-        if self._lock.is_locked:
-            self._write("")
-            self._lock.release()
-
-
-def _rng_state() -> dict[str, Any]:
-    """Global RNG states (torch, NumPy, Python) as tensors and plain lists (weights_only-safe)."""
-    _, keys, pos, has_gauss, gauss = np.random.get_state()
-    return {
-        "torch": torch.get_rng_state(),
-        "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos), "has_gauss": int(has_gauss), "gauss": float(gauss)},
-        "python": list(random.getstate()[1]),
-    }
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    n = state["numpy"]
-    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
-    random.setstate((3, tuple(state["python"]), None))
-
-
 def training_data(cfg: PretrainConfig, dataset: Dataset | None = None) -> Dataset:
     """The clips a run trains on: ``dataset`` as given, the clip store at ``cfg.data_path``, else
     the SynthFace training split the config describes. A clip store is checked against the model
@@ -614,7 +503,7 @@ def _restore(ckpt_path: Path, cfg: PretrainConfig, model: MarlinAutoencoder, dis
     disc.load_state_dict({k[len("discriminator.") :]: v for k, v in state.items() if k.startswith("discriminator.")})
     for obj, key in zip(states, ("opt_g", "opt_d", "sched_g", "sched_d")):
         obj.load_state_dict(ckpt[key])
-    _set_rng_state(ckpt["rng"])
+    set_rng_state(ckpt["rng"])
     return ckpt
 
 
@@ -770,20 +659,17 @@ def train(
     autocast = lambda: torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)  # noqa: E731
     flops_per_clip = step_flops(mcfg, num_visible(grid.num_tokens, cfg.mask_ratio), adversarial=cfg.adversarial)
 
-    lock = _RunLock(out) if ddp.main else None
+    lock = RunLock(out) if ddp.main else None
     if ddp.main:
         try:
-            _prepare_run_folder(out, resume=resume, overwrite=overwrite, resume_step=start_step if resume else None)
+            prepare_run_folder(out, resume=resume, overwrite=overwrite, resume_step=start_step if resume else None)
         except BaseException:
             lock.release()  # type: ignore[union-attr]
             raise
         (out / "config.json").write_text(json.dumps(asdict(cfg), indent=1, default=list) + "\n")
     log_path = out / METRICS
-    bar = None
-    if ddp.main and cfg.progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=cfg.max_steps, initial=start_step, desc="pretrain", unit="step", dynamic_ncols=True)
+    bar = progress_bar(total=cfg.max_steps, initial=start_step, desc="pretrain", unit="step", enabled=ddp.main and cfg.progress,
+                       dynamic_ncols=True)
 
     def save(step: int) -> None:
         if not ddp.main:
@@ -798,7 +684,7 @@ def train(
                 "sched_g": sched_g.state_dict(),
                 "sched_d": sched_d.state_dict(),
                 "step": step,
-                "rng": _rng_state(),
+                "rng": rng_state(),
                 "history": history,
                 "data": data_id,
             },
@@ -879,23 +765,21 @@ def train(
                 if ddp.main:
                     with open(log_path, "a") as f:
                         f.write(json.dumps(history[-1]) + "\n")
-            if bar is not None:
-                if metrics:
-                    bar.set_postfix(loss=f"{metrics['loss']:.4f}", clips_s=f"{history[-1].get('clips_per_s', 0) if history else 0:.1f}", refresh=False)
-                bar.update(1)
+            if metrics:
+                bar.set_postfix(loss=f"{metrics['loss']:.4f}", clips_s=f"{history[-1].get('clips_per_s', 0) if history else 0:.1f}", refresh=False)
+            bar.update(1)
             if ddp.main and cfg.figure_every and step % cfg.figure_every == 0:
                 save_reconstruction_figure(model, x[:1], visible[:1], pred[:1], out / f"recon_step{step:06d}.png", step)
             if cfg.ckpt_every and (step % cfg.ckpt_every == 0 or step == cfg.max_steps):
                 save(step)
             if callback is not None:
                 callback(step, metrics)
-        if bar is not None:
-            bar.close()
+        bar.close()
     finally:
         if lock is not None:
             lock.release()
     if ddp.world_size > 1:
-        _write_rank_digest(model, disc, out, ddp.rank)
+        write_rank_digest(model, disc, out, ddp.rank)
     model.discriminator = disc
     return TrainResult(model.eval(), history, out, step)
 
@@ -925,17 +809,6 @@ def ensure_pretrained(cfg: PretrainConfig) -> TrainResult:
     clear_run(Path(cfg.out_dir))  # another config's run, or a run killed before its first checkpoint
     result = train(cfg)
     return dataclasses.replace(result, model=result.model.cpu())
-
-
-def _write_rank_digest(model: torch.nn.Module, disc: torch.nn.Module, out: Path, rank: int) -> None:
-    """Each process records a digest of its final weights (DDP keeps them identical)."""
-    import hashlib
-
-    h = hashlib.sha256()
-    for _, t in sorted({**model.state_dict(), **disc.state_dict()}.items()):
-        h.update(t.detach().cpu().contiguous().numpy().tobytes())
-    out.mkdir(parents=True, exist_ok=True)
-    (out / f"rank{rank}_weights.sha256").write_text(h.hexdigest() + "\n")
 
 
 def save_reconstruction_figure(

@@ -1,4 +1,4 @@
-"""Small helpers every lesson uses: seeding and device choice."""
+"""Small helpers every lesson uses: seeding, device choice and progress bars."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ import re
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 import yaml
+from tqdm.auto import tqdm
 
 
 def seed_everything(seed: int = 0, *, deterministic: bool = True) -> torch.Generator:
@@ -57,6 +59,30 @@ def pick_device(preference: str = "auto") -> torch.device:
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+PROGRESS_ENV = "MARLIN_LITE_PROGRESS"
+"""Set to ``0`` to turn every :func:`progress_bar` off (``scripts/test.sh`` and the kernels of
+:func:`marlin_lite.course.execute_notebook` do)."""
+
+
+def progress_bar(
+    iterable: Any = None, *, total: float | None = None, desc: str | None = None, unit: str = "it",
+    enabled: bool = True, **kwargs: Any,
+) -> tqdm:
+    """The package's one progress bar: ``tqdm.auto.tqdm`` (a widget in Jupyter, text on stderr
+    elsewhere), with tqdm's rate (``it/s`` or ``s/it`` in ``unit``) and time left.
+
+    Wrap a loop (``for x in progress_bar(items, desc="features", unit="video")``) or update it by
+    hand (``bar = progress_bar(total=n)``, ``bar.update(1)``, ``bar.close()``). The bar is disabled
+    (it draws nothing and yields the iterable's items as they are) when ``enabled`` is false or
+    when the environment variable ``MARLIN_LITE_PROGRESS`` is ``0``: committed lesson outputs and
+    the nbval tests must not hold bars, whose text varies from run to run, so ``scripts/test.sh``
+    exports it and :func:`marlin_lite.course.execute_notebook` runs its kernels with it. A
+    student in JupyterLab (the variable unset) sees the bars. Other keyword arguments go to tqdm.
+    """
+    off = not enabled or os.environ.get(PROGRESS_ENV, "").strip() == "0"
+    return tqdm(iterable, total=total, desc=desc, unit=unit, disable=off, **kwargs)
 
 
 # --------------------------------------------------------------------------------------

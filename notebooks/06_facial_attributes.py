@@ -390,12 +390,12 @@ import time
 
 start = time.perf_counter()
 table = run_far(model, train_set, test_set, val_set=val_set, fractions=FRACTIONS, seeds=SEEDS, methods=PROBE_METHODS, cache=cache,
-                probe=dict(lr=PROBE_LR, epochs=PROBE_EPOCHS))
+                probe=dict(lr=PROBE_LR, epochs=PROBE_EPOCHS), progress=True)
 print(f"probes: {time.perf_counter() - start:.0f} s")
 if FINETUNE_METHODS:
     start = time.perf_counter()
     table.extend(run_far(model, train_set, test_set, val_set=val_set, fractions=FINETUNE_FRACTIONS, seeds=SEEDS,
-                         methods=FINETUNE_METHODS, cache=cache, finetune=dict(epochs=FINETUNE_EPOCHS, lr=FINETUNE_LR)))
+                         methods=FINETUNE_METHODS, cache=cache, finetune=dict(epochs=FINETUNE_EPOCHS, lr=FINETUNE_LR), progress=True))
     print(f"fine-tuning: {time.perf_counter() - start:.0f} s")
 
 # %%

@@ -70,7 +70,7 @@ from marlin_lite.synthface import EXPRESSIONS, generate_clip
 from marlin_lite.tasks import ResultsTable, fer_confusion, make_head, random_encoder, subsample, task_generator
 from marlin_lite.tasks import metrics
 from marlin_lite.transfer import show_task_report
-from marlin_lite.utils import seed_everything
+from marlin_lite.utils import progress_bar, seed_everything
 from marlin_lite.viz import plot_intervals
 
 # %matplotlib inline
@@ -255,7 +255,8 @@ kw = dict(num_identities=NUM_IDENTITIES, clips_per_identity=CLIPS_PER_IDENTITY, 
           fake_fraction=0.0, cache=True, **RENDER)
 train_set, val_set, test_set = (SynthFaceDataset(split, **kw) for split in ("train", "val", "test"))
 splits = {"train": train_set, "val": val_set, "test": test_set}
-videos = {name: torch.stack([ds[i]["video"] for i in range(len(ds))]) for name, ds in splits.items()}
+videos = {name: torch.stack([ds[i]["video"] for i in progress_bar(range(len(ds)), desc=f"rendering {name}", unit="clip")])
+          for name, ds in splits.items()}
 y = {name: torch.stack([ds[i]["expression"] for i in range(len(ds))]) for name, ds in splits.items()}
 for name, ds in splits.items():
     counts = torch.bincount(y[name], minlength=C).tolist()
@@ -404,9 +405,8 @@ for f in FRACTIONS:
         record("majority class", f, F.one_hot(torch.full_like(y["test"], majority), C).float(), "always " + EXPRESSIONS[majority])
 
 pixels = {"32x32 pixels": {name: F.adaptive_avg_pool3d(v, (GRID[0], 32, 32)).flatten(1) for name, v in videos.items()}}  # (N, 3 * T' * 32 * 32)
-for f in FRACTIONS:
-    for s in SEEDS:
-        record("pixel probe", f, *best_probe("pixels", pixels, subsets[(f, s)]))
+for (f, s), train_items in progress_bar(subsets.items(), desc="pixel probes", unit="subset"):
+    record("pixel probe", f, *best_probe("pixels", pixels, train_items))
 print("training clips per fraction:", {f: len(subsets[(f, SEEDS[0])]) for f in FRACTIONS})
 print("pixel probe, what validation picked (all labels):", runs[("pixel probe", 1.0)]["choices"])
 
@@ -464,8 +464,8 @@ def encode(enc):
     return out
 
 
-encoded = {"pretrained": encode(encoder)}
-encoded.update({f"random init {s}": encode(random_encoder(mcfg, s)) for s in SEEDS})
+encoders = {"pretrained": encoder, **{f"random init {s}": random_encoder(mcfg, s) for s in SEEDS}}
+encoded = {name: encode(enc) for name, enc in progress_bar(encoders.items(), desc="encoding", unit="encoder")}
 torch.testing.assert_close(encoded["pretrained"]["test"]["mean"][:8], extract_features(model, videos["test"][:8]))
 print("our pooled feature == marlin_lite.features.extract_features: True")
 print("feature shapes (test):", {k: tuple(v.shape) for k, v in encoded["pretrained"]["test"].items()})
@@ -475,10 +475,9 @@ def view(name, key="mean"):
     return {split: feats[key] for split, feats in encoded[name].items()}
 
 
-for f in FRACTIONS:
-    for s in SEEDS:
-        record("random-init probe", f, *best_probe(f"random init {s}", {"mean token": view(f"random init {s}")}, subsets[(f, s)]))
-        record("pretrained probe", f, *best_probe("pretrained", {"mean token": view("pretrained")}, subsets[(f, s)]))
+for (f, s), train_items in progress_bar(subsets.items(), desc="probes", unit="subset"):
+    record("random-init probe", f, *best_probe(f"random init {s}", {"mean token": view(f"random init {s}")}, train_items))
+    record("pretrained probe", f, *best_probe("pretrained", {"mean token": view("pretrained")}, train_items))
 for method in ("random-init probe", "pretrained probe"):
     for f in FRACTIONS:
         print(report(method, f))
@@ -501,7 +500,7 @@ def train_end_to_end(init, items, seed, lr):
     order_gen = task_generator(seed, "e2e_order")
     x, t = videos["train"][items], y["train"][items]
     order, history, best = torch.empty(0, dtype=torch.int64), [], None
-    for step in range(1, TRAIN_STEPS + 1):
+    for step in progress_bar(range(1, TRAIN_STEPS + 1), desc=f"end to end, lr {lr:g}", unit="step"):
         if len(order) < min(BATCH_SIZE, len(items)):
             order = torch.randperm(len(items), generator=order_gen)  # a new pass over the subset
         idx, order = order[:BATCH_SIZE], order[BATCH_SIZE:]
@@ -647,7 +646,7 @@ def pixel_region(mask):
 
 
 region_runs = {}
-for r, mask in cells.items():
+for r, mask in progress_bar(cells.items(), desc="region probes", unit="region"):
     sources = {"pretrained": region_views("pretrained", mask), "random init": region_views(f"random init {SEEDS[0]}", mask)}
     if r != "all cells":  # the whole frame's pixels are the pixel probe of section 4
         sources["pixels"] = pixel_region(mask)

@@ -76,7 +76,7 @@ from marlin_lite.tasks import metrics
 from marlin_lite.tasks.probe import clip_windows, pool_windows
 from marlin_lite.replicate import load_replication, text_table
 from marlin_lite.transfer import show_task_report
-from marlin_lite.utils import seed_everything
+from marlin_lite.utils import progress_bar, seed_everything
 from marlin_lite.viz import plot_intervals
 
 # %matplotlib inline
@@ -314,7 +314,7 @@ kw = dict(num_identities=NUM_IDENTITIES, clips_per_identity=CLIPS_PER_IDENTITY, 
           fake_fraction=FAKE_FRACTION, cache=True, **RENDER)
 train_set, val_set, test_set = (SynthFaceDataset(split, **kw) for split in ("train", "val", "test"))
 splits = {"train": train_set, "val": val_set, "test": test_set}
-items = {name: [ds[i] for i in range(len(ds))] for name, ds in splits.items()}
+items = {name: [ds[i] for i in progress_bar(range(len(ds)), desc=f"rendering {name}", unit="video")] for name, ds in splits.items()}
 fake = {name: torch.stack([it["fake"] for it in its]).float() for name, its in items.items()}
 manip = {name: torch.stack([it["manipulation"] for it in its]) for name, its in items.items()}
 windows = {name: torch.cat([clip_windows(it["video"], NUM_FRAMES) for it in its]) for name, its in items.items()}  # (N * W, 3, T, H, W)
@@ -469,10 +469,9 @@ def pooled_differences(clips, k):
 
 pixel_views = {"32x32": {name: pooled_pixels(w, 32) for name, w in windows.items()}}
 difference_views = {"32x32": {name: pooled_differences(w, 32) for name, w in windows.items()}}
-for f in FRACTIONS:
-    for s in SEEDS:
-        record("pixel probe", f, *best_probe("pixels", pixel_views, subsets[(f, s)]))
-        record("frame-difference probe", f, *best_probe("frame differences", difference_views, subsets[(f, s)]))
+for (f, s), train_videos in progress_bar(subsets.items(), desc="pixel probes", unit="subset"):
+    record("pixel probe", f, *best_probe("pixels", pixel_views, train_videos))
+    record("frame-difference probe", f, *best_probe("frame differences", difference_views, train_videos))
 print("training videos per fraction:", {f: len(subsets[(f, SEEDS[0])]) for f in FRACTIONS})
 for method in ("pixel probe", "frame-difference probe"):
     print(f"{method}, what validation picked (all labels):", runs[(method, 1.0)]["choices"])
@@ -531,7 +530,7 @@ def train_end_to_end(net, train_videos, seed, lr, steps):
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=0.05)
     order_gen = task_generator(seed, "e2e_order")
     order, history, best = torch.empty(0, dtype=torch.int64), [], None
-    for step in range(1, steps + 1):
+    for step in progress_bar(range(1, steps + 1), desc=f"end to end, lr {lr:g}", unit="step"):
         if len(order) < min(BATCH_SIZE, len(sel)):
             order = sel[torch.randperm(len(sel), generator=order_gen)]  # a new pass over the clips
         idx, order = order[:BATCH_SIZE], order[BATCH_SIZE:]
@@ -627,13 +626,13 @@ for method in ("pixel probe", "frame-difference probe", "supervised scratch", "3
 # seed as its control; the fine-tune uses the loop above.
 
 # %%
-features = {"pretrained": {name: extract_features(encoder, w, batch_size=32) for name, w in windows.items()}}
-features.update({f"random init {s}": {name: extract_features(random_encoder(mcfg, s), w, batch_size=32) for name, w in windows.items()}
+features = {"pretrained": {name: extract_features(encoder, w, batch_size=32, progress=True) for name, w in windows.items()}}
+features.update({f"random init {s}": {name: extract_features(random_encoder(mcfg, s), w, batch_size=32, progress=True)
+                                      for name, w in windows.items()}
                  for s in SEEDS})
-for f in FRACTIONS:
-    for s in SEEDS:
-        record("random-init probe", f, *best_probe(f"random init {s}", {"mean token": features[f"random init {s}"]}, subsets[(f, s)]))
-        record("pretrained probe", f, *best_probe("pretrained", {"mean token": features["pretrained"]}, subsets[(f, s)]))
+for (f, s), train_videos in progress_bar(subsets.items(), desc="probes", unit="subset"):
+    record("random-init probe", f, *best_probe(f"random init {s}", {"mean token": features[f"random init {s}"]}, train_videos))
+    record("pretrained probe", f, *best_probe("pretrained", {"mean token": features["pretrained"]}, train_videos))
 for f in TRAIN_FRACTIONS:
     for s in TRAIN_SEEDS:
         lr, scores, history, step, key = train_best(lambda: EncoderClassifier(copy.deepcopy(encoder), s), subsets[(f, s)], s, TRAIN_STEPS)

@@ -263,7 +263,7 @@ artifacts = {}
 threads = torch.get_num_threads()
 torch.set_num_threads(1)
 table = run_lipsync(model, seeds=SEEDS, data=data, max_offset=MAX_OFFSET, expert_steps=EXPERT_STEPS, steps=GENERATOR_STEPS,
-                    num_eval_windows=NUM_EVAL_WINDOWS, artifacts=artifacts)
+                    num_eval_windows=NUM_EVAL_WINDOWS, artifacts=artifacts, progress=True)
 torch.set_num_threads(threads)
 print({k: round(v, 1) for k, v in artifacts["seconds"].items()})
 
@@ -411,7 +411,7 @@ try:  # face crops need the optional 'faces' extra (MediaPipe); whole frames do 
     CROP = "landmarks"
 except faces.FacesExtraMissingError:
     CROP = "frame"
-file_clips, report = talking_face_clips(lrs2, size=mcfg.img_size, segment_frames=L, max_segments=2, crop=CROP, n_mels=40)
+file_clips, report = talking_face_clips(lrs2, size=mcfg.img_size, segment_frames=L, max_segments=2, crop=CROP, n_mels=40, progress=True)
 print(f"{len(lrs2)} utterances of {len(lrs2.sources)} programmes -> {len(file_clips)} clips of L = {L} frames (2T + 2K)")
 print("video", tuple(file_clips.video.shape), file_clips.video.dtype, "| mel", tuple(file_clips.mel.shape))
 print("skipped:", len(report.too_short) + len(report.no_audio) + len(report.no_face))

@@ -210,6 +210,19 @@ def test_execute_notebook_counts_env_and_no_timing(tmp_path: Path) -> None:
     assert nbformat.read(path, as_version=4).cells[2].execution_count == 9, "the source file is untouched"
 
 
+def test_execute_notebook_runs_kernels_without_progress_bars(tmp_path: Path, monkeypatch) -> None:
+    """Committed lesson outputs hold no progress bar: the kernel gets MARLIN_LITE_PROGRESS=0 even
+    when this process has none, so marlin_lite.utils.progress_bar draws nothing (no widget, no stderr)."""
+    monkeypatch.delenv("MARLIN_LITE_PROGRESS", raising=False)
+    nb = new_notebook(cells=[
+        code("import os\nprint(os.environ.get('MARLIN_LITE_PROGRESS'))"),
+        code("from marlin_lite.utils import progress_bar\nprint(sum(progress_bar(range(3), desc='counting')))"),
+    ])
+    ran, _ = execute_notebook(nb, cwd=tmp_path)
+    assert ran.cells[0].outputs[0].text == "0\n"
+    assert [(o.output_type, o.get("text")) for o in ran.cells[1].outputs] == [("stream", "3\n")]
+
+
 def test_execute_notebook_errors_filter_and_in_memory(tmp_path: Path) -> None:
     nb = new_notebook(cells=[
         code("a = 1"),

@@ -28,7 +28,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "marlin_lite.datasets", "marlin_lite.datasets.*",
     ),
     "core": (
-        "marlin_lite.masking", "marlin_lite.model", "marlin_lite.official", "marlin_lite.pretrain", "marlin_lite.course_weights",
+        "marlin_lite.masking", "marlin_lite.model", "marlin_lite.official", "marlin_lite.runs", "marlin_lite.pretrain", "marlin_lite.course_weights",
         "marlin_lite.encoders", "marlin_lite.features", "marlin_lite.recon",
     ),
     "tasks": ("marlin_lite.tasks", "marlin_lite.tasks.*"),

@@ -379,12 +379,12 @@ def _hold_lock(folder: str, seconds: float, start_at: float, result_dir: str) ->
     import os as _os
     import time as _time
 
-    from marlin_lite.pretrain import _RunLock
+    from marlin_lite.runs import RunLock
 
     while _time.time() < start_at:
         pass
     try:
-        lock = _RunLock(Path(folder))
+        lock = RunLock(Path(folder))
     except RuntimeError:
         Path(result_dir, f"refused.{_os.getpid()}").touch()
         return
@@ -433,9 +433,9 @@ def test_a_run_folder_is_locked_while_training(tmp_path):
     ready = ctx.Event()
 
     def hold() -> None:
-        from marlin_lite.pretrain import _RunLock
+        from marlin_lite.runs import RunLock
 
-        lock = _RunLock(out)  # held while referenced
+        lock = RunLock(out)  # held while referenced
         ready.set()
         __import__("time").sleep(60)
         lock.release()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 import json
 import math
+import re
 
 import pytest
 import torch
@@ -361,6 +362,23 @@ def test_run_far_end_to_end(model, real_sets, cache):
     assert again.to_dicts() == [r for r in table.to_dicts() if r["method"] != "supervised_scratch"]
     report = far_report(torch.rand(4, len(ATTRIBUTES)), cache.get(model, real_sets["test"]).labels["attributes"][:4])
     assert [r["name"] for r in report] == list(ATTRIBUTES)
+
+
+def test_run_baselines_shows_progress_bars_with_rates_unless_marlin_lite_progress_is_0(model, real_sets, monkeypatch, capsys):
+    """progress=True: a bar over the runs (fractions x seeds x methods) with its rate, and bars of the
+    feature passes and the fine-tuning; MARLIN_LITE_PROGRESS=0 turns them all off. Same numbers either way."""
+    kw = dict(val_set=real_sets["val"], seeds=(0, 1), probe=FAST_PROBE, finetune=FAST_FINETUNE,
+              methods=("pretrained_probe", "supervised_scratch"), progress=True)
+    monkeypatch.delenv("MARLIN_LITE_PROGRESS", raising=False)
+    shown = run_fer(model, real_sets["train"], real_sets["test"], cache=FeatureCache(), **kw)
+    err = capsys.readouterr().err
+    assert re.search(r"fer baselines: 100%.* 4/4 \[.*\d(run/s|s/run), supervised_scratch, 1 of the labels, seed 1\]", err), err
+    assert "features:" in err and "video/s" in err
+    assert "fine-tune:" in err and "step/s" in err
+    monkeypatch.setenv("MARLIN_LITE_PROGRESS", "0")
+    quiet = run_fer(model, real_sets["train"], real_sets["test"], cache=FeatureCache(), **kw)
+    assert capsys.readouterr().err == ""
+    assert quiet.to_dicts() == shown.to_dicts()
 
 
 def test_run_task_fine_tunes_with_validation_selection(model, real_sets, cache):

@@ -1,14 +1,15 @@
 """Small shared helpers (marlin_lite.utils): paths read from a base folder, recipes found by name,
-YAML numbers as YAML 1.2 reads them."""
+YAML numbers as YAML 1.2 reads them, progress bars off under MARLIN_LITE_PROGRESS=0."""
 
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import pytest
 
-from marlin_lite.utils import find_config, load_yaml, resolve_path, shipped_configs
+from marlin_lite.utils import PROGRESS_ENV, find_config, load_yaml, progress_bar, resolve_path, shipped_configs
 
 
 def test_resolve_path_reads_relative_paths_from_the_base(tmp_path):
@@ -38,3 +39,21 @@ def test_load_yaml_reads_exponents_as_numbers_and_keeps_the_rest():
     assert values["steps"] == 3 and isinstance(values["steps"], int)
     assert values["min_lr"] == 1e-6 and values["big"] == 1000 and values["neg"] == -2000.0
     assert values["name"] == "x1e3" and values["list"] == [0, 1] and math.isinf(values["inf"]) and values["flag"] is True
+
+
+@pytest.mark.parametrize(("env", "enabled", "shown"), [
+    (None, True, True), ("1", True, True), ("0", True, False), (None, False, False), ("0", False, False),
+])
+def test_progress_bar_shows_a_rate_unless_disabled_or_marlin_lite_progress_is_0(monkeypatch, capsys, env, enabled, shown):
+    if env is None:
+        monkeypatch.delenv(PROGRESS_ENV, raising=False)
+    else:
+        monkeypatch.setenv(PROGRESS_ENV, env)
+    bar = progress_bar(range(3), desc="counting", unit="thing", enabled=enabled)
+    assert bar.disable is not shown
+    assert list(bar) == [0, 1, 2], "a disabled bar still yields every item"
+    err = capsys.readouterr().err
+    if shown:
+        assert re.search(r"counting: 100%.* 3/3 \[.*(thing/s|s/thing)\]", err), err
+    else:
+        assert err == ""

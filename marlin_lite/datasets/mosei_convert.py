@@ -62,7 +62,7 @@ import numpy as np
 
 from marlin_lite.datasets.base import SPLITS
 from marlin_lite.datasets.mosei import MOSEI_COLUMNS, MOSEI_EMOTIONS
-from marlin_lite.utils import atomic_write_bytes
+from marlin_lite.utils import atomic_write_bytes, progress_bar
 from marlin_lite.video import AAC_RATES, probe_video, read_audio, read_frames, write_video
 
 __all__ = ["CSD_FEATURES", "H5PY_PIN", "convert_mosei", "format_summary", "main", "read_csd", "read_folds"]
@@ -367,8 +367,6 @@ def convert_mosei(
         ValueError: a bad ``.csd`` (see :func:`read_csd`) or bad folds.
         ImportError: h5py is missing.
     """
-    from tqdm.auto import tqdm
-
     csd_path, src, out = Path(csd), Path(videos_dir), Path(out_root)
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise ValueError(f"limit must be an int >= 1 or None; got {limit!r}")
@@ -428,7 +426,7 @@ def convert_mosei(
             f"'{src / (needed[0] + '.mp4')}'); pass the raw download's Videos/Full/Combined folder."
         )
 
-    bar = tqdm(total=len(needed), desc="mosei", unit="video", disable=not progress or not needed, file=sys.stderr)
+    bar = progress_bar(total=len(needed), desc="mosei", unit="video", enabled=progress and bool(needed), file=sys.stderr)
     for vid in needed:
         source = sources[vid]
         if source is None:

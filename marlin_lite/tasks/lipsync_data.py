@@ -53,6 +53,7 @@ from marlin_lite.datasets import LRS2
 from marlin_lite.datasets.lrs2 import resample_linear
 from marlin_lite.pretrain import atomic_save
 from marlin_lite.tasks.lipsync import LipSyncClips
+from marlin_lite.utils import progress_bar
 
 __all__ = [
     "CROP_MODES",
@@ -294,11 +295,7 @@ def talking_face_clips(
     opts = {**settings, "mel_per_frame": m}
     report = LipSyncReport(utterances=len(dataset), settings=settings)
     indices = range(len(dataset))
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(dataset), desc="lip-sync clips", unit="video")
+    bar = progress_bar(total=len(dataset), desc="lip-sync clips", unit="video", enabled=progress)
     if workers == 0:
         results: Any = (_one_video(dataset, i, opts, parser) for i in indices)
     else:
@@ -316,8 +313,7 @@ def talking_face_clips(
     lip_frames = lip_inside = 0
     try:
         for r in results:  # in the data set's order, whatever the workers
-            if bar is not None:
-                bar.update(1)
+            bar.update(1)
             if r["status"] == "no_audio":
                 report.no_audio.append(r["name"])
             elif r["status"] == "too_short":
@@ -337,8 +333,7 @@ def talking_face_clips(
     finally:
         if workers:
             pool.shutdown(cancel_futures=True)
-        if bar is not None:
-            bar.close()
+        bar.close()
     if not videos:
         raise ValueError(
             f"no lip-sync clip could be made from the {len(dataset)} videos of {getattr(dataset, 'root', 'the data set')}: "

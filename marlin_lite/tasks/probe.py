@@ -44,7 +44,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import Subset
-from tqdm.auto import tqdm
 
 from marlin_lite.data import SynthFaceDataset
 from marlin_lite.encoders import as_encoder, encoder_digest, random_encoder
@@ -52,6 +51,7 @@ from marlin_lite.features import WINDOW_REDUCTIONS, extract_features
 from marlin_lite.model import MarlinAutoencoder, MarlinEncoder
 from marlin_lite.tasks.metrics import binary_auc, multiclass_accuracy, multilabel_auc
 from marlin_lite.tasks.results import ResultsTable
+from marlin_lite.utils import progress_bar
 from marlin_lite.video import clip_span, random_clip_start, resize_clips, window_indices
 
 TASK_KINDS = ("multilabel", "multiclass", "binary")
@@ -260,6 +260,7 @@ def compute_features(
         sample_rate: frame stride inside a window (MARLIN uses 2 on real 25 fps video; SynthFace
             clips rendered for a model of the same ``num_frames`` need 1).
         batch_size, device, precision: as in :func:`marlin_lite.features.extract_features`.
+        progress: a progress bar over the items, gone when they are done.
     """
     enc = as_encoder(model)
     if len(dataset) == 0:
@@ -276,10 +277,7 @@ def compute_features(
             pending.clear()
             pending_owner.clear()
 
-    items = range(len(dataset))
-    if progress:
-        items = tqdm(items, desc="features", unit="video")
-    for i in items:
+    for i in progress_bar(range(len(dataset)), desc="features", unit="video", enabled=progress, leave=False):
         item = dataset[i]
         if not isinstance(item, dict) or "video" not in item:
             raise ValueError(f"dataset items must be dicts with a 'video' (3, T, H, W) tensor; item {i} is not")
@@ -673,6 +671,7 @@ def fine_tune(
     plateau: tuple[float, int] | None = None,
     stop_lr: float | None = None,
     protocol: str | None = None,
+    progress: bool = False,
 ) -> FineTuneResult:
     """Train encoder + head on one random clip per item per epoch (MARLIN's fine-tuning).
 
@@ -698,6 +697,7 @@ def fine_tune(
         seed: shuffling and clip starts (through :func:`task_generator`).
         device: where to train (default: the encoder's device); precision: ``"auto"`` = bf16
             autocast on CUDA, fp32 elsewhere.
+        progress: a progress bar over the training steps (its rate, the epoch and its loss).
     """
     if protocol is not None:
         epochs, lr, betas, batch_size, eval_every, plateau, stop_lr, select = _protocol_settings(protocol)
@@ -759,6 +759,7 @@ def fine_tune(
 
     history: list[dict[str, float]] = []
     best: tuple[float, int, Any] = (-math.inf, 0, None)  # (key, epoch, weights)
+    bar = progress_bar(total=epochs * math.ceil(len(idx) / batch_size), desc="fine-tune", unit="step", enabled=progress, leave=False)
     for epoch in range(1, epochs + 1):
         order = idx[torch.randperm(len(idx), generator=shuffle)]
         total = 0.0
@@ -772,7 +773,9 @@ def fine_tune(
             loss.backward()
             opt.step()
             total += float(loss.detach()) * len(batch)
+            bar.update(1)
         row: dict[str, float] = {"epoch": epoch, "train_loss": total / len(order)}
+        bar.set_postfix(epoch=epoch, loss=f"{row['train_loss']:.3f}")
         if select is not None and (epoch % eval_every == 0 or epoch == epochs):
             row["lr"] = opt.param_groups[0]["lr"]
             key = _validate(val_logits(), yv, task, select, row)
@@ -784,6 +787,7 @@ def fine_tune(
         history.append(row)
         if select is not None and stop_lr is not None and opt.param_groups[0]["lr"] <= stop_lr:
             break
+    bar.close()
     best_epoch = history[-1]["epoch"]
     if best[2] is not None:
         enc.load_state_dict(best[2][0])
@@ -955,6 +959,8 @@ def run_baselines(
         finetune: keyword arguments for :func:`fine_tune` (``epochs``, ``lr``, ``batch_size``...; with ``protocol`` or
             ``select`` it chooses its epoch on ``val_set``).
         sample_rate, feature_batch_size, device, precision: the feature protocol.
+        progress: progress bars: one over the runs (fractions x seeds x methods, with the run
+            in hand), and one per feature pass and per fine-tuning.
     """
     bad = [m for m in methods if m not in METHODS]
     if bad or not methods:
@@ -966,7 +972,7 @@ def run_baselines(
     enc = as_encoder(pretrained)
     cache = cache if cache is not None else FeatureCache()
     probe = dict(probe or {})
-    finetune = dict(finetune or {})
+    finetune = {"progress": progress, **(finetune or {})}
     fkw = dict(sample_rate=sample_rate, batch_size=feature_batch_size, device=device, precision=precision, progress=progress)
 
     def features(model: MarlinEncoder, dataset: Any, split: str) -> Features:
@@ -1003,13 +1009,16 @@ def run_baselines(
             model, head, train_set, train_targets, task=spec.kind, indices=items, seed=seed,
             sample_rate=sample_rate, device=device, precision=precision, **val, **finetune,
         )
-        test = compute_features(result.encoder, test_set, sample_rate=sample_rate, batch_size=feature_batch_size, device=device, precision=precision)
+        test = compute_features(result.encoder, test_set, sample_rate=sample_rate, batch_size=feature_batch_size, device=device,
+                                precision=precision, progress=progress)
         return spec.evaluate(*_scores(spec, result.predict, test), test)
 
+    runs = progress_bar(total=len(fractions) * len(seeds) * len(methods), desc=f"{spec.name} baselines", unit="run", enabled=progress)
     for fraction in fractions:
         for seed in seeds:
             items = subsample(torch.arange(reference["train"].num_items), fraction, seed, stratify=strata)
             for method in methods:
+                runs.set_postfix_str(f"{method}, {fraction:g} of the labels, seed {seed}")
                 base = {"task": spec.name, "method": method, "fraction": float(fraction), "seed": int(seed),
                         "n_train": int(items.numel()), "n_test": n_test}
                 if method == "random_init_probe":
@@ -1022,6 +1031,8 @@ def run_baselines(
                     rows = finetune_rows(copy.deepcopy(enc).cpu(), items, seed)
                 for r in rows:
                     table.append({**base, **r})
+                runs.update(1)
+    runs.close()
     return table
 
 

@@ -15,6 +15,7 @@ from torch import nn
 from marlin_lite.audio import log_mel
 from marlin_lite.tasks.probe import task_generator
 from marlin_lite.tasks.lipsync.data import LipSyncClips, _as_device, _check_video, _device_of, take_windows, lower_half, mel_context, sample_windows
+from marlin_lite.utils import progress_bar
 
 SYNC_LOSSES = ("infonce", "bce")
 
@@ -247,12 +248,7 @@ def train_sync_expert(
     opt = torch.optim.Adam(expert.parameters(), lr=lr)
     g = task_generator(seed, "sync_expert_batches")
     history = []
-    steps_iter = range(1, steps + 1)
-    if progress:
-        from tqdm.auto import tqdm
-
-        steps_iter = tqdm(steps_iter, desc="sync expert", unit="step")
-    for step in steps_iter:
+    for step in progress_bar(range(1, steps + 1), desc="sync expert", unit="step", enabled=progress):
         ci = torch.randint(len(train_clips), (batch_size,), generator=g)
         t0 = torch.randint(K, train_clips.num_frames - T - K + 1, (batch_size,), generator=g)
         video = take_windows(train_clips, ci, t0, T, device=dev)

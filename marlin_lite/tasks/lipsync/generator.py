@@ -27,6 +27,7 @@ from marlin_lite.tasks.lipsync.data import (
     sample_windows,
 )
 from marlin_lite.tasks.lipsync.expert import SyncExpert, _mel_stats
+from marlin_lite.utils import progress_bar
 
 REFERENCE_MODES = ("paste", "separate")
 
@@ -287,11 +288,7 @@ def train_generator(
     cache_left = int(cache_gib * 2**30)
     history = []
     t_start = time.perf_counter()
-    steps_iter = range(1, steps + 1)
-    if progress:
-        from tqdm.auto import tqdm
-
-        steps_iter = tqdm(steps_iter, desc="generator", unit="step")
+    steps_iter = progress_bar(range(1, steps + 1), desc="generator", unit="step", enabled=progress)
     gen.train()
     if not train_encoder:
         enc.eval()
