@@ -21,7 +21,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from marlin_lite import course
-from marlin_lite.site import NotExecutedError, build_site, lesson_objectives
+from marlin_lite.site import NotExecutedError, build_site, lesson_objectives, read_run_times
 
 REPO = Path(__file__).resolve().parents[1]
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
@@ -160,8 +160,14 @@ def test_index_lists_titles_objectives_and_run_times_in_order(real_site):
         for item in objectives:
             assert plain(item) in index.text, item
         items_written += len(numbered)
-        stated = re.search(r"Run time: (.+?)\.?\*", head)
-        assert (plain(stated.group(1)) if stated else "—") in index.text
+        measured = read_run_times(path.parent).get(path.stem)
+        if measured is not None:  # what `course execute` measured, else the lesson's stated time
+            seconds = measured["seconds"]
+            shown = f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.1f} min"
+            assert f"{shown} (measured {measured['date']}, {measured['cpus']} CPU cores)" in index.text, path.name
+        else:
+            stated = re.search(r"Run time: (.+?)\.?\*", head)
+            assert (plain(stated.group(1)) if stated else "—") in index.text
     assert items_shown == items_written
 
 
