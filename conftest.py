@@ -11,7 +11,8 @@
   committed figure would go missing; so, when nbval runs, this process keeps Agg for itself
   and hands the kernels the inline backend (as Jupyter and ``marlin_lite.course`` do),
   ``PYTHONHASHSEED=0`` when unset, and ``MARLIN_LITE_PROGRESS=0`` (no progress bars, as in the
-  committed outputs that ``marlin_lite.course`` executes; ``scripts/test.sh`` exports it too).
+  committed outputs that ``marlin_lite.course`` executes; ``scripts/test.sh`` always runs nbval,
+  so this is where its runs get it).
 
 Shared fixtures live in ``tests/conftest.py``.
 """

@@ -34,8 +34,10 @@ from marlin_lite.utils import atomic_write_bytes, check_writable_dir, json_bytes
 from marlin_lite.video import WINDOW_RULES, frames_to_tensor, read_video, resize_clips, window_indices
 
 POOLINGS = ("mean", "none")
-#: How a video's window features are reduced: ``none`` keeps ``(n_windows, D)``, ``mean``/``max`` give ``(D,)``.
-WINDOW_REDUCTIONS = ("none", "mean", "max")
+#: Reductions that pool a video's window features (or scores) into one: ``(n_windows, D) -> (D,)``.
+POOLING_REDUCTIONS = ("mean", "max")
+#: How a video's window features are reduced: ``none`` keeps ``(n_windows, D)``, the others pool.
+WINDOW_REDUCTIONS = ("none", *POOLING_REDUCTIONS)
 
 
 @torch.no_grad()

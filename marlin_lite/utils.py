@@ -77,8 +77,8 @@ def progress_bar(
     hand (``bar = progress_bar(total=n)``, ``bar.update(1)``, ``bar.close()``). The bar is disabled
     (it draws nothing and yields the iterable's items as they are) when ``enabled`` is false or
     when the environment variable ``MARLIN_LITE_PROGRESS`` is ``0``: committed lesson outputs and
-    the nbval tests must not hold bars, whose text varies from run to run, so ``scripts/test.sh``
-    exports it and :func:`marlin_lite.course.execute_notebook` runs its kernels with it. A
+    the nbval tests must not hold bars, whose text varies from run to run, so the root ``conftest.py``
+    sets it whenever nbval runs and :func:`marlin_lite.course.execute_notebook` runs its kernels with it. A
     student in JupyterLab (the variable unset) sees the bars. Other keyword arguments go to tqdm.
     """
     off = not enabled or os.environ.get(PROGRESS_ENV, "").strip() == "0"

@@ -26,9 +26,6 @@ done
 # Lesson explorers (marlin_lite.course.interact) call their function over every control's values
 # first, so a broken one fails its cell instead of printing a traceback inside the widget.
 export MARLIN_LITE_CHECK_WIDGETS=1
-# No progress bars (marlin_lite.utils.progress_bar) in the lessons' outputs: their text varies from run
-# to run, and the committed outputs (made by `course execute`, which sets the same) hold none.
-export MARLIN_LITE_PROGRESS=0
 
 exec python -m pytest \
     --nbval \

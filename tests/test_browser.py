@@ -103,7 +103,7 @@ def lab(tmp_path_factory) -> Iterator[dict]:
     env = {**os.environ, "JUPYTERLAB_SETTINGS_DIR": str(base / "user-settings"), "JUPYTERLAB_WORKSPACES_DIR": str(base / "ws"),
            "JUPYTER_RUNTIME_DIR": str(base / "runtime"), "JUPYTER_CONFIG_DIR": str(base / "config")}
     env.pop("MARLIN_LITE_CHECK_WIDGETS", None)  # the explorers' sweep is nbval's business, not the browser's
-    env.pop("MARLIN_LITE_PROGRESS", None)  # a student's JupyterLab shows the progress bars (scripts/test.sh turns them off)
+    env.pop("MARLIN_LITE_PROGRESS", None)  # a student's JupyterLab shows the progress bars (conftest.py turns them off)
     log = open(base / "jupyterlab.log", "w")  # noqa: SIM115 (closed below)
     cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
            "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={ws}",

@@ -47,7 +47,7 @@ from torch.utils.data import Subset
 
 from marlin_lite.data import SynthFaceDataset
 from marlin_lite.encoders import as_encoder, encoder_digest, random_encoder
-from marlin_lite.features import WINDOW_REDUCTIONS, extract_features
+from marlin_lite.features import POOLING_REDUCTIONS, extract_features
 from marlin_lite.model import MarlinAutoencoder, MarlinEncoder
 from marlin_lite.tasks.metrics import binary_auc, multiclass_accuracy, multilabel_auc
 from marlin_lite.tasks.results import ResultsTable
@@ -227,8 +227,8 @@ def pool_windows(values: torch.Tensor, owner: torch.Tensor, num_items: int, redu
     Used for features (mean over windows) and for scores (a video's score = the mean of its
     clips' scores). Items without windows get zeros (mean) or ``-inf`` (max).
     """
-    if reduction not in WINDOW_REDUCTIONS[1:]:
-        raise ValueError(f"reduction must be one of {WINDOW_REDUCTIONS[1:]}, got {reduction!r}")
+    if reduction not in POOLING_REDUCTIONS:
+        raise ValueError(f"reduction must be one of {POOLING_REDUCTIONS}, got {reduction!r}")
     if owner.shape != values.shape[:1]:
         raise ValueError(f"owner must be (M,) = ({values.shape[0]},), got {tuple(owner.shape)}")
     shape = (num_items, *values.shape[1:])
