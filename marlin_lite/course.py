@@ -42,7 +42,7 @@ from typing import Any
 import nbformat
 from nbformat import NotebookNode
 
-from marlin_lite.site import build_site, record_run_time
+from marlin_lite.site import build_site, cell_source, record_run_time
 from marlin_lite.utils import PROGRESS_ENV, project_root
 
 __all__ = [
@@ -126,11 +126,6 @@ def _read(nb_or_path: NotebookNode | str | Path) -> tuple[NotebookNode, str]:
     return nb_or_path, "<notebook>"
 
 
-def _source(cell: NotebookNode) -> str:
-    source = cell.get("source", "")
-    return "".join(source) if isinstance(source, list) else source
-
-
 def _tags(cell: NotebookNode) -> list[str]:
     return list(cell.get("metadata", {}).get("tags", []))
 
@@ -155,7 +150,7 @@ def paired_script(path: str | Path) -> Path:
 def cell_signature(nb: NotebookNode) -> list[tuple[str, str, list[str]]]:
     """``(cell_type, source, tags)`` of every cell, in order: what a notebook and its paired
     ``.py`` hold in common (outputs and execution counts live in the ``.ipynb`` only)."""
-    return [(cell.cell_type, _source(cell), _tags(cell)) for cell in nb.cells]
+    return [(cell.cell_type, cell_source(cell), _tags(cell)) for cell in nb.cells]
 
 
 def pair_differences(path: str | Path) -> list[str]:
@@ -533,7 +528,7 @@ def exercises(nb: NotebookNode | str | Path, name: str | None = None) -> list[tu
                              f"{SOLUTION_TAG if is_solution else SELF_CHECK_TAG!r}; only code cells can be")
         if cell.cell_type != "code":
             continue
-        regions = _solution_regions(_source(cell), where)
+        regions = _solution_regions(cell_source(cell), where)
         if is_solution:
             if not regions:
                 raise ValueError(f"{where}: tagged {SOLUTION_TAG!r} but has no "
@@ -583,7 +578,7 @@ def make_student_notebook(nb: NotebookNode | str | Path, name: str | None = None
         _clear_cell(cell)
         tags = _tags(cell)
         if cell.cell_type == "code" and SOLUTION_TAG in tags:
-            source = _source(cell)
+            source = cell_source(cell)
             cell.source = _strip_regions(source, _solution_regions(source, f"{label}, cell {index}"))
             cell.metadata["tags"] = [EXERCISE_TAG if tag == SOLUTION_TAG else tag for tag in tags]
     return student

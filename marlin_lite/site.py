@@ -62,6 +62,7 @@ __all__ = [
     "LessonInfo",
     "SiteReport",
     "lesson_info",
+    "cell_source",
     "lesson_title",
     "lesson_objectives",
     "recorded_seconds",
@@ -127,13 +128,14 @@ class LessonInfo:
         return self.path.with_suffix(".py")
 
 
-def _source(cell: NotebookNode) -> str:
+def cell_source(cell: NotebookNode) -> str:
+    """A cell's source as one string (nbformat may hold it as a list of lines)."""
     source = cell.get("source", "")
     return "".join(source) if isinstance(source, list) else source
 
 
 def _head_markdown(nb: NotebookNode) -> list[str]:
-    return [_source(c) for c in nb.cells if c.cell_type == "markdown"][:HEAD_CELLS]
+    return [cell_source(c) for c in nb.cells if c.cell_type == "markdown"][:HEAD_CELLS]
 
 
 def lesson_title(nb: NotebookNode, fallback: str) -> str:
@@ -141,7 +143,7 @@ def lesson_title(nb: NotebookNode, fallback: str) -> str:
     for cell in nb.cells:
         if cell.cell_type != "markdown":
             continue
-        for line in _source(cell).splitlines():
+        for line in cell_source(cell).splitlines():
             match = _HEADING.match(line)
             if match:
                 return match.group("text")
