@@ -71,7 +71,7 @@ from marlin_lite import faces as F
 from marlin_lite import labels as L
 from marlin_lite import video as V
 from marlin_lite import __version__
-from marlin_lite.datasets.ytf import list_frame_files, read_frame_files
+from marlin_lite.video import list_frame_files, read_frame_files
 from marlin_lite.utils import atomic_write_bytes, check_writable_dir, deterministic_npz, json_bytes, progress_bar, sha256_file
 
 __all__ = [

@@ -251,12 +251,15 @@ def load_config(path: str | os.PathLike[str] | None = None, **overrides: Any) ->
         if not isinstance(loaded, dict):
             raise ValueError(f"{p} must hold a mapping of config keys, got {type(loaded).__name__}")
         values.update(loaded)
-    values.update({k: v for k, v in overrides.items() if v is not None})
+    given = {k: v for k, v in overrides.items() if v is not None}
     kinds = {f.name: str(f.type) for f in dataclasses.fields(PretrainConfig)}
-    unknown = sorted(set(values) - set(kinds))
-    if unknown:
-        raise ValueError(f"unknown config key(s){where}: {unknown}; known keys: {sorted(kinds)}")
-    values = {k: _typed(k, kinds[k], v, where) for k, v in values.items()}
+    # A bad key or value is named with where it came from: the YAML file, or the keyword overrides.
+    for keys, origin in ((set(values) - set(given), where), (set(given), " (an override)")):
+        unknown = sorted(k for k in keys if k not in kinds)
+        if unknown:
+            raise ValueError(f"unknown config key(s){origin}: {unknown}; known keys: {sorted(kinds)}")
+    values = {k: _typed(k, kinds[k], v, where) for k, v in values.items() if k not in given}
+    values.update({k: _typed(k, kinds[k], v, " (an override)") for k, v in given.items()})
     try:
         return PretrainConfig(**values).validate()
     except TypeError as err:  # e.g. a model size of the wrong type inside model_overrides

@@ -63,7 +63,12 @@ __all__ = [
     "window_indices",
     "WINDOW_RULES",
     "random_clip_start",
+    "list_frame_files",
+    "read_frame_files",
     "read_frame_folder",
+    "read_frame_image",
+    "stack_frames",
+    "FRAME_IMAGE_EXTENSIONS",
     "write_video",
     "frames_to_tensor",
     "tensor_to_frames",
@@ -813,28 +818,22 @@ def random_clip_start(
 _LAST_INT = re.compile(r"(\d+)(?!.*\d)")
 
 
-def read_frame_folder(
-    folder: PathLike, *, extensions: Sequence[str] = (".jpg", ".jpeg", ".png", ".bmp")
-) -> np.ndarray:
-    """Read a folder of frame images as a video, ordered by frame number.
+#: Image files a frame folder may hold (matched case-insensitively).
+FRAME_IMAGE_EXTENSIONS: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp")
 
-    YouTube Faces stores each video as images named ``<prefix><video_idx>.<frame_no>.jpg``
-    (e.g. ``aligned_detect_0.1.jpg``). Frames are ordered **numerically** by the last
-    integer in the file stem, so ``2`` comes before ``10``. Hidden files (starting with
-    ``.``) are ignored; extensions are matched case-insensitively.
 
-    Args:
-        folder: the folder holding one video's frames.
-        extensions: image file extensions to read.
+def list_frame_files(folder: PathLike, extensions: Sequence[str] = FRAME_IMAGE_EXTENSIONS) -> list[Path]:
+    """The frame images of one video folder, ordered **numerically** by the last integer in
+    each file stem (so ``2`` comes before ``10``).
 
-    Returns:
-        ``uint8`` array ``(T, H, W, 3)``, RGB (grayscale / RGBA / palette images are
-        converted).
+    YouTube Faces names frames ``<prefix><video_idx>.<frame_no>.jpg`` (e.g.
+    ``aligned_detect_0.1.jpg``). Hidden files (starting with ``.``) and other extensions are
+    ignored; extensions match case-insensitively.
 
     Raises:
         FileNotFoundError: the folder does not exist.
-        ValueError: not a folder, no images, an image without a frame number, two images
-            with the same frame number, an unreadable image, or images of different sizes.
+        ValueError: not a folder, no images, an image without a frame number, or two images
+            with the same frame number (each named).
     """
     if not isinstance(folder, (str, os.PathLike)):
         raise TypeError(f"folder must be a str or os.PathLike; got {type(folder).__name__}.")
@@ -842,48 +841,78 @@ def read_frame_folder(
     if not root.exists():
         raise FileNotFoundError(f"frame folder '{root}' does not exist. Check the path.")
     if not root.is_dir():
-        raise ValueError(f"'{root}' is not a folder; read_frame_folder() needs a folder of frame images.")
+        raise ValueError(f"'{root}' is not a folder; a video's frames are read from a folder of frame images.")
     exts = {e.lower() if e.startswith(".") else "." + e.lower() for e in extensions}
-    files = [
-        f for f in root.iterdir() if f.is_file() and not f.name.startswith(".") and f.suffix.lower() in exts
-    ]
-    if not files:
-        raise ValueError(
-            f"frame folder '{root}' has no images with extensions {sorted(exts)}. "
-            "Check the folder, or pass extensions=."
-        )
-    numbered: list[tuple[int, Path]] = []
-    for f in files:
+    numbered: list[tuple[int, str, Path]] = []
+    for f in root.iterdir():
+        if f.name.startswith(".") or f.suffix.lower() not in exts or not f.is_file():
+            continue
         m = _LAST_INT.search(f.stem)
         if m is None:
             raise ValueError(
                 f"cannot order frame '{f}': its name has no frame number. Name frames like "
-                "'1.jpg' or '<video>.<frame>.jpg', or move other images out of the folder."
+                "'1.jpg' or '<video>.<frame>.jpg' (YouTube Faces), or move other images out of the folder."
             )
-        numbered.append((int(m.group(1)), f))
-    numbered.sort(key=lambda t: (t[0], t[1].name))
-    for (a, fa), (b, fb) in zip(numbered, numbered[1:]):
+        numbered.append((int(m.group(1)), f.name, f))
+    if not numbered:
+        raise ValueError(f"frame folder '{root}' has no images with extensions {sorted(exts)}. Check the folder, or pass extensions=.")
+    numbered.sort()
+    for (a, _, fa), (b, _, fb) in zip(numbered, numbered[1:]):
         if a == b:
             raise ValueError(
                 f"frames '{fa}' and '{fb}' have the same frame number {a}; the folder seems to mix "
                 "videos. Keep one video per folder."
             )
+    return [f for _, _, f in numbered]
 
-    frames: list[np.ndarray] = []
-    for _, f in numbered:
-        try:
-            with Image.open(f) as img:
-                arr = np.asarray(img.convert("RGB"), dtype=np.uint8)
-        except (UnidentifiedImageError, OSError) as e:
-            raise ValueError(f"cannot read image '{f}' ({e}); it is not a valid image or is corrupt.") from e
-        if frames and arr.shape != frames[0].shape:
-            first = numbered[0][1]
+
+def read_frame_image(path: PathLike) -> np.ndarray:
+    """One frame image -> ``uint8 (H, W, 3)`` RGB (grayscale / RGBA / palette converted).
+    ``FileNotFoundError`` for a missing file, ``ValueError`` naming a corrupt one."""
+    try:
+        with Image.open(path) as img:
+            return np.asarray(img.convert("RGB"), dtype=np.uint8)
+    except FileNotFoundError as e:
+        raise FileNotFoundError(f"frame image '{path}' does not exist any more.") from e
+    except (UnidentifiedImageError, OSError) as e:
+        raise ValueError(f"cannot read image '{path}' ({e}); it is not a valid image or is corrupt.") from e
+
+
+def stack_frames(frames: Sequence[np.ndarray], files: Sequence[PathLike]) -> np.ndarray:
+    """Decoded frames (``(H, W, 3)`` each, read from ``files``) -> ``uint8 (T, H, W, 3)``;
+    ``ValueError`` naming the first frame whose size differs from the first one's."""
+    for f, arr in zip(files, frames):
+        if arr.shape != frames[0].shape:
             raise ValueError(
-                f"image '{f}' is {arr.shape[1]}x{arr.shape[0]} but '{first}' is "
+                f"image '{f}' is {arr.shape[1]}x{arr.shape[0]} but '{files[0]}' is "
                 f"{frames[0].shape[1]}x{frames[0].shape[0]}; all frames of a video must have the same size."
             )
-        frames.append(arr)
     return np.stack(frames, axis=0)
+
+
+def read_frame_files(files: Sequence[PathLike]) -> np.ndarray:
+    """Frame images, in this order -> ``uint8 (len(files), H, W, 3)`` RGB."""
+    files = list(files)
+    return stack_frames([read_frame_image(f) for f in files], files)
+
+
+def read_frame_folder(folder: PathLike, *, extensions: Sequence[str] = FRAME_IMAGE_EXTENSIONS) -> np.ndarray:
+    """Read a folder of frame images as a video, ordered by frame number
+    (:func:`list_frame_files`, then :func:`read_frame_files`).
+
+    Args:
+        folder: the folder holding one video's frames.
+        extensions: image file extensions to read.
+
+    Returns:
+        ``uint8`` array ``(T, H, W, 3)``, RGB.
+
+    Raises:
+        FileNotFoundError: the folder does not exist.
+        ValueError: not a folder, no images, an image without a frame number, two images
+            with the same frame number, an unreadable image, or images of different sizes.
+    """
+    return read_frame_files(list_frame_files(folder, extensions))
 
 
 # ----------------------------------------------------------------------------------------

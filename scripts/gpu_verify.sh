@@ -13,6 +13,7 @@
 #   4. benchmarks/extract_throughput.py --preset base --batch 64 --device cuda   (needs PyAV: skipped without it)
 #   5. benchmarks/loader_throughput.py --device cuda (clip store -> pinned batches -> GPU floats)
 #   6. benchmarks/pretrain_throughput.py ... --compile
+#   2b. configs/course.yaml (the course checkpoint's recipe) on CUDA, cut at 150 s: steps reached and clips/s
 #   7. lip sync on the GPU: a few steps of the downstream lip-sync run with a random ViT-B (device cuda)
 #
 # Outputs (at most 7 files, so that all of them come back from a device machine's $OUT):
@@ -115,6 +116,25 @@ for f in summary.json loss_curve.png reconstruction.png; do
 done
 if [ -f "$OUT_DIR/pretrain_summary.json" ]; then
     "$PY" -c "import json; s = json.load(open('$OUT_DIR/pretrain_summary.json')); print(json.dumps({'step': 'pretrain_summary', 'steps': s['steps'], 'final': s['final'], 'throughput': s['throughput'], 'device': s['device'], 'wall_seconds': s['wall_seconds']}))" | tee -a "$LOG" >>"$RESULTS"
+fi
+
+# ---- 2b. the course checkpoint's recipe on the GPU (issue 13: "in minutes on a GPU") ------
+# configs/course.yaml as shipped (tiny, 8,000 steps, batch 32), on CUDA with 8 loader workers; the
+# last logged step and its clips/s tell how long the whole run takes when the limit cuts it short.
+COURSE_DIR=/tmp/gpu_verify_course
+rm -rf "$COURSE_DIR"
+run_step course_recipe 150 "$PY" -m marlin_lite.pretrain --config configs/course.yaml --device cuda --num-workers 8 \
+    --out-dir "$COURSE_DIR" --progress false
+if [ -f "$COURSE_DIR/metrics.jsonl" ]; then
+    "$PY" - "$COURSE_DIR/metrics.jsonl" <<'EOF' | tee -a "$LOG" >>"$RESULTS"
+import json, sys
+rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
+rows = [r for r in rows if "step" in r]
+if rows:
+    last = rows[-1]
+    print(json.dumps({"step": "course_recipe_summary", "steps": int(last["step"]), "of": 8000, "throughput": last.get("clips_per_s"),
+                      "loss": last.get("loss")}))
+EOF
 fi
 
 # ---- 3-6. throughput benchmarks -----------------------------------------------------

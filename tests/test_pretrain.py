@@ -318,6 +318,17 @@ def test_config_errors(tmp_path):
     bad.write_text("modle: tiny\n")
     with pytest.raises(ValueError, match=r"unknown config key\(s\) in .*bad.yaml: \['modle'\]"):
         load_config(bad)
+    # a bad key or value given as an override is named as one, not as a key of the file
+    good = tmp_path / "good.yaml"
+    good.write_text("model: tiny\nbatch_size: 4\n")
+    with pytest.raises(ValueError, match=r"unknown config key\(s\) \(an override\): \['modle'\]"):
+        load_config(good, modle="tiny")
+    with pytest.raises(ValueError, match=r"batch_size \(an override\): expected a whole number, got 2.5"):
+        load_config(good, batch_size=2.5)
+    with pytest.raises(ValueError, match=r"batch_size in .*bad2.yaml: expected a whole number"):
+        (tmp_path / "bad2.yaml").write_text("batch_size: 2.5\n")
+        load_config(tmp_path / "bad2.yaml", lr=1e-3)
+    assert load_config(good, batch_size=8).batch_size == 8  # an override replaces the file's value
     with pytest.raises(FileNotFoundError, match="configs/"):
         load_config(tmp_path / "missing.yaml")
     with pytest.raises(ValueError, match="mask_ratio"):

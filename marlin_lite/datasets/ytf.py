@@ -24,79 +24,17 @@ video, not by person.
 from __future__ import annotations
 
 import csv
-import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
 
 from marlin_lite.datasets.base import PathLike, VideoDataset, VideoItem, check_fractions, hash_split
-from marlin_lite.video import Video
+from marlin_lite.video import Video, list_frame_files, read_frame_files, read_frame_image, stack_frames
 
 __all__ = ["YouTubeFaces", "list_frame_files", "read_frame_files"]
-
-_LAST_INT = re.compile(r"(\d+)(?!.*\d)")
-
-
-def list_frame_files(folder: PathLike, extensions: Sequence[str] = (".jpg", ".jpeg", ".png")) -> list[Path]:
-    """The frame images of one video folder, ordered by the last number in each file name.
-
-    Hidden files and other extensions are ignored. Raises ``FileNotFoundError`` for a missing
-    folder and ``ValueError`` for a folder without frames, a frame without a number, or two
-    frames with the same number.
-    """
-    root = Path(folder)
-    if not root.is_dir():
-        raise FileNotFoundError(f"frame folder '{root}' does not exist (or is not a folder).")
-    exts = {e.lower() if e.startswith(".") else "." + e.lower() for e in extensions}
-    numbered = []
-    for f in root.iterdir():
-        if f.name.startswith(".") or f.suffix.lower() not in exts or not f.is_file():
-            continue
-        m = _LAST_INT.search(f.stem)
-        if m is None:
-            raise ValueError(
-                f"cannot order frame '{f}': its name has no frame number. YouTube Faces frames are "
-                "named '<video_idx>.<frame_no>.jpg'; move other images out of the folder."
-            )
-        numbered.append((int(m.group(1)), f.name, f))
-    if not numbered:
-        raise ValueError(f"frame folder '{root}' has no images with extensions {sorted(exts)}.")
-    numbered.sort()
-    for (a, _, fa), (b, _, fb) in zip(numbered, numbered[1:]):
-        if a == b:
-            raise ValueError(f"frames '{fa}' and '{fb}' have the same frame number {a}; keep one video per folder.")
-    return [f for _, _, f in numbered]
-
-
-def _read_image(path: Path) -> np.ndarray:
-    try:
-        with Image.open(path) as img:
-            return np.asarray(img.convert("RGB"), dtype=np.uint8)
-    except FileNotFoundError as e:
-        raise FileNotFoundError(f"frame image '{path}' does not exist any more.") from e
-    except (UnidentifiedImageError, OSError) as e:
-        raise ValueError(f"cannot read frame image '{path}' ({e}); it is corrupt or not an image. Re-download it.") from e
-
-
-def read_frame_files(files: Sequence[Path]) -> np.ndarray:
-    """Frame images -> ``uint8 (len(files), H, W, 3)`` RGB (ValueError naming a corrupt image or a
-    frame of another size)."""
-    files = list(files)
-    return _stack([_read_image(f) for f in files], files)
-
-
-def _stack(frames: list[np.ndarray], files: list[Path]) -> np.ndarray:
-    for f, arr in zip(files, frames):
-        if arr.shape != frames[0].shape:
-            raise ValueError(
-                f"frame '{f}' is {arr.shape[1]}x{arr.shape[0]} but '{files[0]}' is "
-                f"{frames[0].shape[1]}x{frames[0].shape[0]}; all frames of a video must have the same size."
-            )
-    return np.stack(frames)
 
 
 class YouTubeFaces(VideoDataset):
@@ -253,8 +191,8 @@ class YouTubeFaces(VideoDataset):
             return super()._load_clip(index, idx)
         files = self.frame_files(index)
         unique = sorted(set(int(i) for i in idx))
-        decoded = {i: _read_image(files[i]) for i in unique}
-        return _stack([decoded[int(i)] for i in idx], [files[int(i)] for i in idx]), {}
+        decoded = {i: read_frame_image(files[i]) for i in unique}
+        return stack_frames([decoded[int(i)] for i in idx], [files[int(i)] for i in idx]), {}
 
     def frames(self, index: int) -> np.ndarray:
         if self.video_files:
