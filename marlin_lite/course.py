@@ -28,14 +28,16 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import copy
 import functools
 import inspect
 import os
 import re
 import sys
+import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -608,6 +610,60 @@ def _cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+RUNS_FOLDER = "runs"
+"""Where lessons keep what they train and save (``../runs/...`` from the lessons' folder)."""
+
+
+@contextlib.contextmanager
+def fresh_runs(lesson_dir: str | Path) -> Iterator[Path]:
+    """A working folder for the lessons of ``lesson_dir`` in which ``../runs`` starts empty, as on
+    a fresh machine; yields the folder to run them in.
+
+    A lesson reuses what an earlier run left in ``runs/`` (lesson 04 loads its finished live runs
+    in seconds instead of training them for minutes), so a lesson executed in place is timed
+    against this machine's history. Here the lessons' parent folder is mirrored in a temporary
+    folder: each of its entries is a symbolic link to the real one, except ``runs`` (new and empty)
+    and the lessons' folder, which is a real folder of links to the lessons' files. ``../configs``,
+    ``../docs`` and the rest resolve to the checkout; ``../runs/...`` is written in the mirror and
+    deleted with it. The real ``runs/`` is neither read nor changed.
+    """
+    lesson_dir = Path(lesson_dir).resolve()
+    with tempfile.TemporaryDirectory(prefix="marlin-lite-fresh-") as tmp:
+        mirror = Path(tmp)
+        for entry in lesson_dir.parent.iterdir():
+            if entry.name not in (RUNS_FOLDER, lesson_dir.name):
+                (mirror / entry.name).symlink_to(entry)
+        (mirror / RUNS_FOLDER).mkdir()
+        lessons = mirror / lesson_dir.name
+        lessons.mkdir()
+        for entry in lesson_dir.iterdir():
+            (lessons / entry.name).symlink_to(entry)
+        yield lessons
+
+
+def _lesson_cwd(path: Path, fresh: bool) -> contextlib.AbstractContextManager[Path | None]:
+    """The folder to execute lesson ``path`` in, as a context: a new :func:`fresh_runs` mirror of
+    its folder when ``fresh``, else ``None`` (the lesson's own folder)."""
+    return fresh_runs(path.parent) if fresh else contextlib.nullcontext(None)
+
+
+def _run_one(path: Path, out: Path, timeout: int, cwd: Path | None, failures: list[tuple[str, str]]) -> tuple[str, str, float, int]:
+    """Execute one lesson into ``out`` (its figures into ``out/figures``); a failure is appended
+    to ``failures``. Returns the summary row ``(stem, status, seconds, figures)``."""
+    try:
+        nb, seconds = execute_notebook(path, out / path.name, timeout=timeout, cwd=cwd)
+        status = "ok"
+    except NotebookExecutionError as exc:
+        nb, seconds, status = exc.nb, exc.seconds, "FAILED"
+        failures.append((path.stem, str(exc)))
+    except Exception as exc:  # e.g. the kernel did not start: report it, run the rest
+        nb, seconds, status = None, 0.0, "FAILED"
+        failures.append((path.stem, f"{type(exc).__name__}: {exc}"))
+    figures = extract_figures(nb, out / "figures" / path.stem) if nb is not None else []
+    print(f"{status} ({seconds:.1f} s, {len(figures)} figure(s))", flush=True)
+    return path.stem, status, seconds, len(figures)
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     lessons = _resolve_lessons(args.lessons)
     out = Path(args.out)
@@ -618,20 +674,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     rows: list[tuple[str, str, float, int]] = []
     failures: list[tuple[str, str]] = []
     width = len(str(len(lessons)))
+    if args.fresh:
+        print(f"fresh: every lesson starts from an empty ../{RUNS_FOLDER} (nothing an earlier run trained is reused)")
     for number, path in enumerate(lessons, start=1):
         print(f"[{number:>{width}}/{len(lessons)}] {path.stem} ...", end=" ", flush=True)
-        try:
-            nb, seconds = execute_notebook(path, out / path.name, timeout=args.timeout)
-            status = "ok"
-        except NotebookExecutionError as exc:
-            nb, seconds, status = exc.nb, exc.seconds, "FAILED"
-            failures.append((path.stem, str(exc)))
-        except Exception as exc:  # e.g. the kernel did not start: report it, run the rest
-            nb, seconds, status = None, 0.0, "FAILED"
-            failures.append((path.stem, f"{type(exc).__name__}: {exc}"))
-        figures = extract_figures(nb, out / "figures" / path.stem) if nb is not None else []
-        print(f"{status} ({seconds:.1f} s, {len(figures)} figure(s))", flush=True)
-        rows.append((path.stem, status, seconds, len(figures)))
+        with _lesson_cwd(path, args.fresh) as cwd:
+            rows.append(_run_one(path, out, args.timeout, cwd, failures))
 
     name_width = max(len("notebook"), *(len(r[0]) for r in rows))
     print()
@@ -653,31 +701,41 @@ def _cmd_execute(args: argparse.Namespace) -> int:
         print("no lesson notebooks to execute")
         return 0
     failed = 0
+    if not args.reuse_runs:
+        print(f"every lesson starts from an empty ../{RUNS_FOLDER}, as on a fresh machine (--reuse-runs: use runs/)")
     for path in lessons:
-        print(f"executing {_display(path)} ...", end=" ", flush=True)
-        # An edit in the paired .py that was not synced yet would be executed as the old code,
-        # and the newer .ipynb would then win the next `jupytext --sync`: refuse instead.
-        differences = pair_differences(path) if paired_script(path).is_file() else []
-        if differences:
-            failed += 1
-            print("REFUSED (left unchanged)", flush=True)
-            print(f"{_display(path)} and its paired .py differ: {differences[0]}"
-                  f"{f' (and {len(differences) - 1} more)' if len(differences) > 1 else ''}. "
-                  f"Run `jupytext --sync {_display(paired_script(path))}` first (it keeps the most recently "
-                  "saved file's cells), then execute.", file=sys.stderr)
-            continue
-        try:
-            nb, seconds = execute_notebook(path, timeout=args.timeout)
-        except NotebookExecutionError as exc:
-            failed += 1
-            print(f"FAILED after {exc.seconds:.1f} s (left unchanged)", flush=True)
-            print(str(exc), file=sys.stderr)
-            continue
-        nbformat.validate(nb)
-        nbformat.write(nb, path)
-        record_run_time(path, seconds)  # notebooks/run_times.json: the course site's index shows it
-        print(f"ok ({seconds:.1f} s)", flush=True)
+        with _lesson_cwd(path, not args.reuse_runs) as cwd:
+            failed += _execute_one(path, args.timeout, cwd, record=not args.reuse_runs)
     return 1 if failed else 0
+
+
+def _execute_one(path: Path, timeout: int, cwd: Path | None, record: bool) -> int:
+    """Execute lesson ``path`` in place (its kernel working in ``cwd``; ``None``: its own folder)
+    and, when ``record``, store its time in ``run_times.json``. Returns 1 when it was refused or
+    failed (the notebook is left unchanged), else 0."""
+    print(f"executing {_display(path)} ...", end=" ", flush=True)
+    # An edit in the paired .py that was not synced yet would be executed as the old code,
+    # and the newer .ipynb would then win the next `jupytext --sync`: refuse instead.
+    differences = pair_differences(path) if paired_script(path).is_file() else []
+    if differences:
+        print("REFUSED (left unchanged)", flush=True)
+        print(f"{_display(path)} and its paired .py differ: {differences[0]}"
+              f"{f' (and {len(differences) - 1} more)' if len(differences) > 1 else ''}. "
+              f"Run `jupytext --sync {_display(paired_script(path))}` first (it keeps the most recently "
+              "saved file's cells), then execute.", file=sys.stderr)
+        return 1
+    try:
+        nb, seconds = execute_notebook(path, timeout=timeout, cwd=cwd)
+    except NotebookExecutionError as exc:
+        print(f"FAILED after {exc.seconds:.1f} s (left unchanged)", flush=True)
+        print(str(exc), file=sys.stderr)
+        return 1
+    nbformat.validate(nb)
+    nbformat.write(nb, path)
+    if record:  # notebooks/run_times.json: the course site's index shows it (fresh runs only)
+        record_run_time(path, seconds)
+    print(f"ok ({seconds:.1f} s)", flush=True)
+    return 0
 
 
 def _cmd_student(args: argparse.Namespace) -> int:
@@ -727,11 +785,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("lessons", nargs="*", help=lessons_help)
     p.add_argument("--out", default="build/course", help="output folder (default: build/course)")
     p.add_argument("--timeout", type=int, default=900, help="seconds per cell (default: 900)")
+    p.add_argument("--fresh", action="store_true",
+                   help="start every lesson from an empty runs/, as on a fresh machine (a classroom check: lesson "
+                        "04 then trains its live runs instead of loading them)")
     p.set_defaults(func=_cmd_run)
 
     p = sub.add_parser("execute", help="re-execute lessons in place, to commit their outputs")
     p.add_argument("lessons", nargs="*", help=lessons_help)
     p.add_argument("--timeout", type=int, default=900, help="seconds per cell (default: 900)")
+    p.add_argument("--reuse-runs", action="store_true",
+                   help="run in the lessons' own folder, reusing what runs/ holds (faster; the time is then not "
+                        "recorded). Default: from an empty runs/, as on a fresh machine, and the time is recorded "
+                        "in notebooks/run_times.json for the site's index")
     p.set_defaults(func=_cmd_execute)
 
     p = sub.add_parser("student", help="write student copies (solutions replaced) to --out")

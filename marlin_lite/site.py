@@ -516,7 +516,7 @@ def _index_html(lessons: list[LessonInfo], scripts: dict[str, bool], course: str
             f'<td class="sources">{_sources_html(info, scripts[info.stem])}</td>'
             "</tr>")
     measured = any(info.run_time_measured for info in lessons)
-    note = ("Run times were measured when the lesson was executed."
+    note = ("Run times were measured when the lesson was executed, from an empty runs/ folder (as on a new machine)."
             if measured and all(i.run_time_measured for i in lessons) else
             "Run times are measured where the notebook recorded one, otherwise as the lesson states them.")
     return f"""<!DOCTYPE html>

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import re
 import subprocess
 import sys
@@ -286,6 +288,37 @@ def test_execute_command_rewrites_in_place_or_leaves_it(tmp_path: Path) -> None:
     before = bad.read_text()
     assert course.main(["execute", str(bad)]) == 1
     assert bad.read_text() == before
+
+
+def test_execute_starts_each_lesson_from_an_empty_runs_folder_unless_told_to_reuse_it(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    (repo / "runs" / "old").mkdir(parents=True)
+    (repo / "runs" / "old" / "marker").write_text("trained earlier")
+    (repo / "configs").mkdir()
+    (repo / "configs" / "recipe.yaml").write_text("steps: 3\n")
+    (repo / "notebooks").mkdir()
+    (repo / "notebooks" / "data.txt").write_text("beside the lesson")
+    lesson = write(repo / "notebooks" / "00_runs.ipynb", code(
+        "from pathlib import Path\n"
+        "print(Path('../runs/old/marker').exists(), Path('../configs/recipe.yaml').read_text().strip(), Path('data.txt').read_text())\n"
+        "Path('../runs/new').mkdir(parents=True, exist_ok=True); Path('../runs/new/out.txt').write_text('x')"))
+
+    assert course.main(["execute", str(lesson)]) == 0
+    assert nbformat.read(lesson, as_version=4).cells[0].outputs[0].text == "False steps: 3 beside the lesson\n"
+    assert (repo / "runs" / "old" / "marker").read_text() == "trained earlier"  # the real runs/ untouched
+    assert not (repo / "runs" / "new").exists(), "a fresh run's files stay in its scratch folder"
+    times = json.loads((repo / "notebooks" / "run_times.json").read_text())
+    assert set(times) == {"00_runs"}
+
+    (repo / "notebooks" / "run_times.json").unlink()
+    assert course.main(["execute", "--reuse-runs", str(lesson)]) == 0
+    assert nbformat.read(lesson, as_version=4).cells[0].outputs[0].text == "True steps: 3 beside the lesson\n"
+    assert (repo / "runs" / "new" / "out.txt").is_file()
+    assert not (repo / "notebooks" / "run_times.json").exists(), "a run that reused runs/ is not a fresh machine's time"
+
+    out = tmp_path / "built"
+    assert course.main(["run", "--fresh", str(lesson), "--out", str(out)]) == 0
+    assert nbformat.read(out / "00_runs.ipynb", as_version=4).cells[0].outputs[0].text.startswith("False")
 
 
 def test_student_and_list_commands(tmp_path: Path, capsys) -> None:
