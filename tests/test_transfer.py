@@ -450,6 +450,38 @@ def test_lr_grid_check_reproduces_the_report_and_tries_the_next_rate(checkpoint,
     assert "no checkpoint file" in capsys.readouterr().err
 
 
+def test_budget_check_trains_the_reports_tuned_runs_longer(checkpoint, tmp_path, capsys):
+    """marlin_lite.lr_check --epochs on a quick report: each tuned all-label run of the first seed is
+    trained again at its chosen rate for more steps, and the table sets both budgets side by side."""
+    from marlin_lite import lr_check
+
+    out = tmp_path / "results.md"
+    assert main(["--encoder", str(checkpoint), "--out", str(out), "--quick", "--seeds", "0", "--tasks", "far", "--quiet"]) == 0
+    results = json.loads(out.with_suffix(".json").read_text())
+    report = tmp_path / "budget.md"
+    assert lr_check.main(["--results", str(out.with_suffix(".json")), "--encoder", str(checkpoint), "--tasks", "far",
+                          "--epochs", "3", "--out", str(report)]) == 0
+    text = report.read_text()
+    assert text.startswith("# The transfer report's fine-tuning budget, lengthened")
+    rows = [line for line in text.splitlines() if line.startswith("| FAR |")]
+    assert len(rows) == 2 and "supervised from scratch" in rows[0] + rows[1]  # scratch and fine-tune, all labels
+    quick = lr_check.settings_from(results["settings"])
+    longer = lr_check.longer_budget(quick, 3)
+    assert longer.ft_max_epochs == 3 and longer.ft_max_steps == 3 * quick.ft_max_steps and longer.ft_evals == quick.ft_evals
+    recorded = [r for r in results["records"] if r["method"] in lr_check.TUNED and r["regime"] == "all"]
+    for line, r in zip(rows, sorted(recorded, key=lambda r: lr_check.TUNED.index(r["method"]))):
+        assert f"{r['choice']['val_metric']:.3f}, {r['headline']:.3f} ({r['choice']['best_step']} / {r['choice']['steps']})" in line
+        assert f"/ {longer.ft_max_steps}) |" in line  # the longer run used its whole (raised) budget
+    assert "validation would keep the longer run for" in text
+    assert lr_check.main(["--results", str(out.with_suffix(".json")), "--encoder", str(checkpoint), "--epochs", "3",
+                          "--regimes", "5"]) == 0  # a regime the report has: prints to stdout
+    assert "| FAR |" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        lr_check.main(["--results", str(out.with_suffix(".json")), "--encoder", str(checkpoint), "--epochs", "0"])
+    with pytest.raises(ValueError, match="--epochs must be >= 1"):
+        lr_check.longer_budget(quick, 0)
+
+
 def test_replicate_refits_the_reports_probes_and_scores_new_people(checkpoint, tmp_path, capsys):
     """marlin_lite.replicate on a quick report: every refitted probe gives the report's test number,
     the new worlds' test people are other people, every cell's interval holds its point, and the
