@@ -163,6 +163,17 @@ def longer_budget(settings: T.TransferSettings, epochs: int) -> T.TransferSettin
     return dataclasses.replace(settings, ft_max_epochs=epochs, ft_max_steps=cap)
 
 
+def prefers_longer(val: float, val_loss: float, recorded_val: float, recorded_loss: float) -> bool:
+    """Whether validation would keep the longer run: a higher metric, or the same metric and a lower
+    loss. Differences below 1e-9 (metric) and 1e-6 (loss: the report's JSON rounds it) are ties,
+    which keep the report's run (the longer run often stops at the same best check)."""
+    if not math.isfinite(val):
+        return False
+    if not math.isfinite(recorded_val) or val > recorded_val + 1e-9:
+        return True
+    return abs(val - recorded_val) <= 1e-9 and val_loss < recorded_loss - 1e-6
+
+
 def check_budget(results: Mapping[str, Any], encoder: MarlinEncoder, epochs: int, *, tasks: Sequence[str] = ("far", "fer", "dfd"),
                  regimes: Sequence[str] = ("all",), device: str = "cpu", log: Any = print) -> list[dict[str, Any]]:
     """Each tuned method's first-seed run in ``regimes`` trained again at its chosen rate for up to
@@ -192,13 +203,13 @@ def check_budget(results: Mapping[str, Any], encoder: MarlinEncoder, epochs: int
             t0 = time.perf_counter()
             out = T.select_trained(make, data, targets, items, task=task, settings=longer, seed=seed, device=device, lrs=(lr,))
             test = T.task_metrics(task, out["test_scores"], targets["test"])[T.HEADLINE[task]]
-            prefers = T.probes._select_key(out["val_metric"], out["val_loss"]) > T.probes._select_key(
-                r["choice"]["val_metric"], r["choice"]["val_loss"])
+            prefers = prefers_longer(out["val_metric"], out["val_loss"], r["choice"]["val_metric"], r["choice"]["val_loss"])
             rows.append({
                 "task": task, "method": r["method"], "regime": r["regime"], "n_train": int(items.numel()), "lr": lr,
                 "report_epochs": settings.ft_max_epochs, "epochs": epochs,
                 "recorded_val": r["choice"]["val_metric"], "recorded_test": r["headline"],
                 "recorded_steps": r["choice"]["steps"], "recorded_best_step": r["choice"]["best_step"],
+                "recorded_val_loss": r["choice"]["val_loss"], "val_loss": out["val_loss"],
                 "val": out["val_metric"], "test": test, "steps": out["steps"], "best_step": out["best_step"],
                 "prefers_longer": bool(prefers), "seconds": round(time.perf_counter() - t0, 1),
             })

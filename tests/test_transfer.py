@@ -473,6 +473,18 @@ def test_budget_check_trains_the_reports_tuned_runs_longer(checkpoint, tmp_path,
         assert f"{r['choice']['val_metric']:.3f}, {r['headline']:.3f} ({r['choice']['best_step']} / {r['choice']['steps']})" in line
         assert f"/ {longer.ft_max_steps}) |" in line  # the longer run used its whole (raised) budget
     assert "validation would keep the longer run for" in text
+    # what lessons 06-08 print of it: the same rows, refused for another report
+    from marlin_lite.transfer import show_budget_check
+
+    shown = show_budget_check(report.with_suffix(".json"), "far", report=results)
+    assert [(r["method"], r["regime"]) for r in shown] == [(r["method"], r["regime"]) for r in
+                                                           sorted(recorded, key=lambda r: lr_check.TUNED.index(r["method"]))]
+    printed = capsys.readouterr().out
+    assert "report budget" in printed and f"{shown[0]['test']:.3f}" in printed
+    with pytest.raises(ValueError, match="rerun its command"):
+        show_budget_check(report.with_suffix(".json"), "far", report={"provenance": {"git_commit": "another"}})
+    with pytest.raises(FileNotFoundError, match="lr_check --epochs"):
+        show_budget_check(tmp_path / "missing.json", "far")
     assert lr_check.main(["--results", str(out.with_suffix(".json")), "--encoder", str(checkpoint), "--epochs", "3",
                           "--regimes", "5"]) == 0  # a regime the report has: prints to stdout
     assert "| FAR |" in capsys.readouterr().out
@@ -480,6 +492,10 @@ def test_budget_check_trains_the_reports_tuned_runs_longer(checkpoint, tmp_path,
         lr_check.main(["--results", str(out.with_suffix(".json")), "--encoder", str(checkpoint), "--epochs", "0"])
     with pytest.raises(ValueError, match="--epochs must be >= 1"):
         lr_check.longer_budget(quick, 0)
+    # ties keep the report's run; a better metric, or the same metric at a lower loss, keeps the longer one
+    assert not lr_check.prefers_longer(0.6375, 0.7781472, 0.6375, 0.778147280216217)
+    assert lr_check.prefers_longer(0.64, 0.9, 0.6375, 0.7) and not lr_check.prefers_longer(0.63, 0.1, 0.6375, 0.7)
+    assert lr_check.prefers_longer(0.6375, 0.5, 0.6375, 0.7) and not lr_check.prefers_longer(float("nan"), 0.1, 0.5, 0.7)
 
 
 def test_replicate_refits_the_reports_probes_and_scores_new_people(checkpoint, tmp_path, capsys):

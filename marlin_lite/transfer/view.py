@@ -158,3 +158,37 @@ def show_task_report(path: str | Path, task: str, *, encoder_sha256: str | None 
     plt.show()
     print(differences_table(results, task))
     return results
+
+
+def show_budget_check(path: str | Path, task: str, *, report: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    """What a lesson shows of the committed budget check (``python -m marlin_lite.lr_check
+    --epochs N``, its JSON) for ``task``: the command, then per tuned run of the first seed its
+    validation and test headline at the report's budget and at ``N`` epochs, with the step of the
+    best validation check out of the steps trained.
+
+    ``report`` (the transfer report, :func:`load_results`), when given, must be the report the check
+    was run on (``ValueError`` otherwise). Returns the task's rows.
+    """
+    path = Path(path)
+    try:
+        check = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"no budget check at {path}; write it with python -m marlin_lite.lr_check --epochs 40 "
+                                "--out docs/budget_check.md") from None
+    prov = check["provenance"]
+    if report is not None and report["provenance"].get("git_commit") != prov.get("report_commit"):
+        raise ValueError(f"{path} checked the report of commit {str(prov.get('report_commit'))[:12]}, not this one "
+                         f"({str(report['provenance'].get('git_commit'))[:12]}): rerun its command")
+    rows = [r for r in check["rows"] if r["task"] == task]
+    print(prov["command"])
+    print(f"first seed {prov['seed']}; {len(rows)} runs of {task.upper()} trained again at the rate the report chose\n")
+    name = max([len(method_label(task, r["method"])) for r in rows] + [6])
+    print(f"{'method':<{name}}  {'labels':>6}  {'lr':>6}  {'report budget: val  test (best/steps)':>38}  "
+          f"{'longer: val  test (best/steps)':>32}")
+    for r in rows:
+        labels = "all" if r["regime"] == "all" else f"k={r['regime']}"
+        print(f"{method_label(task, r['method']):<{name}}  {labels:>6}  "
+              f"{r['lr']:>6g}  {r['report_epochs']:>3} epochs: {r['recorded_val']:.3f} {r['recorded_test']:.3f} "
+              f"({r['recorded_best_step']:>3}/{r['recorded_steps']:>3})  {r['epochs']:>3} epochs: {r['val']:.3f} "
+              f"{r['test']:.3f} ({r['best_step']:>3}/{r['steps']:>3})")
+    return rows
