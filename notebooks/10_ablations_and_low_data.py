@@ -377,7 +377,8 @@ if RUN_DEMO:
 #   if it is there, needs a budget this course cannot spend on a CPU.
 # - **Low data** (section 5): on FAR the gain over random init appears from 5 labels per class
 #   and stays about the same size (+0.032 to +0.040) up to all labels; against scratch (FAR, LS)
-#   it grows with the labels. It is not largest when labels are fewest. On FER, DFD and LS the
+#   it grows with the labels (scratch trained for at most the report's 8 epochs: lessons 06-08
+#   show that 40 epochs narrow the gap, and on FER reverse it). It is not largest when labels are fewest. On FER, DFD and LS the
 #   pretrained probe never beats random init clearly.
 #
 # ## Summary

@@ -12,6 +12,7 @@ import json
 import math
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -561,3 +562,20 @@ def test_jobs_run_the_tasks_in_parallel_processes_with_the_same_numbers(checkpoi
 
     with pytest.raises(ValueError, match="a task appears twice"):
         merge_results([a, a])
+
+
+def test_committed_budget_check_is_its_json_rendered_and_about_the_committed_report():
+    """docs/budget_check.md is what lr_check renders from docs/budget_check.json (no hand edits), and
+    it checked the committed transfer report (lessons 06-08 print its rows)."""
+    from marlin_lite import lr_check
+
+    docs = Path(__file__).resolve().parents[1] / "docs"
+    check = json.loads((docs / "budget_check.json").read_text())
+    assert (docs / "budget_check.md").read_text() == lr_check.render_budget(check["rows"], check["provenance"])
+    report = json.loads((docs / "results.json").read_text())
+    assert check["provenance"]["report_commit"] == report["provenance"]["git_commit"]
+    assert {r["task"] for r in check["rows"]} == {"far", "fer", "dfd"} and all(r["epochs"] > r["report_epochs"] for r in check["rows"])
+    for r in check["rows"]:  # the report's side of each row is the report's own first-seed record
+        rec = next(x for x in report["records"] if (x["task"], x["method"], str(x["regime"]), x["seed"]) ==
+                   (r["task"], r["method"], str(r["regime"]), check["provenance"]["seed"]))
+        assert (rec["headline"], rec["choice"]["val_metric"], rec["choice"]["lr"]) == (r["recorded_test"], r["recorded_val"], r["lr"])

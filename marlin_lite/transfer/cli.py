@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import platform
 import shlex
 import subprocess
@@ -43,6 +44,9 @@ def _parser() -> _Parser:
     p.add_argument("--jobs", type=int, default=1,
                    help="run the tasks in this many processes at once (each with --threads, default 1 then); the tasks "
                         "are independent, so the numbers are those of one process at the same thread count")
+    p.add_argument("--ft-max-epochs", type=int, default=None,
+                   help="epochs of the supervised ViT runs (scratch, fine-tuning; default 8; docs/budget_check.md "
+                        "measures what a longer budget changes)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     return p
 
@@ -149,6 +153,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as err:  # noqa: BLE001 (a CPU-only build raises AssertionError for cuda)
         p.error(f"--device: {a.device!r} is not usable here ({' '.join(str(err).split())[:200]})")
     settings = TransferSettings.quick() if a.quick else TransferSettings()
+    if a.ft_max_epochs is not None:
+        if a.ft_max_epochs < 1:
+            p.error(f"--ft-max-epochs: expected an integer >= 1, got {a.ft_max_epochs}")
+        settings = dataclasses.replace(settings, ft_max_epochs=a.ft_max_epochs)
     log = (lambda s: None) if a.quiet else (lambda s: print(s, file=sys.stderr, flush=True))
     t0 = time.perf_counter()
     if a.jobs > 1 and len(tasks) > 1:
