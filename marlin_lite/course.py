@@ -630,14 +630,18 @@ def fresh_runs(lesson_dir: str | Path) -> Iterator[Path]:
     lesson_dir = Path(lesson_dir).resolve()
     with tempfile.TemporaryDirectory(prefix="marlin-lite-fresh-") as tmp:
         mirror = Path(tmp)
-        for entry in lesson_dir.parent.iterdir():
-            if entry.name not in (RUNS_FOLDER, lesson_dir.name):
-                (mirror / entry.name).symlink_to(entry)
-        (mirror / RUNS_FOLDER).mkdir()
         lessons = mirror / lesson_dir.name
-        lessons.mkdir()
-        for entry in lesson_dir.iterdir():
-            (lessons / entry.name).symlink_to(entry)
+        try:
+            for entry in lesson_dir.parent.iterdir():
+                if entry.name not in (RUNS_FOLDER, lesson_dir.name):
+                    (mirror / entry.name).symlink_to(entry)
+            (mirror / RUNS_FOLDER).mkdir()
+            lessons.mkdir()
+            for entry in lesson_dir.iterdir():
+                (lessons / entry.name).symlink_to(entry)
+        except OSError as err:  # e.g. Windows without the right to make symbolic links
+            raise OSError(f"cannot mirror {lesson_dir.parent} with symbolic links in {mirror} ({err}); "
+                          "run with --reuse-runs (course execute) or without --fresh (course run)") from err
         yield lessons
 
 
@@ -817,7 +821,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, FileNotFoundError) as exc:
+    except (ValueError, OSError) as exc:  # OSError: e.g. no symbolic links for a fresh run
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -321,6 +321,19 @@ def test_execute_starts_each_lesson_from_an_empty_runs_folder_unless_told_to_reu
     assert nbformat.read(out / "00_runs.ipynb", as_version=4).cells[0].outputs[0].text.startswith("False")
 
 
+def test_execute_without_symbolic_links_names_the_way_out(tmp_path: Path, monkeypatch, capsys) -> None:
+    lesson = write(tmp_path / "notebooks" / "00_x.ipynb", code("1 + 1"))
+    before = lesson.read_text()
+
+    def refuse(self, target, target_is_directory=False):
+        raise OSError(1, "Operation not permitted")
+
+    monkeypatch.setattr(Path, "symlink_to", refuse)
+    assert course.main(["execute", str(lesson)]) == 2
+    err = capsys.readouterr().err
+    assert "cannot mirror" in err and "--reuse-runs" in err and lesson.read_text() == before
+
+
 def test_student_and_list_commands(tmp_path: Path, capsys) -> None:
     path = tmp_path / "00_ex.ipynb"
     nbformat.write(exercise_notebook(), path)
