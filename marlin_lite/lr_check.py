@@ -36,7 +36,7 @@ import math
 import platform
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -107,49 +107,51 @@ def check_grid(results: Mapping[str, Any], encoder: MarlinEncoder, *, tasks: Seq
     """
     settings = settings_from(results["settings"])
     seed = int(results["seeds"][0])
-    cfg = encoder.cfg
     rows: list[dict[str, Any]] = []
-    for task in tasks:
-        records = [r for r in results["records"] if r["task"] == task and r["method"] in TUNED and r["seed"] == seed]
-        todo = [r for r in records if "lr_chosen_by_seed" not in r["choice"] and beyond(r["choice"]["lr"], settings.ft_lrs)]
-        if not todo:
-            continue
-        data, targets, n_out, subsets = _first_seed_data(results, task, settings, seed, cfg)
-        rand_enc = T.random_encoder(cfg, seed)
-        for r in todo:
-            items = subsets[str(r["regime"])]
-            make = T.vit_classifier(rand_enc if r["method"] == "supervised_scratch" else encoder, task, n_out, seed)
-            chosen, other = r["choice"]["lr"], beyond(r["choice"]["lr"], settings.ft_lrs)
-            t0 = time.perf_counter()
-            out = T.select_trained(make, data, targets, items, task=task, settings=settings, seed=seed, device=device,
-                                   lrs=(chosen, other))
-            tried = {t["lr"]: t for t in out["tried"]}
-            moves = out["lr"] == other
-            test = T.task_metrics(task, out["test_scores"], targets["test"])[T.HEADLINE[task]] if moves else None
-            rows.append({
-                "task": task, "method": r["method"], "regime": r["regime"], "n_train": int(items.numel()),
-                "chosen_lr": chosen, "recorded_val": r["choice"]["val_metric"], "rerun_val": tried[chosen]["val_metric"],
-                "other_lr": other, "other_val": tried[other]["val_metric"], "moves": moves,
-                "recorded_test": r["headline"], "test_if_moved": test, "seconds": round(time.perf_counter() - t0, 1),
-            })
-            log(f"[{task}] {r['method']} {r['regime']}: lr {chosen:g} val {tried[chosen]['val_metric']:.3f} "
-                f"(report {r['choice']['val_metric']:.3f}) | lr {other:g} val {tried[other]['val_metric']:.3f}"
-                + (f" -> moves, test {test:.3f} (report {r['headline']:.3f})" if moves else ""))
+    keep = lambda r: "lr_chosen_by_seed" not in r["choice"] and beyond(r["choice"]["lr"], settings.ft_lrs)  # noqa: E731
+    for task, r, data, targets, items, make in _tuned_runs(results, encoder, settings, tasks, keep):
+        chosen, other = r["choice"]["lr"], beyond(r["choice"]["lr"], settings.ft_lrs)
+        t0 = time.perf_counter()
+        out = T.select_trained(make, data, targets, items, task=task, settings=settings, seed=seed, device=device,
+                               lrs=(chosen, other))
+        tried = {t["lr"]: t for t in out["tried"]}
+        moves = out["lr"] == other
+        test = T.task_metrics(task, out["test_scores"], targets["test"])[T.HEADLINE[task]] if moves else None
+        rows.append({
+            "task": task, "method": r["method"], "regime": r["regime"], "n_train": int(items.numel()),
+            "chosen_lr": chosen, "recorded_val": r["choice"]["val_metric"], "rerun_val": tried[chosen]["val_metric"],
+            "other_lr": other, "other_val": tried[other]["val_metric"], "moves": moves,
+            "recorded_test": r["headline"], "test_if_moved": test, "seconds": round(time.perf_counter() - t0, 1),
+        })
+        log(f"[{task}] {r['method']} {r['regime']}: lr {chosen:g} val {tried[chosen]['val_metric']:.3f} "
+            f"(report {r['choice']['val_metric']:.3f}) | lr {other:g} val {tried[other]['val_metric']:.3f}"
+            + (f" -> moves, test {test:.3f} (report {r['headline']:.3f})" if moves else ""))
     return rows
 
 
-def _first_seed_data(results: Mapping[str, Any], task: str, settings: T.TransferSettings, seed: int, cfg: Any) -> tuple[Any, ...]:
-    """A task's data, targets, outputs and labelled subsets as the report drew them for ``seed``
-    (``ValueError`` when the subsets differ from the recorded ones: not the report's code)."""
-    data = T.load_task_data(task, cfg, settings)
-    targets = {s: T.task_targets(task, d.labels) for s, d in data.items()}
-    n_out = T.num_outputs(task, targets["train"])
-    subsets = T.low_data_subsets(task, targets["train"], settings.regimes, seed)
-    recorded = results.get("subsets", {}).get(task, {}).get(str(seed), {})
-    for key, items in recorded.items():  # the same labelled items as the report, or stop
-        if subsets[key].tolist() != items:
-            raise ValueError(f"{task} regime {key}: the labelled items differ from the report's; is this the report's code?")
-    return data, targets, n_out, subsets
+def _tuned_runs(results: Mapping[str, Any], encoder: MarlinEncoder, settings: T.TransferSettings, tasks: Sequence[str],
+                keep: Callable[[Mapping[str, Any]], bool]) -> Iterator[tuple[str, Mapping[str, Any], Any, Any, torch.Tensor, Any]]:
+    """The report's tuned runs (scratch, fine-tune) of its first seed that ``keep(record)`` selects,
+    as ``(task, record, data, targets, labelled items, model factory)``: each task's data is drawn
+    once, with the report's labelled items (``ValueError`` when they differ from the recorded ones:
+    not the report's code), and the factory builds the run's ViT as the report did."""
+    seed = int(results["seeds"][0])
+    for task in tasks:
+        records = [r for r in results["records"] if r["task"] == task and r["method"] in TUNED and r["seed"] == seed and keep(r)]
+        if not records:
+            continue
+        data = T.load_task_data(task, encoder.cfg, settings)
+        targets = {s: T.task_targets(task, d.labels) for s, d in data.items()}
+        n_out = T.num_outputs(task, targets["train"])
+        subsets = T.low_data_subsets(task, targets["train"], settings.regimes, seed)
+        recorded = results.get("subsets", {}).get(task, {}).get(str(seed), {})
+        for key, items in recorded.items():  # the same labelled items as the report, or stop
+            if subsets[key].tolist() != items:
+                raise ValueError(f"{task} regime {key}: the labelled items differ from the report's; is this the report's code?")
+        rand_enc = T.random_encoder(encoder.cfg, seed)
+        for r in records:
+            make = T.vit_classifier(rand_enc if r["method"] == "supervised_scratch" else encoder, task, n_out, seed)
+            yield task, r, data, targets, subsets[str(r["regime"])], make
 
 
 def longer_budget(settings: T.TransferSettings, epochs: int) -> T.TransferSettings:
@@ -187,35 +189,25 @@ def check_budget(results: Mapping[str, Any], encoder: MarlinEncoder, epochs: int
     settings = settings_from(results["settings"])
     longer = longer_budget(settings, epochs)
     seed = int(results["seeds"][0])
-    cfg = encoder.cfg
     rows: list[dict[str, Any]] = []
-    for task in tasks:
-        records = [r for r in results["records"] if r["task"] == task and r["method"] in TUNED and r["seed"] == seed
-                   and str(r["regime"]) in regimes]
-        if not records:
-            continue
-        data, targets, n_out, subsets = _first_seed_data(results, task, settings, seed, cfg)
-        rand_enc = T.random_encoder(cfg, seed)
-        for r in records:
-            items = subsets[str(r["regime"])]
-            make = T.vit_classifier(rand_enc if r["method"] == "supervised_scratch" else encoder, task, n_out, seed)
-            lr = r["choice"]["lr"]
-            t0 = time.perf_counter()
-            out = T.select_trained(make, data, targets, items, task=task, settings=longer, seed=seed, device=device, lrs=(lr,))
-            test = T.task_metrics(task, out["test_scores"], targets["test"])[T.HEADLINE[task]]
-            prefers = prefers_longer(out["val_metric"], out["val_loss"], r["choice"]["val_metric"], r["choice"]["val_loss"])
-            rows.append({
-                "task": task, "method": r["method"], "regime": r["regime"], "n_train": int(items.numel()), "lr": lr,
-                "report_epochs": settings.ft_max_epochs, "epochs": epochs,
-                "recorded_val": r["choice"]["val_metric"], "recorded_test": r["headline"],
-                "recorded_steps": r["choice"]["steps"], "recorded_best_step": r["choice"]["best_step"],
-                "recorded_val_loss": r["choice"]["val_loss"], "val_loss": out["val_loss"],
-                "val": out["val_metric"], "test": test, "steps": out["steps"], "best_step": out["best_step"],
-                "prefers_longer": bool(prefers), "seconds": round(time.perf_counter() - t0, 1),
-            })
-            log(f"[{task}] {r['method']} {r['regime']} lr {lr:g}: {settings.ft_max_epochs} epochs val {r['choice']['val_metric']:.3f} "
-                f"test {r['headline']:.3f} | {epochs} epochs val {out['val_metric']:.3f} test {test:.3f} "
-                f"(best step {out['best_step']} of {out['steps']})")
+    for task, r, data, targets, items, make in _tuned_runs(results, encoder, settings, tasks, lambda r: str(r["regime"]) in regimes):
+        lr = r["choice"]["lr"]
+        t0 = time.perf_counter()
+        out = T.select_trained(make, data, targets, items, task=task, settings=longer, seed=seed, device=device, lrs=(lr,))
+        test = T.task_metrics(task, out["test_scores"], targets["test"])[T.HEADLINE[task]]
+        prefers = prefers_longer(out["val_metric"], out["val_loss"], r["choice"]["val_metric"], r["choice"]["val_loss"])
+        rows.append({
+            "task": task, "method": r["method"], "regime": r["regime"], "n_train": int(items.numel()), "lr": lr,
+            "report_epochs": settings.ft_max_epochs, "epochs": epochs,
+            "recorded_val": r["choice"]["val_metric"], "recorded_test": r["headline"],
+            "recorded_steps": r["choice"]["steps"], "recorded_best_step": r["choice"]["best_step"],
+            "recorded_val_loss": r["choice"]["val_loss"], "val_loss": out["val_loss"],
+            "val": out["val_metric"], "test": test, "steps": out["steps"], "best_step": out["best_step"],
+            "prefers_longer": bool(prefers), "seconds": round(time.perf_counter() - t0, 1),
+        })
+        log(f"[{task}] {r['method']} {r['regime']} lr {lr:g}: {settings.ft_max_epochs} epochs val {r['choice']['val_metric']:.3f} "
+            f"test {r['headline']:.3f} | {epochs} epochs val {out['val_metric']:.3f} test {test:.3f} "
+            f"(best step {out['best_step']} of {out['steps']})")
     return rows
 
 
