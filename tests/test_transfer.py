@@ -227,6 +227,21 @@ def test_training_keeps_the_best_validation_checkpoint():
     assert r["val_metric"] > 0.9
 
 
+def test_report_counts_runs_whose_best_check_was_their_last():
+    """The report flags trained runs that may still have been improving: best check == last step
+    (a run that early-stopped, or peaked earlier, is not counted; reused subsets count once)."""
+    from marlin_lite.transfer.report import _choices, _still_improving
+
+    def rec(method, best, steps, **extra):
+        return {"task": "fer", "method": method, "choice": {"lr": 1e-3, "best_step": best, "steps": steps, **extra}}
+
+    records = [rec("supervised_scratch", 144, 144), rec("supervised_scratch", 72, 120),
+               rec("supervised_scratch", 144, 144, same_subset_as="5"), rec("pretrained_finetune", 48, 144),
+               {"task": "far", "method": "supervised_scratch", "choice": {"lr": 1e-3, "best_step": 9, "steps": 9}}]
+    assert _still_improving(records, "fer") == {"supervised_scratch": (1, 2), "pretrained_finetune": (0, 1)}
+    assert _choices(records, "fer")[-1].endswith("supervised from scratch 1 of 2, pretrained, fine-tuned 0 of 1")
+
+
 def test_people_subsets_count_people_and_nest():
     identity = torch.tensor([5, 5, 7, 9, 9, 9, 11, 12])  # clips of 5 people
     for seed in (0, 1, 2):
@@ -279,6 +294,11 @@ def test_cli_quick_end_to_end_writes_markdown_and_json(checkpoint, tmp_path):
     assert prov["command"] == "python -m marlin_lite.transfer " + " ".join(argv)
     assert prov["encoder_sha256"] == sha256_file(checkpoint)
     assert {"torch", "numpy", "python", "marlin_lite"} <= set(prov["versions"]) and "git_commit" in prov
+    from marlin_lite.transfer.report import rerender
+
+    written = out.read_text()
+    out.write_text("edited by hand")
+    assert rerender(out.with_suffix(".json")) == out and out.read_text() == written  # the Markdown is its JSON rendered
     assert results["seeds"] == [0, 1] and results["tasks"] == ["far", "fer", "dfd", "ls"]
     assert results["settings"]["regimes"] == [1, 5, 10, "all"]
     seen = {(r["task"], r["method"], r["regime"], r["seed"]) for r in results["records"]}

@@ -1,5 +1,7 @@
 """The Markdown report: tables, paired differences and the generated conclusions
-(:func:`render_markdown`), the provenance helpers, and :func:`write_report` (Markdown + JSON)."""
+(:func:`render_markdown`), the provenance helpers, :func:`write_report` (Markdown + JSON) and
+:func:`rerender` (the Markdown again from its JSON, for a change of wording: ``python -c "from
+marlin_lite.transfer.report import rerender; rerender('docs/results.md')"``)."""
 
 from __future__ import annotations
 
@@ -126,7 +128,8 @@ def render_markdown(results: Mapping[str, Any], provenance: Mapping[str, Any]) -
         f"{'/'.join(f'{f:g}' for f in settings['split_fractions'])}; "
         + "; ".join(f"{t.upper()}: {d['num_identities']} people x {d['clips_per_identity']} clips"
                     + (f" ({d['fake_fraction']:.0%} fake)" if d.get("fake_fraction") else "")
-                    + f" = {d['train']}/{d['val']}/{d['test']} train/val/test" for t, d in results["data"].items()),
+                    + f" = {d['train']}/{d['val']}/{d['test']} train/val/test"
+                    for t, d in ((t, results["data"][t]) for t in results["tasks"])),
         "- **regimes**: k labelled train examples per class (FER: per expression; DFD: k real + k fake videos; FAR: people "
         "added greedily until each attribute has k positives) and all labels; subsets nested across k"
         + ("; LS: the clips of k training people, and all of them" if "ls" in results["tasks"] else ""),
@@ -246,6 +249,24 @@ def _choices(records: Sequence[dict[str, Any]], task: str, lrs: Sequence[float] 
             if edge:
                 text += f" ({edge} of {sum(picked.values())} at an end of the lr grid)"
             out.append(text)
+    still = _still_improving(records, task)
+    if still:
+        out.append("best validation check the run's last, with its whole epoch budget used (it may still have been "
+                   "improving): " + ", ".join(f"{METHOD_LABELS[m]} {k} of {n}" for m, (k, n) in still.items()))
+    return out
+
+
+def _still_improving(records: Sequence[dict[str, Any]], task: str) -> dict[str, tuple[int, int]]:
+    """Per trained method, ``(runs whose best check was their last, runs)``. Such a run used its
+    whole epoch budget (early stopping only ever stops after a check that was not the best, so
+    ``best_step == steps`` means training ran to the end) and may have gained from more epochs."""
+    out: dict[str, tuple[int, int]] = {}
+    for method in ("supervised_scratch", "pretrained_finetune"):
+        runs = [r["choice"] for r in records if r["task"] == task and r["method"] == method
+                and "best_step" in r["choice"] and "same_subset_as" not in r["choice"]]
+        if runs:
+            last = sum(1 for c in runs if c["best_step"] == c["steps"])
+            out[method] = (last, len(runs))
     return out
 
 
@@ -280,3 +301,17 @@ def write_report(results: Mapping[str, Any], provenance: Mapping[str, Any], out:
     atomic_write_bytes(json_path, json_bytes(_jsonable({"provenance": provenance, **results})))
     atomic_write_bytes(md_path, render_markdown(_jsonable(results), provenance).encode())
     return md_path, json_path
+
+
+def rerender(path: str | Path) -> Path:
+    """Write a report's Markdown again from the JSON beside it, with this version's renderer (no
+    training: for when the wording of the report changed, not its numbers). ``path``: the
+    Markdown or the JSON. Returns the Markdown path."""
+    from marlin_lite.transfer.view import load_results
+
+    md_path = Path(path).with_suffix(".md")
+    results = load_results(path)
+    provenance = results.pop("provenance")
+    atomic_write_bytes(md_path, render_markdown(results, provenance).encode())
+    return md_path
+
