@@ -504,6 +504,12 @@ def test_budget_check_trains_the_reports_tuned_runs_longer(checkpoint, tmp_path,
     assert "report budget" in printed and f"{shown[0]['test']:.3f}" in printed
     with pytest.raises(ValueError, match="rerun its command"):
         show_budget_check(report.with_suffix(".json"), "far", report={"provenance": {"git_commit": "another"}})
+    # a later report that adopted the check's budget: shown, with a line saying which report it checked
+    later = {"provenance": {"git_commit": "another"}, "settings": {**results["settings"], "ft_max_epochs": 3}}
+    assert show_budget_check(report.with_suffix(".json"), "far", report=later) == shown
+    assert "run on an earlier report" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="rerun its command"):
+        show_budget_check(report.with_suffix(".json"), "far", report={**later, "settings": results["settings"]})
     with pytest.raises(FileNotFoundError, match="lr_check --epochs"):
         show_budget_check(tmp_path / "missing.json", "far")
     assert lr_check.main(["--results", str(out.with_suffix(".json")), "--encoder", str(checkpoint), "--epochs", "3",

@@ -167,7 +167,8 @@ def show_budget_check(path: str | Path, task: str, *, report: Mapping[str, Any] 
     best validation check out of the steps trained.
 
     ``report`` (the transfer report, :func:`load_results`), when given, must be the report the check
-    was run on (``ValueError`` otherwise). Returns the task's rows.
+    was run on, or a later report that adopted the check's budget (its ``ft_max_epochs`` is the
+    check's ``epochs``; a line then says so): ``ValueError`` otherwise. Returns the task's rows.
     """
     path = Path(path)
     try:
@@ -176,11 +177,18 @@ def show_budget_check(path: str | Path, task: str, *, report: Mapping[str, Any] 
         raise FileNotFoundError(f"no budget check at {path}; write it with python -m marlin_lite.lr_check --epochs 40 "
                                 "--out docs/budget_check.md") from None
     prov = check["provenance"]
+    adopted = False
     if report is not None and report["provenance"].get("git_commit") != prov.get("report_commit"):
-        raise ValueError(f"{path} checked the report of commit {str(prov.get('report_commit'))[:12]}, not this one "
-                         f"({str(report['provenance'].get('git_commit'))[:12]}): rerun its command")
+        adopted = report.get("settings", {}).get("ft_max_epochs") == prov.get("epochs")
+        if not adopted:
+            raise ValueError(f"{path} checked the report of commit {str(prov.get('report_commit'))[:12]}, not this one "
+                             f"({str(report['provenance'].get('git_commit'))[:12]}): rerun its command")
     rows = [r for r in check["rows"] if r["task"] == task]
     print(prov["command"])
+    if adopted:
+        budgets = sorted({r["report_epochs"] for r in rows})
+        print(f"(run on an earlier report, commit {str(prov.get('report_commit'))[:12]}, whose ViT runs trained for at most "
+              f"{'/'.join(map(str, budgets))} epochs; the report above trains them for up to {prov['epochs']}, this check's budget)")
     print(f"first seed {prov['seed']}; {len(rows)} runs of {task.upper()} trained again at the rate the report chose\n")
     name = max([len(method_label(task, r["method"])) for r in rows] + [6])
     print(f"{'method':<{name}}  {'labels':>6}  {'lr':>6}  {'report budget: val  test (best/steps)':>38}  "
