@@ -285,7 +285,50 @@ def checkpoint(tmp_path_factory):
     return out / "checkpoint.pt"
 
 
-def test_cli_quick_end_to_end_writes_markdown_and_json(checkpoint, tmp_path):
+def _part(results: dict, tasks: list[str], command: str) -> dict:
+    """The report ``results`` as a run of ``tasks`` alone would have written it."""
+    from marlin_lite.transfer.evaluate import summarize
+
+    records = [r for r in results["records"] if r["task"] in tasks]
+    part = {k: results[k] for k in ("settings", "seeds", "model")}
+    part.update(tasks=tasks, records=records, summary=summarize(records),
+                provenance={**results["provenance"], "command": command, "elapsed_s": 10.0})
+    for key in ("chance", "data", "subsets", "timings_s", "extra"):
+        part[key] = {t: v for t, v in results.get(key, {}).items() if t in tasks}
+    return part
+
+
+def _check_merging_parts_gives_the_same_report(results: dict, tmp_path: Path, capsys) -> None:
+    """--merge: reports of disjoint task sets (given in any order) make the report of all of them,
+    with each part's provenance kept; parts that do not belong together are refused, naming the file."""
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    (parts / "b.json").write_text(json.dumps(_part(results, ["dfd", "ls"], "run B")))
+    (parts / "a.json").write_text(json.dumps(_part(results, ["far", "fer"], "run A")))
+    out = tmp_path / "merged.md"
+    assert main(["--merge", str(parts / "b.json"), str(parts / "a.json"), "--out", str(out), "--quiet"]) == 0
+    merged = json.loads(out.with_suffix(".json").read_text())
+    assert merged["tasks"] == results["tasks"] and merged["records"] == results["records"]
+    assert merged["summary"] == results["summary"] and merged["subsets"] == results["subsets"]
+    prov = merged["provenance"]
+    assert [p["command"] for p in prov["parts"]] == ["run B", "run A"] and prov["elapsed_s"] == 20.0
+    assert prov["encoder_sha256"] == results["provenance"]["encoder_sha256"]
+    text = out.read_text()
+    assert "**parts**" in text and "DFD, LS: `run B`" in text and "FAR, FER: `run A`" in text
+    odd = _part(results, ["dfd", "ls"], "run C")
+    odd["provenance"]["encoder_sha256"] = "0" * 64
+    (parts / "c.json").write_text(json.dumps(odd))
+    for bad, message in ([[str(parts / "a.json"), str(parts / "c.json")], "c.json differs from"],
+                         [[str(parts / "a.json")], "two or more parts"],
+                         [[str(parts / "a.json"), str(parts / "a.json")], "a task appears twice"],
+                         [[str(parts / "a.json"), str(parts / "none.json")], "none.json"]):
+        with pytest.raises(SystemExit) as exc:
+            main(["--merge", *bad, "--out", str(tmp_path / "bad.md")])
+        assert exc.value.code == 2 and "--merge" in (err := capsys.readouterr().err) and message in err
+    assert not (tmp_path / "bad.md").exists()
+
+
+def test_cli_quick_end_to_end_writes_markdown_and_json(checkpoint, tmp_path, capsys):
     out = tmp_path / "docs" / "results.md"
     argv = ["--encoder", str(checkpoint), "--out", str(out), "--quick", "--seeds", "0", "1", "--quiet"]
     assert main(argv) == 0
@@ -301,6 +344,7 @@ def test_cli_quick_end_to_end_writes_markdown_and_json(checkpoint, tmp_path):
     assert rerender(out.with_suffix(".json")) == out and out.read_text() == written  # the Markdown is its JSON rendered
     assert results["seeds"] == [0, 1] and results["tasks"] == ["far", "fer", "dfd", "ls"]
     assert results["settings"]["regimes"] == [1, 5, 10, "all"]
+    _check_merging_parts_gives_the_same_report(results, tmp_path, capsys)
     seen = {(r["task"], r["method"], r["regime"], r["seed"]) for r in results["records"]}
     for task in ("far", "fer", "dfd"):
         for seed in (0, 1):

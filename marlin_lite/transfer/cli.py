@@ -34,7 +34,11 @@ class _Parser(argparse.ArgumentParser):
 def _parser() -> _Parser:
     # the package docstring documents the method; its first line describes the command
     p = _Parser(prog="python -m marlin_lite.transfer", description=sys.modules[__package__].__doc__.splitlines()[0])
-    p.add_argument("--encoder", required=True, help="a MARLIN-lite pretraining checkpoint (checkpoint.pt of marlin_lite.pretrain)")
+    p.add_argument("--encoder", help="a MARLIN-lite pretraining checkpoint (checkpoint.pt of marlin_lite.pretrain); required "
+                                      "unless --merge")
+    p.add_argument("--merge", nargs="+", metavar="PART.json", default=None,
+                   help="no training: merge reports of disjoint task sets (the JSON of runs with --tasks, on one machine or "
+                        "several, same settings, seeds and encoder) into --out; each part's command, commit and time are kept")
     p.add_argument("--out", default="docs/results.md", help="the Markdown report; the JSON goes beside it (.json)")
     p.add_argument("--seeds", nargs="+", default=["0", "1", "2"], help="seeds (non-negative ints), default 0 1 2")
     p.add_argument("--tasks", nargs="+", default=list(ALL_TASKS), help=f"any of {' '.join(ALL_TASKS)} (default all)")
@@ -71,6 +75,54 @@ def merge_results(parts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     for key in ("chance", "data", "subsets", "timings_s", "extra"):
         merged[key] = {k: v for part in parts for k, v in part.get(key, {}).items()}
     return merged
+
+
+_SHARED = ("encoder", "encoder_sha256", "pretraining", "quick")
+
+
+def merge_parts(paths: Sequence[str | Path], command_args: Sequence[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(results, provenance)`` of one report made of separately run reports (``paths``: their
+    JSON, e.g. ``--tasks far fer`` on one machine and ``--tasks dfd ls`` on another). The parts
+    must share settings, seeds, model, encoder (SHA-256) and pretraining; tasks come in the
+    package's order. The provenance keeps each part's command, commit, date, time and machine
+    under ``parts``; ``git_commit`` joins the parts' commits when they differ, ``elapsed_s`` sums
+    their times. ``ValueError`` names the part that does not fit."""
+    if len(paths) < 2:
+        raise ValueError("give two or more parts to merge")
+    parts, provs = [], []
+    for path in paths:
+        part = load_results(path)
+        prov = part.pop("provenance", None)
+        if not prov:
+            raise ValueError(f"{path}: no provenance (not written by python -m marlin_lite.transfer)")
+        for key in _SHARED:
+            if provs and prov.get(key) != provs[0].get(key):
+                raise ValueError(f"cannot merge: {path} differs from {paths[0]} in {key}")
+        parts.append(part)
+        provs.append(prov)
+    merged = merge_results(parts)
+    order = sorted(merged["tasks"], key=lambda t: ALL_TASKS.index(t))
+    merged["tasks"] = order
+    merged["records"] = sorted(merged["records"], key=lambda r: order.index(r["task"]))
+    merged["summary"] = summarize(merged["records"])
+    commits = list(dict.fromkeys(str(p.get("git_commit") or "unknown") for p in provs))
+    machines = list(dict.fromkeys(p["machine"] for p in provs))
+    versions = {k: " / ".join(dict.fromkeys(str(p["versions"].get(k)) for p in provs)) for k in provs[0]["versions"]}
+    provenance = {
+        "command": "python -m marlin_lite.transfer " + shlex.join(command_args),
+        "argv": list(command_args),
+        **{k: provs[0].get(k) for k in _SHARED},
+        "git_commit": ", ".join(commits),
+        "git_dirty": any(bool(p.get("git_dirty")) for p in provs),
+        "versions": versions,
+        "date": max(p["date"] for p in provs),
+        "elapsed_s": round(sum(float(p["elapsed_s"]) for p in provs), 1),
+        "machine": "; ".join(machines),
+        "parts": [{"file": str(path), "tasks": part["tasks"], **{k: prov.get(k) for k in
+                   ("command", "git_commit", "git_dirty", "date", "elapsed_s", "machine")}}
+                  for path, part, prov in zip(paths, parts, provs)],
+    }
+    return merged, provenance
 
 
 def _run_parallel(args: Sequence[str], tasks: Sequence[str], jobs: int, threads: int, quiet: bool) -> dict[str, Any]:
@@ -116,6 +168,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     p = _parser()
     a = p.parse_args(args)
+    if a.merge is not None:
+        if Path(a.out).suffix == ".json":
+            p.error(f"--out: give the Markdown path (the JSON goes beside it), got {a.out}")
+        try:
+            results, provenance = merge_parts(a.merge, args)
+        except (FileNotFoundError, ValueError) as err:
+            p.error(f"--merge: {' '.join(str(err).split())}")
+        md, js = write_report(results, provenance, a.out)
+        if not a.quiet:
+            print(f"wrote {md} and {js} (merged {len(a.merge)} parts: {', '.join(results['tasks'])})", file=sys.stderr)
+        return 0
+    if a.encoder is None:
+        p.error("--encoder: required (a pretraining checkpoint), unless --merge")
     try:
         seeds = [int(s) for s in a.seeds]
     except ValueError:

@@ -116,9 +116,15 @@ def render_markdown(results: Mapping[str, Any], provenance: Mapping[str, Any]) -
         "",
         f"- **command**: `{provenance['command']}`",
         f"- **commit**: `{provenance.get('git_commit') or 'unknown'}`" + (" (with uncommitted changes)" if provenance.get("git_dirty") else ""),
+        *(["- **parts** (run separately, then merged by the command above): " + "; ".join(
+            f"{', '.join(t.upper() for t in part['tasks'])}: `{part['command']}` at commit `{str(part['git_commit'])[:12]}`"
+            + (" (with uncommitted changes)" if part.get("git_dirty") else "")
+            + f", {part['date']}, {part['elapsed_s']:.0f} s on {part['machine']}" for part in provenance["parts"])]
+          if provenance.get("parts") else []),
         f"- **encoder**: `{provenance['encoder']}`, SHA-256 `{provenance['encoder_sha256']}` "
         f"(preset `{results['model'].get('name')}`, {results['model']['num_frames']} frames of {results['model']['img_size']} px)",
-        f"- **date**: {provenance['date']}; **time taken**: {provenance['elapsed_s']:.0f} s on {provenance['machine']}",
+        f"- **date**: {provenance['date']}; **time taken**: {provenance['elapsed_s']:.0f} s on {provenance['machine']}"
+        + (" (the parts' times added)" if provenance.get("parts") else ""),
         "- **versions**: " + ", ".join(f"{k} {v}" for k, v in sorted(provenance["versions"].items())),
         f"- **seeds**: {' '.join(str(s) for s in results['seeds'])} (a seed draws the labelled subsets, the random encoder and every "
         "trained head's initialisation)" + (" — **quick mode: toy sizes, not for conclusions**" if provenance.get("quick") else ""),
