@@ -318,7 +318,11 @@ def _check_merging_parts_gives_the_same_report(results: dict, tmp_path: Path, ca
     odd = _part(results, ["dfd", "ls"], "run C")
     odd["provenance"]["encoder_sha256"] = "0" * 64
     (parts / "c.json").write_text(json.dumps(odd))
+    shorter = _part(results, ["dfd", "ls"], "run D")
+    shorter["settings"] = {**shorter["settings"], "ft_max_epochs": 99}
+    (parts / "d.json").write_text(json.dumps(shorter))
     for bad, message in ([[str(parts / "a.json"), str(parts / "c.json")], "c.json differs from"],
+                         [[str(parts / "a.json"), str(parts / "d.json")], "settings (ft_max_epochs 99 vs"],
                          [[str(parts / "a.json")], "two or more parts"],
                          [[str(parts / "a.json"), str(parts / "a.json")], "a task appears twice"],
                          [[str(parts / "a.json"), str(parts / "none.json")], "none.json"]):

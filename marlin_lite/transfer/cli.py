@@ -55,10 +55,11 @@ def _parser() -> _Parser:
     return p
 
 
-def merge_results(parts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def merge_results(parts: Sequence[Mapping[str, Any]], order: Sequence[str] | None = None) -> dict[str, Any]:
     """One results dict from runs of disjoint task sets with the same settings, seeds and model
-    (what ``--jobs`` makes); the summary is computed again over all records. ``ValueError`` when
-    the parts cannot belong to one report."""
+    (what ``--jobs`` makes); the summary is computed again over all records. Tasks and records
+    come in the parts' order, or in ``order`` (task names) when given. ``ValueError`` when the
+    parts cannot belong to one report."""
     if not parts:
         raise ValueError("nothing to merge")
     first = parts[0]
@@ -69,7 +70,9 @@ def merge_results(parts: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     tasks = [t for part in parts for t in part["tasks"]]
     if len(set(tasks)) != len(tasks):
         raise ValueError(f"cannot merge: a task appears twice ({tasks})")
-    records = [r for part in parts for r in part["records"]]
+    if order is not None:
+        tasks = sorted(tasks, key=list(order).index)
+    records = sorted((r for part in parts for r in part["records"]), key=lambda r: tasks.index(r["task"]))
     merged = {"records": records, "summary": summarize(records), "settings": first["settings"], "seeds": first["seeds"],
               "tasks": tasks, "model": first["model"]}
     for key in ("chance", "data", "subsets", "timings_s", "extra"):
@@ -98,13 +101,14 @@ def merge_parts(paths: Sequence[str | Path], command_args: Sequence[str]) -> tup
         for key in _SHARED:
             if provs and prov.get(key) != provs[0].get(key):
                 raise ValueError(f"cannot merge: {path} differs from {paths[0]} in {key}")
+        if parts and part["settings"] != parts[0]["settings"]:
+            ours, theirs = part["settings"], parts[0]["settings"]
+            fields = ", ".join(f"{k} {ours.get(k)} vs {theirs.get(k)}" for k in sorted(set(ours) | set(theirs))
+                               if ours.get(k) != theirs.get(k))
+            raise ValueError(f"cannot merge: {path} differs from {paths[0]} in settings ({fields}); rerun it with the same options")
         parts.append(part)
         provs.append(prov)
-    merged = merge_results(parts)
-    order = sorted(merged["tasks"], key=lambda t: ALL_TASKS.index(t))
-    merged["tasks"] = order
-    merged["records"] = sorted(merged["records"], key=lambda r: order.index(r["task"]))
-    merged["summary"] = summarize(merged["records"])
+    merged = merge_results(parts, order=ALL_TASKS)
     commits = list(dict.fromkeys(str(p.get("git_commit") or "unknown") for p in provs))
     machines = list(dict.fromkeys(p["machine"] for p in provs))
     versions = {k: " / ".join(dict.fromkeys(str(p["versions"].get(k)) for p in provs)) for k in provs[0]["versions"]}

@@ -320,4 +320,3 @@ def rerender(path: str | Path) -> Path:
     provenance = results.pop("provenance")
     atomic_write_bytes(md_path, render_markdown(results, provenance).encode())
     return md_path
-
