@@ -24,7 +24,6 @@ the same footing. It runs on SynthFace **world 2** by default: neither pretraini
 from __future__ import annotations
 
 import argparse
-import platform
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -38,6 +37,7 @@ import torch.nn.functional as F
 from marlin_lite import transfer
 from marlin_lite.encoders import load_encoder
 from marlin_lite.model import MarlinAutoencoder, MarlinEncoder
+from marlin_lite.utils import machine_description
 
 #: Poolings of :func:`layer_views`: name -> (time groups or None for all, spatial regions per side).
 POOLINGS: dict[str, tuple[int | None, int]] = {"mean": (None, 1), "grid": (None, 2), "regions": (2, 3)}
@@ -176,7 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     provenance = {
         "command": "python -m marlin_lite.diagnose " + " ".join(argv if argv is not None else sys.argv[1:]),
         "commit": f"{commit} (with uncommitted changes)" if dirty else commit, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "seconds": round(time.perf_counter() - start), "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads",
+        "seconds": round(time.perf_counter() - start), "machine": machine_description(),
         "world_seed": args.world_seed, "encoders": {name: desc for name, _, desc in loaded},
         "n_test": next(r["n_test"] for r in rows if r["encoder"] == "pixels"),
     }

@@ -61,7 +61,7 @@ from marlin_lite.masking import make_visible_mask, TokenGrid
 from marlin_lite.model import MarlinAutoencoder
 from marlin_lite.pretrain import ensure_pretrained, load_config
 from marlin_lite.tasks import FeatureCache, random_encoder, ResultsTable, run_far
-from marlin_lite.utils import atomic_write_bytes, json_bytes
+from marlin_lite.utils import atomic_write_bytes, json_bytes, machine_description
 
 #: One setting changed from the reference config per variant (``reference`` changes nothing).
 VARIANTS: dict[str, dict[str, Any]] = {
@@ -260,7 +260,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "elapsed_s": round(time.perf_counter() - t0, 1),
         "torch": torch.__version__,
         "python": platform.python_version(),
-        "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads",
+        "machine": machine_description(),
     }
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -33,7 +33,6 @@ import argparse
 import dataclasses
 import json
 import math
-import platform
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -45,6 +44,7 @@ import torch
 from marlin_lite import transfer as T
 from marlin_lite.model import MarlinEncoder
 from marlin_lite.pretrain import model_from_checkpoint
+from marlin_lite.utils import machine_description
 
 #: The end-to-end methods whose learning rate the report tunes.
 TUNED = ("supervised_scratch", "pretrained_finetune")
@@ -79,7 +79,7 @@ def run_provenance(module: str, argv: Sequence[str] | None, t0: float) -> dict[s
     return {
         "command": f"python -m marlin_lite.{module} " + " ".join(argv if argv is not None else sys.argv[1:]),
         "commit": f"{commit} (with uncommitted changes)" if dirty else commit, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "seconds": round(time.perf_counter() - t0), "machine": f"{platform.machine()}, {torch.get_num_threads()} torch threads",
+        "seconds": round(time.perf_counter() - t0), "machine": machine_description(),
     }
 
 

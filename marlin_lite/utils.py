@@ -90,6 +90,29 @@ def progress_bar(
 # --------------------------------------------------------------------------------------
 
 
+def machine_description(threads: int | None = None, processes: int = 1) -> str:
+    """Where a run's numbers came from, for provenance: the architecture, the processor's model
+    name (``/proc/cpuinfo`` on Linux, else :func:`platform.processor`), the instruction set
+    torch's CPU kernels use (e.g. ``AVX512``; CPU results differ in their last bits between
+    instruction sets, and training amplifies that) and the torch thread count (``threads``, default
+    the current one) per process (``processes``), e.g. ``x86_64, AMD EPYC, torch CPU kernels AVX512,
+    1 torch threads``."""
+    import platform
+
+    model = ""
+    with contextlib.suppress(OSError):
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
+    model = model or platform.processor() or "unknown processor"
+    try:
+        isa = torch.backends.cpu.get_cpu_capability()
+    except AttributeError:  # older torch
+        isa = "unknown"
+    n = torch.get_num_threads() if threads is None else threads
+    work = f"{processes} processes of {n} torch threads" if processes > 1 else f"{n} torch threads"
+    return f"{platform.machine()}, {model}, torch CPU kernels {isa}, {work}"
+
+
 def deterministic_npz(arrays: dict[str, np.ndarray], *, compresslevel: int = 9) -> bytes:
     """A compressed ``.npz`` whose bytes depend only on the arrays (fixed time stamps, sorted keys)."""
     import io

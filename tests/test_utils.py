@@ -57,3 +57,19 @@ def test_progress_bar_shows_a_rate_unless_disabled_or_marlin_lite_progress_is_0(
         assert re.search(r"counting: 100%.* 3/3 \[.*(thing/s|s/thing)\]", err), err
     else:
         assert err == ""
+
+
+def test_machine_description_names_the_processor_its_instruction_set_and_threads():
+    """Provenance of a run: CPU numbers differ in their last bits between instruction sets, so the
+    description names what torch's CPU kernels use, beside the processor and the threads."""
+    import platform
+
+    import torch
+
+    from marlin_lite.utils import machine_description
+
+    text = machine_description(3)
+    assert text.startswith(platform.machine() + ", ") and text.endswith(", 3 torch threads")
+    assert f"torch CPU kernels {torch.backends.cpu.get_cpu_capability()}" in text
+    assert machine_description(1, processes=2).endswith(", 2 processes of 1 torch threads")
+    assert machine_description().endswith(f", {torch.get_num_threads()} torch threads")

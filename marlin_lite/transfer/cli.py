@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import platform
 import shlex
 import subprocess
 import sys
@@ -21,7 +20,7 @@ from marlin_lite.transfer.evaluate import run_transfer, summarize
 from marlin_lite.transfer.report import git_state, versions, write_report
 from marlin_lite.transfer.settings import ALL_TASKS, TransferSettings
 from marlin_lite.transfer.view import load_results
-from marlin_lite.utils import pick_device, sha256_file
+from marlin_lite.utils import machine_description, pick_device, sha256_file
 
 
 class _Parser(argparse.ArgumentParser):
@@ -249,9 +248,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "versions": versions(),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "elapsed_s": round(time.perf_counter() - t0, 1),
-        "machine": f"{platform.machine()}, device {device}, "
-                   + (f"{a.jobs} processes of {a.threads or 1} torch threads" if a.jobs > 1 and len(tasks) > 1
-                      else f"{torch.get_num_threads()} torch threads"),
+        "machine": (machine_description(a.threads or 1, a.jobs) if a.jobs > 1 and len(tasks) > 1 else machine_description())
+                   + f", device {device}",
     }
     md, js = write_report(results, provenance, a.out)
     if not a.quiet:
