@@ -90,6 +90,23 @@ def progress_bar(
 # --------------------------------------------------------------------------------------
 
 
+#: Where torch's CPU kernels are capped for reproducible digits (see :func:`reproducible_cpu_env`).
+REPRODUCIBLE_CPU_ENV = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
+
+
+def reproducible_cpu_env() -> dict[str, str]:
+    """Environment variables that make torch's CPU numbers the same on every x86-64 machine: its
+    kernels capped at AVX2 (``ATEN_CPU_CAPABILITY``) and oneDNN's too (``ONEDNN_MAX_CPU_ISA``).
+    Without them a machine with AVX-512 runs other kernels whose float results differ in the last
+    bits, which training and ranking metrics amplify into different printed digits (the lessons'
+    committed outputs, the reports). Empty on other architectures. They act when torch starts, so
+    they belong in the environment of a new process (``scripts/_env.sh`` exports them;
+    :func:`marlin_lite.course.kernel_env` gives them to lesson kernels), never set after import."""
+    import platform
+
+    return dict(REPRODUCIBLE_CPU_ENV) if platform.machine().lower() in ("x86_64", "amd64") else {}
+
+
 def machine_description(threads: int | None = None, processes: int = 1) -> str:
     """Where a run's numbers came from, for provenance: the architecture, the processor's model
     name (``/proc/cpuinfo`` on Linux, else :func:`platform.processor`), the instruction set

@@ -11,7 +11,9 @@
 #     stamped separately; a failure there only warns (see _marlin_install_faces);
 #   * puts .venv/bin first on PATH, so `python` is the venv's;
 #   * exports MPLBACKEND=Agg (headless plotting; notebook kernels still get the inline
-#     backend, see conftest.py and marlin_lite/course.py) and PYTHONHASHSEED=0.
+#     backend, see conftest.py and marlin_lite/course.py) and PYTHONHASHSEED=0;
+#   * on x86-64, caps torch's CPU kernels at AVX2 (ATEN_CPU_CAPABILITY, ONEDNN_MAX_CPU_ISA; kept
+#     when already set): AVX-512 kernels round differently and change the printed digits.
 #
 # Portable bash (Linux and macOS's bash 3.2): no GNU-only flags. Every step checks its own
 # status and `return`s non-zero on failure, so callers should `source ... || exit 1`.
@@ -132,6 +134,14 @@ _marlin_setup() {
     hash -r 2>/dev/null
     export MPLBACKEND=Agg
     export PYTHONHASHSEED=0
+    # x86-64: torch's CPU kernels capped at AVX2 (unless set already), so a machine with AVX-512
+    # prints the same digits as the committed outputs (marlin_lite.utils.reproducible_cpu_env)
+    case "$(uname -m)" in
+        x86_64|amd64|AMD64)
+            export ATEN_CPU_CAPABILITY="${ATEN_CPU_CAPABILITY:-avx2}"
+            export ONEDNN_MAX_CPU_ISA="${ONEDNN_MAX_CPU_ISA:-AVX2}"
+            ;;
+    esac
     return 0
 }
 

@@ -73,3 +73,24 @@ def test_machine_description_names_the_processor_its_instruction_set_and_threads
     assert f"torch CPU kernels {torch.backends.cpu.get_cpu_capability()}" in text
     assert machine_description(1, processes=2).endswith(", 2 processes of 1 torch threads")
     assert machine_description().endswith(f", {torch.get_num_threads()} torch threads")
+
+
+def test_lesson_kernels_get_torch_cpu_kernels_capped_at_avx2_unless_chosen(monkeypatch):
+    """On x86-64 a machine with AVX-512 would run other kernels and print other digits than the
+    committed outputs: lesson kernels (and scripts/_env.sh) cap them at AVX2, keeping a choice the
+    caller made; on other architectures nothing is set."""
+    import platform
+
+    from marlin_lite.course import kernel_env
+    from marlin_lite.utils import reproducible_cpu_env
+
+    monkeypatch.delenv("ATEN_CPU_CAPABILITY", raising=False)
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE")
+    env = kernel_env()
+    if platform.machine().lower() in ("x86_64", "amd64"):
+        assert reproducible_cpu_env() == {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
+        assert env["ATEN_CPU_CAPABILITY"] == "avx2" and env["ONEDNN_MAX_CPU_ISA"] == "AVX512_CORE"
+    monkeypatch.setattr(platform, "machine", lambda: "arm64")
+    assert reproducible_cpu_env() == {}
+    script = (Path(__file__).resolve().parents[1] / "scripts" / "_env.sh").read_text()
+    assert 'ATEN_CPU_CAPABILITY="${ATEN_CPU_CAPABILITY:-avx2}"' in script and 'ONEDNN_MAX_CPU_ISA="${ONEDNN_MAX_CPU_ISA:-AVX2}"' in script
