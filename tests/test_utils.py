@@ -75,22 +75,28 @@ def test_machine_description_names_the_processor_its_instruction_set_and_threads
     assert machine_description().endswith(f", {torch.get_num_threads()} torch threads")
 
 
-def test_lesson_kernels_get_torch_cpu_kernels_capped_at_avx2_unless_chosen(monkeypatch):
-    """On x86-64 a machine with AVX-512 would run other kernels and print other digits than the
-    committed outputs: lesson kernels (and scripts/_env.sh) cap them at AVX2, keeping a choice the
-    caller made; on other architectures nothing is set."""
+def test_lesson_kernels_run_avx2_kernels_on_an_avx512_machine_unless_chosen(monkeypatch):
+    """On x86-64 with AVX-512, torch, oneDNN, MKL, OpenBLAS and numpy would run other kernels than on
+    an AVX2 machine and print other digits than the committed outputs: lesson kernels (and
+    scripts/_env.sh, with the same list) keep them on AVX2, keeping a choice the caller made;
+    without AVX-512 or on other architectures nothing is set."""
     import platform
 
+    from marlin_lite import utils
     from marlin_lite.course import kernel_env
-    from marlin_lite.utils import reproducible_cpu_env
 
-    monkeypatch.delenv("ATEN_CPU_CAPABILITY", raising=False)
+    monkeypatch.setattr(platform, "machine", lambda: "x86_64")
+    assert utils.reproducible_cpu_env({"avx2", "fma"}) == {}
+    assert utils.reproducible_cpu_env({"avx2", "avx512f"}) == utils.REPRODUCIBLE_CPU_ENV
+    monkeypatch.setattr(utils, "_cpu_flags", lambda: {"avx2", "avx512f"})
+    for key in utils.REPRODUCIBLE_CPU_ENV:
+        monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE")
     env = kernel_env()
-    if platform.machine().lower() in ("x86_64", "amd64"):
-        assert reproducible_cpu_env() == {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
-        assert env["ATEN_CPU_CAPABILITY"] == "avx2" and env["ONEDNN_MAX_CPU_ISA"] == "AVX512_CORE"
+    assert env["ATEN_CPU_CAPABILITY"] == "avx2" and env["ONEDNN_MAX_CPU_ISA"] == "AVX512_CORE"
+    assert env["NPY_DISABLE_CPU_FEATURES"] == utils.REPRODUCIBLE_CPU_ENV["NPY_DISABLE_CPU_FEATURES"]
     monkeypatch.setattr(platform, "machine", lambda: "arm64")
-    assert reproducible_cpu_env() == {}
+    assert utils.reproducible_cpu_env({"avx512f"}) == {}
     script = (Path(__file__).resolve().parents[1] / "scripts" / "_env.sh").read_text()
-    assert 'ATEN_CPU_CAPABILITY="${ATEN_CPU_CAPABILITY:-avx2}"' in script and 'ONEDNN_MAX_CPU_ISA="${ONEDNN_MAX_CPU_ISA:-AVX2}"' in script
+    exported = dict(re.findall(r'export (\w+)="\$\{\1:-([^}]*)\}"', script))
+    assert exported == utils.REPRODUCIBLE_CPU_ENV and "grep -qw avx512f /proc/cpuinfo" in script
