@@ -341,7 +341,7 @@ def test_cli_quick_end_to_end_writes_markdown_and_json(checkpoint, tmp_path, cap
     assert prov["command"] == "python -m marlin_lite.transfer " + " ".join(argv)
     assert prov["encoder_sha256"] == sha256_file(checkpoint)
     assert {"torch", "numpy", "python", "marlin_lite"} <= set(prov["versions"]) and "git_commit" in prov
-    from marlin_lite.transfer.report import rerender
+    from marlin_lite.transfer.view import rerender
 
     written = out.read_text()
     out.write_text("edited by hand")

@@ -1,7 +1,6 @@
 """The Markdown report: tables, paired differences and the generated conclusions
-(:func:`render_markdown`), the provenance helpers, :func:`write_report` (Markdown + JSON) and
-:func:`rerender` (the Markdown again from its JSON, for a change of wording: ``python -c "from
-marlin_lite.transfer.report import rerender; rerender('docs/results.md')"``)."""
+(:func:`render_markdown`), the provenance helpers, and :func:`write_report` (Markdown + JSON);
+:func:`marlin_lite.transfer.view.rerender` writes the Markdown again from its JSON."""
 
 from __future__ import annotations
 
@@ -308,15 +307,3 @@ def write_report(results: Mapping[str, Any], provenance: Mapping[str, Any], out:
     atomic_write_bytes(md_path, render_markdown(_jsonable(results), provenance).encode())
     return md_path, json_path
 
-
-def rerender(path: str | Path) -> Path:
-    """Write a report's Markdown again from the JSON beside it, with this version's renderer (no
-    training: for when the wording of the report changed, not its numbers). ``path``: the
-    Markdown or the JSON. Returns the Markdown path."""
-    from marlin_lite.transfer.view import load_results
-
-    md_path = Path(path).with_suffix(".md")
-    results = load_results(path)
-    provenance = results.pop("provenance")
-    atomic_write_bytes(md_path, render_markdown(results, provenance).encode())
-    return md_path

@@ -10,9 +10,10 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from marlin_lite.transfer.report import _cell, _interval, _num
+from marlin_lite.transfer.report import _cell, _interval, _num, render_markdown
 from marlin_lite.transfer.settings import HEADLINE, METHODS, METRIC_NAMES, TASK_METHODS, TASK_TITLES, _regime_key, _regime_label, method_label
 from marlin_lite.transfer.stats import verdict
+from marlin_lite.utils import atomic_write_bytes
 
 
 def load_results(path: str | Path) -> dict[str, Any]:
@@ -200,3 +201,15 @@ def show_budget_check(path: str | Path, task: str, *, report: Mapping[str, Any] 
               f"({r['recorded_best_step']:>3}/{r['recorded_steps']:>3})  {r['epochs']:>3} epochs: {r['val']:.3f} "
               f"{r['test']:.3f} ({r['best_step']:>3}/{r['steps']:>3})")
     return rows
+
+
+def rerender(path: str | Path) -> Path:
+    """Write a report's Markdown again from the JSON beside it, with this version's renderer (no
+    training: for when the wording of the report changed, not its numbers), e.g. ``python -c "from
+    marlin_lite.transfer.view import rerender; rerender('docs/results.md')"``. ``path``: the
+    Markdown or the JSON. Returns the Markdown path."""
+    md_path = Path(path).with_suffix(".md")
+    results = load_results(path)
+    provenance = results.pop("provenance")
+    atomic_write_bytes(md_path, render_markdown(results, provenance).encode())
+    return md_path
