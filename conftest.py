@@ -12,7 +12,9 @@
   and hands the kernels the inline backend (as Jupyter and ``marlin_lite.course`` do),
   ``PYTHONHASHSEED=0`` when unset, and ``MARLIN_LITE_PROGRESS=0`` (no progress bars, as in the
   committed outputs that ``marlin_lite.course`` executes; ``scripts/test.sh`` always runs nbval,
-  so this is where its runs get it).
+  so this is where its runs get it), and on an x86-64 machine with AVX-512 the AVX2 kernels of
+  torch, oneDNN and numpy when not set (``marlin_lite.utils.reproducible_cpu_env``:
+  AVX-512 kernels print other digits).
 
 Shared fixtures live in ``tests/conftest.py``.
 """
@@ -38,3 +40,7 @@ def pytest_configure(config):
         os.environ["MPLBACKEND"] = INLINE_BACKEND  # ... the notebook kernels draw inline
         os.environ.setdefault("PYTHONHASHSEED", "0")
         os.environ["MARLIN_LITE_PROGRESS"] = "0"
+        from marlin_lite.utils import reproducible_cpu_env  # kernels start new: the AVX2 kernels act there
+
+        for key, value in reproducible_cpu_env().items():
+            os.environ.setdefault(key, value)

@@ -45,7 +45,7 @@ import nbformat
 from nbformat import NotebookNode
 
 from marlin_lite.site import build_site, cell_source, record_run_time
-from marlin_lite.utils import PROGRESS_ENV, project_root
+from marlin_lite.utils import PROGRESS_ENV, project_root, reproducible_cpu_env
 
 __all__ = [
     "REPO_ROOT",
@@ -251,11 +251,15 @@ def kernel_env() -> dict[str, str]:
     """The environment of a lesson kernel: ours, plus the inline matplotlib backend,
     ``PYTHONHASHSEED=0`` (``scripts/_env.sh`` sets ``MPLBACKEND=Agg`` for headless scripts, which
     would make a kernel draw nothing) and ``MARLIN_LITE_PROGRESS=0``: no progress bar (its text
-    varies from run to run) lands in a lesson's committed outputs (:func:`marlin_lite.utils.progress_bar`)."""
+    varies from run to run) lands in a lesson's committed outputs (:func:`marlin_lite.utils.progress_bar`).
+    On x86-64 with AVX-512 it also keeps torch, oneDNN and numpy on their AVX2 kernels unless the caller chose otherwise
+    (:func:`marlin_lite.utils.reproducible_cpu_env`), so the digits match the committed outputs."""
     env = dict(os.environ)
     env["MPLBACKEND"] = INLINE_BACKEND
     env["PYTHONHASHSEED"] = "0"
     env[PROGRESS_ENV] = "0"
+    for key, value in reproducible_cpu_env().items():
+        env.setdefault(key, value)
     return env
 
 

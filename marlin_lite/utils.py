@@ -90,6 +90,44 @@ def progress_bar(
 # --------------------------------------------------------------------------------------
 
 
+#: The environment that keeps an AVX-512 machine on the code paths an AVX2 machine takes (see
+#: :func:`reproducible_cpu_env`); ``scripts/_env.sh`` holds the same list (a test compares them).
+#: Measured on an AMD EPYC with AVX-512 (CONTRIBUTING.md): these three reproduce every lesson's
+#: committed digits; capping MKL (``MKL_ENABLE_INSTRUCTIONS``) and OpenBLAS (``OPENBLAS_CORETYPE``)
+#: as well changed lesson 04's, so their kernels are left to choose.
+REPRODUCIBLE_CPU_ENV = {
+    "ATEN_CPU_CAPABILITY": "avx2",  # torch's own vectorised kernels
+    "ONEDNN_MAX_CPU_ISA": "AVX2",  # oneDNN (convolutions, some matmuls)
+    "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR",  # numpy's AVX-512 loops (log, exp, ...)
+}
+
+
+def _cpu_flags() -> set[str]:
+    """The processor's feature flags from ``/proc/cpuinfo`` (empty where there is none)."""
+    with contextlib.suppress(OSError):
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    return set()
+
+
+def reproducible_cpu_env(flags: set[str] | None = None) -> dict[str, str]:
+    """Environment variables that make an x86-64 machine with AVX-512 compute like one with AVX2:
+    torch, oneDNN and numpy pick their kernels by the processor, and AVX-512
+    kernels round differently in the last bits, which training and ranking metrics grow into other
+    printed digits (the lessons' committed outputs, the reports). ``flags``: the CPU's feature
+    flags (default: read from ``/proc/cpuinfo``). Empty without ``avx512f`` (nothing to cap, and
+    forcing AVX2 kernels on a CPU without AVX2 would crash) and on other architectures. They act
+    when a process starts, so they belong in the environment of a new process (``scripts/_env.sh``
+    exports them; :func:`marlin_lite.course.kernel_env` gives them to lesson kernels)."""
+    import platform
+
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return {}
+    return dict(REPRODUCIBLE_CPU_ENV) if "avx512f" in (_cpu_flags() if flags is None else flags) else {}
+
+
 def machine_description(threads: int | None = None, processes: int = 1) -> str:
     """Where a run's numbers came from, for provenance: the architecture, the processor's model
     name (``/proc/cpuinfo`` on Linux, else :func:`platform.processor`), the instruction set

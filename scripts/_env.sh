@@ -11,7 +11,9 @@
 #     stamped separately; a failure there only warns (see _marlin_install_faces);
 #   * puts .venv/bin first on PATH, so `python` is the venv's;
 #   * exports MPLBACKEND=Agg (headless plotting; notebook kernels still get the inline
-#     backend, see conftest.py and marlin_lite/course.py) and PYTHONHASHSEED=0.
+#     backend, see conftest.py and marlin_lite/course.py) and PYTHONHASHSEED=0;
+#   * on x86-64 with AVX-512, keeps torch, oneDNN and numpy on their AVX2 kernels
+#     (kept when already set): AVX-512 kernels round differently and change the printed digits.
 #
 # Portable bash (Linux and macOS's bash 3.2): no GNU-only flags. Every step checks its own
 # status and `return`s non-zero on failure, so callers should `source ... || exit 1`.
@@ -132,6 +134,17 @@ _marlin_setup() {
     hash -r 2>/dev/null
     export MPLBACKEND=Agg
     export PYTHONHASHSEED=0
+    # x86-64 with AVX-512: the kernels an AVX2 machine runs (unless set already), so the digits match
+    # the committed outputs; the same list as marlin_lite.utils.REPRODUCIBLE_CPU_ENV (a test checks)
+    case "$(uname -m)" in
+        x86_64|amd64|AMD64)
+            if grep -qw avx512f /proc/cpuinfo 2>/dev/null; then
+                export ATEN_CPU_CAPABILITY="${ATEN_CPU_CAPABILITY:-avx2}"
+                export ONEDNN_MAX_CPU_ISA="${ONEDNN_MAX_CPU_ISA:-AVX2}"
+                export NPY_DISABLE_CPU_FEATURES="${NPY_DISABLE_CPU_FEATURES:-X86_V4 AVX512_ICL AVX512_SPR}"
+            fi
+            ;;
+    esac
     return 0
 }
 

@@ -73,3 +73,30 @@ def test_machine_description_names_the_processor_its_instruction_set_and_threads
     assert f"torch CPU kernels {torch.backends.cpu.get_cpu_capability()}" in text
     assert machine_description(1, processes=2).endswith(", 2 processes of 1 torch threads")
     assert machine_description().endswith(f", {torch.get_num_threads()} torch threads")
+
+
+def test_lesson_kernels_run_avx2_kernels_on_an_avx512_machine_unless_chosen(monkeypatch):
+    """On x86-64 with AVX-512, torch, oneDNN and numpy would run other kernels than on
+    an AVX2 machine and print other digits than the committed outputs: lesson kernels (and
+    scripts/_env.sh, with the same list) keep them on AVX2, keeping a choice the caller made;
+    without AVX-512 or on other architectures nothing is set."""
+    import platform
+
+    from marlin_lite import utils
+    from marlin_lite.course import kernel_env
+
+    monkeypatch.setattr(platform, "machine", lambda: "x86_64")
+    assert utils.reproducible_cpu_env({"avx2", "fma"}) == {}
+    assert utils.reproducible_cpu_env({"avx2", "avx512f"}) == utils.REPRODUCIBLE_CPU_ENV
+    monkeypatch.setattr(utils, "_cpu_flags", lambda: {"avx2", "avx512f"})
+    for key in utils.REPRODUCIBLE_CPU_ENV:
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE")
+    env = kernel_env()
+    assert env["ATEN_CPU_CAPABILITY"] == "avx2" and env["ONEDNN_MAX_CPU_ISA"] == "AVX512_CORE"
+    assert env["NPY_DISABLE_CPU_FEATURES"] == utils.REPRODUCIBLE_CPU_ENV["NPY_DISABLE_CPU_FEATURES"]
+    monkeypatch.setattr(platform, "machine", lambda: "arm64")
+    assert utils.reproducible_cpu_env({"avx512f"}) == {}
+    script = (Path(__file__).resolve().parents[1] / "scripts" / "_env.sh").read_text()
+    exported = dict(re.findall(r'export (\w+)="\$\{\1:-([^}]*)\}"', script))
+    assert exported == utils.REPRODUCIBLE_CPU_ENV and "grep -qw avx512f /proc/cpuinfo" in script
