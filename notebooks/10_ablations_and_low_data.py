@@ -376,10 +376,10 @@ if RUN_DEMO:
 #   steps is not MARLIN's ViT-B trained for days; the honest reading is that fasking's advantage,
 #   if it is there, needs a budget this course cannot spend on a CPU.
 # - **Low data** (section 5): on FAR the gain over random init appears from 5 labels per class
-#   and stays about the same size (+0.032 to +0.040) up to all labels; against scratch (FAR, LS)
-#   it grows with the labels (scratch trained for at most the report's 8 epochs: lessons 06-08
-#   show that 40 epochs narrow the gap, and on FER reverse it). It is not largest when labels are fewest. On FER, DFD and LS the
-#   pretrained probe never beats random init clearly.
+#   and stays about the same size (+0.036 to +0.040) up to all labels; against scratch (every
+#   ViT trained for up to 40 epochs) it is resolved on FAR in every regime (+0.026 to +0.043) and
+#   on DFD with all labels only. It is not largest when labels are fewest. On FER, DFD and LS the
+#   pretrained probe never beats random init clearly (on FER it falls short with 10 and all labels).
 #
 # ## Summary
 # - **Ablations**: change one setting of a reference run, keep the rest, use several seeds;

@@ -48,8 +48,8 @@ def _parser() -> _Parser:
                    help="run the tasks in this many processes at once (each with --threads, default 1 then); the tasks "
                         "are independent, so the numbers are those of one process at the same thread count")
     p.add_argument("--ft-max-epochs", type=int, default=None,
-                   help="epochs of the supervised ViT runs (scratch, fine-tuning; default 8; docs/budget_check.md "
-                        "measures what a longer budget changes)")
+                   help="epochs of the supervised ViT runs (scratch, fine-tuning; default 8; the committed "
+                        "docs/results.md used 40, after docs/budget_check.md found 8 too short)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     return p
 
