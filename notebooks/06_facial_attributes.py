@@ -696,7 +696,8 @@ full = show_task_report(FULL_REPORT, "far", encoder_sha256=course_record()["sha2
 # Yet pixels are level or ahead in every regime (0.871 against 0.855 with all labels), and the
 # ceiling reaches 0.922: pretraining gives a ViT a head start on attributes, not more than a good
 # look at the pixels. One caveat for a skeptic: the rate search of every scratch run chose an
-# end of its grid (the "Chosen on validation" line), so a wider grid might still lift scratch.
+# end of its grid (`docs/results.md`, "Chosen on validation"), so a wider grid might still lift
+# scratch.
 
 # %% [markdown]
 # **Was scratch trained long enough?** An earlier report trained each ViT for at most 8 epochs
