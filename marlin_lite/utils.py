@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import platform
 import random
 import re
 import secrets
@@ -102,14 +103,17 @@ REPRODUCIBLE_CPU_ENV = {
 }
 
 
-def _cpu_flags() -> set[str]:
-    """The processor's feature flags from ``/proc/cpuinfo`` (empty where there is none)."""
+def _cpuinfo_field(name: str) -> str:
+    """The value of the first ``name`` line of ``/proc/cpuinfo`` (``""`` where there is none)."""
     with contextlib.suppress(OSError):
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
-    return set()
+            return next((line.split(":", 1)[1].strip() for line in f if line.startswith(name)), "")
+    return ""
+
+
+def _cpu_flags() -> set[str]:
+    """The processor's feature flags from ``/proc/cpuinfo`` (empty where there is none)."""
+    return set(_cpuinfo_field("flags").split())
 
 
 def reproducible_cpu_env(flags: set[str] | None = None) -> dict[str, str]:
@@ -121,8 +125,6 @@ def reproducible_cpu_env(flags: set[str] | None = None) -> dict[str, str]:
     forcing AVX2 kernels on a CPU without AVX2 would crash) and on other architectures. They act
     when a process starts, so they belong in the environment of a new process (``scripts/_env.sh``
     exports them; :func:`marlin_lite.course.kernel_env` gives them to lesson kernels)."""
-    import platform
-
     if platform.machine().lower() not in ("x86_64", "amd64"):
         return {}
     return dict(REPRODUCIBLE_CPU_ENV) if "avx512f" in (_cpu_flags() if flags is None else flags) else {}
@@ -135,13 +137,7 @@ def machine_description(threads: int | None = None, processes: int = 1) -> str:
     instruction sets, and training amplifies that) and the torch thread count (``threads``, default
     the current one) per process (``processes``), e.g. ``x86_64, AMD EPYC, torch CPU kernels AVX512,
     1 torch threads``."""
-    import platform
-
-    model = ""
-    with contextlib.suppress(OSError):
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
-            model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
-    model = model or platform.processor() or "unknown processor"
+    model = _cpuinfo_field("model name") or platform.processor() or "unknown processor"
     try:
         isa = torch.backends.cpu.get_cpu_capability()
     except AttributeError:  # older torch
